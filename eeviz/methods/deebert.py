@@ -1,0 +1,83 @@
+"""DeeBERT: dynamic early exiting with entropy (Xin et al., 2020). The baseline.
+
+Heads: per-layer "highways" (own pooler dense+tanh on [CLS], then a classifier) at layers 1..L-1, and the
+final classifier on the backbone's pooler at layer L.
+Training in two stages: (1) backbone + final classifier with the final CE; (2) those frozen, the highways
+with sum_{i<L} CE_i.
+Exit: the first layer whose entropy H(p_i) (nats, from log_softmax: never NaN) is below S.
+The official eval re-initialised the trained highway poolers; here they are ordinary saved parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .base import ExitMethod, ExitRule, MethodArgs, Phase, RuleSpec, Signals, State, entropy_from_logits
+
+
+@dataclass
+class DeebertArgs(MethodArgs):
+    pass
+
+
+class EntropyRule(ExitRule):
+    spec = RuleSpec(
+        name="entropy",
+        param="entropy",
+        default=0.3,
+        sweep=(1.0, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05, 0.02, 0.0),
+        label="entropy threshold S (nats)",
+        description="exit at the first layer whose prediction entropy is below S",
+        minimum=0.0,
+        maximum=round(math.log(3), 2),
+        step=0.01,
+    )
+
+    def step(self, state: State, i: int, sig: Signals):
+        ent = entropy_from_logits(sig["logits"])
+        return ent < float(self.threshold), {"entropy": ent}
+
+
+def _is_highway(name: str) -> bool:
+    return name.startswith("method.highway")
+
+
+class DeebertMethod(ExitMethod):
+    name = "deebert"
+    title = "DeeBERT (entropy)"
+    Args = DeebertArgs
+    rules = {"entropy": EntropyRule}
+    default_rule = "entropy"
+
+    def __init__(self, args, hidden_size, num_layers, num_labels, dropout=0.1):
+        super().__init__(args, hidden_size, num_layers, num_labels, dropout)
+        self.highway_poolers = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(num_layers - 1))
+        self.highway_classifiers = nn.ModuleList(nn.Linear(hidden_size, num_labels) for _ in range(num_layers - 1))
+        self.final_classifier = nn.Linear(hidden_size, num_labels)
+
+    def layer_signals(self, i: int, hidden, pooled, state: State) -> Signals:
+        if i < self.num_layers:
+            own = torch.tanh(self.highway_poolers[i - 1](hidden[:, 0]))
+            return {"logits": self.highway_classifiers[i - 1](self.dropout(own))}
+        return {"logits": self.final_classifier(self.dropout(pooled))}
+
+    def phases(self) -> list[Phase]:
+        return [
+            Phase("final", trainable=lambda n: not _is_highway(n)),
+            Phase("highways", trainable=_is_highway),
+        ]
+
+    def loss(self, sig: Signals, labels, phase="main", batch=None):
+        per_layer = torch.stack([self.classification_loss(lg, labels).mean() for lg in sig["logits"]])
+        if phase == "highways":
+            loss = per_layer[:-1].sum()
+        else:  # "final" (and "main": a single-stage run trains the final classifier)
+            loss = per_layer[-1]
+        return loss, {"loss": float(loss), **{f"ce_{i + 1}": float(v) for i, v in enumerate(per_layer)}}
+
+
+METHOD = DeebertMethod

@@ -1,0 +1,102 @@
+"""PABEE: BERT Loses Patience (Zhou et al., 2020).
+
+Heads: one Linear(H, C) classifier per layer on the shared pooled [CLS].
+Loss: weighted average sum_i i·CE_i / sum_i i (deeper layers weigh more); MSE for regression.
+Exit: a counter of consecutive identical predictions; stop once it reaches the patience t, i.e. after t+1
+agreeing layers. Per row (the official code waits for the whole batch to agree). t = 0 is the full model.
+Regression: the counter grows while |out_i - out_{i-1}| < τ (the official τ = 0 never exits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .base import ExitMethod, ExitRule, MethodArgs, RuleSpec, Signals, State
+
+
+@dataclass
+class PabeeArgs(MethodArgs):
+    pass
+
+
+def layer_weighted_loss(per_layer: torch.Tensor) -> torch.Tensor:
+    """sum_i i·loss_i / sum_i i over per-layer mean losses (L,)."""
+    weights = torch.arange(1, per_layer.shape[0] + 1, device=per_layer.device, dtype=per_layer.dtype)
+    return (weights * per_layer).sum() / weights.sum()
+
+
+class PatienceRule(ExitRule):
+    spec = RuleSpec(
+        name="patience",
+        param="patience",
+        default=2,
+        sweep=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
+        label="patience t",
+        description="exit once t consecutive layers repeat the previous layer's prediction (t = 0: never)",
+        minimum=0,
+        maximum=24,
+        step=1,
+        integer=True,
+    )
+
+    @classmethod
+    def allowed_params(cls) -> set[str]:
+        return {"patience", "tolerance"}
+
+    def __init__(self, num_layers: int, **params):
+        super().__init__(num_layers, **params)
+        self.params.setdefault("tolerance", 0.1)
+
+    def start(self, batch_size: int, device: torch.device) -> State:
+        return {
+            "counter": torch.zeros(batch_size, dtype=torch.long, device=device),
+            "prev": torch.zeros(batch_size, device=device),
+            "seen": torch.zeros(batch_size, dtype=torch.bool, device=device),
+        }
+
+    def step(self, state: State, i: int, sig: Signals):
+        logits = sig["logits"]
+        if logits.shape[-1] == 1:  # regression: agreement = output moved less than τ
+            out = logits[:, 0].float()
+            same = (out - state["prev"]).abs() < float(self.params["tolerance"])
+        else:
+            out = logits.argmax(-1).to(state["prev"].dtype)
+            same = out == state["prev"]
+        same = same & state["seen"]  # layer 1 has no predecessor
+        state["counter"] = torch.where(same, state["counter"] + 1, torch.zeros_like(state["counter"]))
+        state["prev"] = out
+        state["seen"] = torch.ones_like(state["seen"])
+        patience = int(self.params["patience"])
+        if patience <= 0:
+            stop = torch.zeros_like(same)
+        else:
+            stop = state["counter"] >= patience
+        return stop, {"counter": state["counter"]}
+
+
+class PabeeMethod(ExitMethod):
+    name = "pabee"
+    title = "PABEE (patience)"
+    Args = PabeeArgs
+    rules = {"patience": PatienceRule}
+    default_rule = "patience"
+    supports_regression = True
+    signal_docs = {}
+
+    def __init__(self, args, hidden_size, num_layers, num_labels, dropout=0.1):
+        super().__init__(args, hidden_size, num_layers, num_labels, dropout)
+        self.classifiers = nn.ModuleList(nn.Linear(hidden_size, num_labels) for _ in range(num_layers))
+
+    def layer_signals(self, i: int, hidden, pooled, state: State) -> Signals:
+        return {"logits": self.classifiers[i - 1](self.dropout(pooled))}
+
+    def loss(self, sig: Signals, labels, phase="main", batch=None):
+        per_layer = torch.stack([self.classification_loss(lg, labels).mean() for lg in sig["logits"]])
+        loss = layer_weighted_loss(per_layer)
+        return loss, {"loss": float(loss), **{f"ce_{i + 1}": float(v) for i, v in enumerate(per_layer)}}
+
+
+METHOD = PabeeMethod

@@ -1,0 +1,290 @@
+"""The per-layer trace of one example, and the replay of exit rules over it.
+
+A ``Trace`` is plain data (numpy arrays in a dataclass) recorded from one full forward pass through every
+layer. ``replay`` runs an exit rule over it with the same code true early exit uses, so threshold sliders
+only re-run rules, never the network.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import torch
+
+from .attention import attention_rollout, cumulative_cls_attention
+from .methods.base import ExitRule
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class Trace:
+    """Everything one example's full pass produced, layer by layer (index 0 = layer 1)."""
+
+    method: str
+    text: str
+    tokens: list[str]
+    labels: list[str]  # class names; [] = regression
+    logits: np.ndarray  # (L, C); regression: (L, 1)
+    signals: dict[str, np.ndarray] = field(default_factory=dict)  # method signals, each (L, ...)
+    text_b: str | None = None
+    gold: int | float | None = None
+    attentions: np.ndarray | None = None  # (L, heads, T, T)
+    checkpoint: str = ""
+
+    # ------------------------------------------------------------------ derived per-layer quantities
+    @property
+    def num_layers(self) -> int:
+        return int(self.logits.shape[0])
+
+    @property
+    def is_regression(self) -> bool:
+        return len(self.labels) == 0
+
+    @cached_property
+    def probs(self) -> np.ndarray:
+        """(L, C) class probabilities; for regression, the predicted value (L, 1)."""
+        if self.is_regression:
+            return self.logits.astype(np.float64)
+        return _softmax(self.logits.astype(np.float64))
+
+    @property
+    def preds(self) -> np.ndarray:
+        """(L,) each layer's own prediction (class index, or value for regression)."""
+        if self.is_regression:
+            return self.logits[:, 0].astype(np.float64)
+        return self.probs.argmax(-1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(L,) probability of each layer's predicted class."""
+        return self.probs.max(-1)
+
+    @property
+    def entropy(self) -> np.ndarray:
+        """(L,) entropy in nats of each layer's class distribution."""
+        p = np.clip(self.probs, 1e-12, 1.0)
+        return -(self.probs * np.log(p)).sum(-1)
+
+    @property
+    def puzzlement(self) -> np.ndarray:
+        """(L,) normalised entropy H(p)/log C in [0, 1] (ELBERT's puzzlement)."""
+        return self.entropy / math.log(max(2, len(self.labels)))
+
+    @cached_property
+    def cls_cumulative(self) -> np.ndarray | None:
+        """(L, heads, T): cumulative [CLS] attention (ELBERT), or None without attentions."""
+        return None if self.attentions is None else cumulative_cls_attention(self.attentions)
+
+    @cached_property
+    def rollout(self) -> np.ndarray | None:
+        """(L, T): head-averaged attention rollout with the residual path."""
+        return None if self.attentions is None else attention_rollout(self.attentions)
+
+    def label_name(self, pred) -> str:
+        if self.is_regression:
+            return f"{float(pred):.3f}"
+        return self.labels[int(pred)]
+
+    def layer_signals(self, layer: int) -> dict[str, torch.Tensor]:
+        """Layer ``layer``'s (1-based) signals as the batch-of-one tensors an exit rule reads."""
+        sig = {"logits": torch.from_numpy(np.asarray(self.logits[layer - 1], dtype=np.float32))[None]}
+        sig["probs"] = torch.from_numpy(np.asarray(self.probs[layer - 1], dtype=np.float32))[None]
+        for name, values in self.signals.items():
+            sig[name] = torch.as_tensor(np.asarray(values[layer - 1]))[None]
+        return sig
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self, attentions: bool = True) -> dict[str, Any]:
+        out = {
+            "method": self.method,
+            "text": self.text,
+            "text_b": self.text_b,
+            "tokens": list(self.tokens),
+            "labels": list(self.labels),
+            "gold": self.gold,
+            "checkpoint": self.checkpoint,
+            "logits": self.logits.tolist(),
+            "probs": self.probs.tolist(),
+            "preds": self.preds.tolist(),
+            "entropy": self.entropy.tolist(),
+            "signals": {k: np.asarray(v).tolist() for k, v in self.signals.items()},
+        }
+        if attentions and self.attentions is not None:
+            out["attentions"] = np.asarray(self.attentions).tolist()
+        return out
+
+    def to_json(self, attentions: bool = True, **kwargs) -> str:
+        return json.dumps(self.to_dict(attentions=attentions), **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Trace":
+        att = data.get("attentions")
+        return cls(
+            method=data["method"],
+            text=data["text"],
+            text_b=data.get("text_b"),
+            tokens=list(data["tokens"]),
+            labels=list(data["labels"]),
+            gold=data.get("gold"),
+            checkpoint=data.get("checkpoint", ""),
+            logits=np.asarray(data["logits"], dtype=np.float32),
+            signals={k: np.asarray(v) for k, v in data.get("signals", {}).items()},
+            attentions=None if att is None else np.asarray(att, dtype=np.float32),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "Trace":
+        return cls.from_dict(json.loads(text))
+
+    def to_frame(self):
+        """One row per layer: prediction, confidence, entropy, class probabilities and method signals."""
+        import pandas as pd
+
+        rows: dict[str, Any] = {"layer": np.arange(1, self.num_layers + 1)}
+        rows["prediction"] = [self.label_name(p) for p in self.preds]
+        if not self.is_regression:
+            rows["confidence"] = self.confidence
+            rows["entropy"] = self.entropy
+            for c, name in enumerate(self.labels):
+                rows[f"p({name})"] = self.probs[:, c]
+        for name, values in self.signals.items():
+            values = np.asarray(values)
+            if values.ndim == 1:
+                rows[name] = values
+        return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- replay
+@dataclass
+class Decision:
+    """What an exit rule decided for one example."""
+
+    rule: str
+    params: dict[str, float]
+    exit_layer: int  # 1..L
+    pred: int | float
+    probs: np.ndarray  # (C,) at exit (regression: (1,))
+    info: dict[str, np.ndarray]  # rule state per layer (L,), also past the exit: what it would have seen
+    label: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "params": self.params,
+            "exit_layer": self.exit_layer,
+            "pred": self.pred,
+            "label": self.label,
+            "probs": np.asarray(self.probs).tolist(),
+            "info": {k: np.asarray(v).tolist() for k, v in self.info.items()},
+        }
+
+
+def replay(trace: Trace, rule: ExitRule) -> Decision:
+    """Run ``rule`` over a full trace, layer by layer, exactly as true early exit does."""
+    state = rule.start(1, torch.device("cpu"))
+    exit_layer, probs = None, None
+    info: dict[str, list[float]] = {}
+    num_layers = trace.num_layers
+    for layer in range(1, num_layers + 1):
+        sig = trace.layer_signals(layer)
+        stop, step_info = rule.step(state, layer, sig)
+        for key, value in step_info.items():
+            info.setdefault(key, []).append(float(value.reshape(-1)[0]))
+        if exit_layer is None and (bool(stop[0]) or layer == num_layers):
+            exit_layer = layer
+            probs = rule.probs(state, sig)[0].double().numpy()
+    assert exit_layer is not None and probs is not None
+    pred: int | float = float(probs[0]) if trace.is_regression else int(np.argmax(probs))
+    return Decision(
+        rule=rule.spec.name,
+        params=dict(rule.params),
+        exit_layer=exit_layer,
+        pred=pred,
+        probs=probs,
+        info={k: np.asarray(v) for k, v in info.items()},
+        label=trace.label_name(pred),
+    )
+
+
+def replay_all(trace: Trace, params: dict[str, dict[str, float]] | None = None) -> dict[str, Decision]:
+    """Every rule of the trace's method, each with its defaults overridden by ``params[rule]``."""
+    from .methods import get_method
+
+    method = get_method(trace.method)
+    params = params or {}
+    return {
+        name: replay(trace, rule_cls(trace.num_layers, **params.get(name, {})))
+        for name, rule_cls in method.rules.items()
+    }
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def format_trace(trace: Trace, decisions: dict[str, Decision]) -> str:
+    """A plain-text per-layer table plus each rule's decision."""
+    frame = trace.to_frame()
+    lines = [f"method: {trace.method}   text: {trace.text!r}" + (f"   text_b: {trace.text_b!r}" if trace.text_b else "")]
+    lines.append(f"tokens ({len(trace.tokens)}): {' '.join(trace.tokens)}")
+    lines.append(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for name, d in decisions.items():
+        params = ", ".join(f"{k}={v}" for k, v in d.params.items())
+        lines.append(f"rule {name} ({params}): exit at layer {d.exit_layer}/{trace.num_layers} -> {d.label}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m eeviz.trace", description="Per-layer trace of one sentence and every exit rule's decision."
+    )
+    parser.add_argument("--checkpoint", required=True, help="checkpoint folder (config.json + model.safetensors)")
+    parser.add_argument("--text", required=True, help="the sentence (first sentence for pair tasks)")
+    parser.add_argument("--text-b", default=None, help="second sentence for pair tasks (RTE, MRPC, NLI)")
+    parser.add_argument("--json", action="store_true", help="print JSON (trace + decisions) instead of a table")
+    parser.add_argument("--no-attentions", action="store_true", help="leave attention weights out of the JSON")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="RULE.PARAM=VALUE", help="override a rule threshold, e.g. patience.patience=3"
+    )
+    args = parser.parse_args(argv)
+
+    from .checkpoint import CheckpointError, load_checkpoint
+    from .inputs import InputError, check_inputs
+
+    params: dict[str, dict[str, float]] = {}
+    for item in args.set:
+        try:
+            key, value = item.split("=", 1)
+            rule, param = key.split(".", 1)
+            params.setdefault(rule, {})[param] = float(value)
+        except ValueError:
+            parser.error(f"--set expects RULE.PARAM=VALUE, got {item!r}")
+    try:
+        model = load_checkpoint(args.checkpoint)
+        text, text_b = check_inputs(args.text, args.text_b, model.cfg.is_pair)
+        trace = model.trace(text, text_b)
+        decisions = replay_all(trace, params)
+    except (CheckpointError, InputError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        out = trace.to_dict(attentions=not args.no_attentions)
+        out["decisions"] = {k: d.to_dict() for k, d in decisions.items()}
+        print(json.dumps(out))
+    else:
+        print(format_trace(trace, decisions))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

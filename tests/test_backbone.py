@@ -1,0 +1,37 @@
+"""The layer-by-layer runner must reproduce the model's own forward exactly, for every backbone kind."""
+
+import pytest
+import torch
+
+from eeviz.config import ModelConfig
+from eeviz.model import build_model
+
+TEXTS = ["the movie is good", "bad plot and awful acting, but funny"]
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta", "albert"])
+def test_runner_matches_hf_forward(tiny_backbones, kind):
+    model = build_model(ModelConfig(backbone=tiny_backbones[kind], method="pabee")).eval()
+    batch = model.tokenize(TEXTS)
+    with torch.no_grad():
+        ref = model.runner.model(**batch, output_hidden_states=True, output_attentions=True)
+        hidden, mask = model._embed(batch)
+        assert torch.equal(hidden, ref.hidden_states[0])
+        for i in range(model.num_layers):
+            hidden, att = model.runner.layer(i, hidden, mask, output_attentions=True)
+            assert torch.equal(hidden, ref.hidden_states[i + 1]), f"{kind} layer {i + 1} differs"
+            assert torch.equal(att, ref.attentions[i])
+        if model.runner.has_pooler:
+            assert torch.allclose(model.pool(hidden), ref.pooler_output)
+
+
+def test_attention_rows_sum_to_one_and_padding_ignored(tiny_bert):
+    model = build_model(ModelConfig(backbone=tiny_bert, method="pabee")).eval()
+    batch = model.tokenize(TEXTS)
+    with torch.no_grad():
+        _, att = model.forward_all(batch, output_attentions=True)
+    assert len(att) == model.num_layers
+    assert torch.allclose(att[0].sum(-1), torch.ones_like(att[0].sum(-1)), atol=1e-5)
+    pad = batch["attention_mask"][0] == 0  # the shorter sentence is padded
+    assert pad.any()
+    assert float(att[0][0][..., pad].abs().max()) < 1e-6

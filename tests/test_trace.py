@@ -1,0 +1,34 @@
+"""Trace serialisation and derived quantities."""
+
+import numpy as np
+import pytest
+
+from eeviz.config import ModelConfig
+from eeviz.inputs import InputError, check_inputs
+from eeviz.model import build_model
+from eeviz.trace import Trace, replay_all
+
+
+def test_trace_json_round_trip_and_replay(tiny_bert):
+    model = build_model(ModelConfig(backbone=tiny_bert, method="deebert")).eval()
+    tr = model.trace("the movie is <script>alert(1)</script> good")
+    back = Trace.from_json(tr.to_json())
+    np.testing.assert_allclose(back.logits, tr.logits)
+    np.testing.assert_allclose(back.attentions, tr.attentions)
+    assert back.tokens == tr.tokens and "<" in "".join(back.tokens)
+    assert replay_all(back)["entropy"].exit_layer == replay_all(tr)["entropy"].exit_layer
+    np.testing.assert_allclose(tr.probs.sum(-1), 1.0, rtol=1e-6)
+    assert tr.attentions.shape == (3, 4, len(tr.tokens), len(tr.tokens))
+    frame = tr.to_frame()
+    assert list(frame["layer"]) == [1, 2, 3] and "p(fresh)" in frame
+
+
+def test_input_checks():
+    with pytest.raises(InputError, match="empty"):
+        check_inputs("  \n ")
+    with pytest.raises(InputError, match="characters"):
+        check_inputs("a" * 30_000)
+    with pytest.raises(InputError, match="second sentence"):
+        check_inputs("premise", "", is_pair=True)
+    assert check_inputs("caf\u0065\u0301 \x00ok") == ("café ok", None)
+    assert check_inputs("a", "b", is_pair=True) == ("a", "b")
