@@ -159,7 +159,13 @@ class EarlyExitModel(nn.Module):
     # ------------------------------------------------------------------ one sentence, all layers
     @torch.inference_mode()
     def trace(self, text: str, text_b: str | None = None, gold=None, attentions: bool = True) -> Trace:
+        """One sentence through every layer, as plain data."""
         batch = self.tokenize([text], None if text_b is None else [text_b])
+        return self.trace_batch(batch, text, text_b, gold, attentions)
+
+    @torch.inference_mode()
+    def trace_batch(self, batch, text: str, text_b: str | None = None, gold=None, attentions: bool = True) -> Trace:
+        """``trace`` for an already tokenized batch of one (shared tokenization across methods)."""
         sig, att = self.forward_all(batch, output_attentions=attentions)
         tokens = self.tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist())
         signals = {
@@ -178,6 +184,7 @@ class EarlyExitModel(nn.Module):
             signals=signals,
             gold=gold,
             attentions=att_np,
+            checkpoint=getattr(self, "checkpoint_path", ""),
         )
 
 

@@ -95,8 +95,10 @@ class Phase:
     """One stage of a method's training schedule.
 
     ``trainable(name)`` says which parameters (names as in ``EarlyExitModel.named_parameters``) train in this
-    phase; ``loss`` is passed to ``ExitMethod.loss`` as ``phase``; ``prepare(model, loader)`` runs before
-    the phase (ConsistentEE computes memorized layers there); ``epochs`` overrides the run's epoch count.
+    phase (on top of what ``cfg.finetune`` allows); ``name`` is passed to ``ExitMethod.loss`` as ``phase``;
+    ``prepare(model, loader)`` runs before the phase with a non-shuffled loader over the training split whose
+    batches carry ``labels`` and ``index`` (the example's position in the split): ConsistentEE computes
+    memorized layers there. ``epochs`` overrides the run's epoch count for this phase, ``lr`` its rate.
     """
 
     name: str
@@ -144,7 +146,12 @@ class ExitMethod(nn.Module):
         raise NotImplementedError
 
     def phases(self) -> list[Phase]:
+        """The training schedule; most methods train in one phase."""
         return [Phase("main")]
+
+    def lr_overrides(self) -> dict[str, float]:
+        """Learning rates for parameter groups, keyed by parameter-name prefix (e.g. PALBERT's λ head)."""
+        return {}
 
     def make_rule(self, rule: str | None = None, **params) -> ExitRule:
         name = rule or self.default_rule
