@@ -1,0 +1,257 @@
+"""Offline rendering of bertviz's head view and model view.
+
+bertviz builds its views with require.js, d3 and jQuery fetched from
+cdnjs.cloudflare.com.  This module calls bertviz's own ``head_view`` /
+``model_view`` (``html_action="return"``) and rewrites the result so that
+
+* the three libraries load from the app's static folder
+  (``static/vendor/``, served by Streamlit at ``/app/static/vendor/`` when
+  ``server.enableStaticServing = true``), and
+* the parameters JSON that bertviz inlines into a ``<script>`` block is
+  re-serialised with ``<``, ``>`` and ``&`` escaped (``\\u003c`` ...), so a
+  token such as ``</script><script>alert(1)</script>`` stays a string.
+
+The returned string is a complete HTML document meant for ``st.iframe(html)``
+(a ``srcdoc`` iframe; root-relative URLs such as ``/app/static/vendor/d3.min.js``
+resolve against the Streamlit page's origin there).
+
+The vendor files are installed with ``npm install`` at the repository root
+(see ``package.json``); without them the functions raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_VENDOR_URL",
+    "INSTALL_COMMAND",
+    "VENDOR_DIR",
+    "VENDOR_FILES",
+    "head_view_html",
+    "missing_vendor_files",
+    "model_view_html",
+    "safe_json_for_script",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Where ``npm install`` (postinstall step in package.json) puts the libraries.
+VENDOR_DIR = REPO_ROOT / "static" / "vendor"
+VENDOR_FILES = ("require.js", "d3.min.js", "jquery.min.js")
+#: URL under which Streamlit static serving exposes ``static/vendor``.
+#: Root-relative on purpose: inside ``st.iframe(html)`` (srcdoc) it resolves
+#: against the app's origin.  Prefix it with ``server.baseUrlPath`` if one is set.
+DEFAULT_VENDOR_URL = "/app/static/vendor"
+INSTALL_COMMAND = "npm install   (run in the repository root; copies the files into static/vendor/)"
+
+_REQUIRE_CDN_TAG = (
+    '<script src="https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.6/require.min.js"></script>'
+)
+_SCRIPT_OPEN = '\n<script type="text/javascript">\n'
+_SCRIPT_CLOSE = "\n</script>\n"
+_MARKER = "PYTHON_PARAMS"
+_REQUIRE_CONFIG_RE = re.compile(r"require\.config\(\{.*?\}\);", re.DOTALL)
+_ATTN_DECIMALS = 5
+
+
+def missing_vendor_files(vendor_dir: Path | str = VENDOR_DIR) -> list[str]:
+    """Names of the vendor JS files that are not present in ``vendor_dir``."""
+    vendor_dir = Path(vendor_dir)
+    return [name for name in VENDOR_FILES if not (vendor_dir / name).is_file()]
+
+
+def _check_vendor(vendor_dir: Path | str | None) -> None:
+    if vendor_dir is None:
+        return
+    missing = missing_vendor_files(vendor_dir)
+    if missing:
+        raise ValueError(
+            f"bertviz offline assets missing in {vendor_dir}: {', '.join(missing)}. "
+            f"Install them with: {INSTALL_COMMAND}"
+        )
+
+
+def safe_json_for_script(obj: Any) -> str:
+    """``json.dumps`` that is safe to inline inside ``<script>...</script>``.
+
+    ``<``, ``>`` and ``&`` can only occur inside JSON strings, where the
+    ``\\u003c`` style escapes decode to the same characters, so the value is
+    unchanged for JavaScript while ``</script>`` / ``<!--`` can't appear.
+    ``ensure_ascii`` also escapes U+2028/U+2029.
+    """
+    text = json.dumps(obj, ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _to_torch_layers(attention: Any, tokens: Sequence[str]):
+    import torch
+
+    arr = np.asarray(attention, dtype=np.float32)
+    if arr.ndim != 4:
+        raise ValueError(f"attention must have shape (layers, heads, T, T), got {arr.shape}")
+    n_layers, n_heads, t1, t2 = arr.shape
+    if n_layers == 0 or n_heads == 0:
+        raise ValueError(f"attention must have at least one layer and one head, got {arr.shape}")
+    if t1 != t2 or t1 != len(tokens):
+        raise ValueError(
+            f"attention shape {arr.shape} does not match {len(tokens)} tokens "
+            "(expected (layers, heads, T, T) with T == len(tokens))"
+        )
+    return tuple(torch.from_numpy(np.ascontiguousarray(arr[i : i + 1])) for i in range(n_layers))
+
+
+def _clean_tokens(tokens: Sequence[Any]) -> list[str]:
+    return [str(t) for t in tokens]
+
+
+def _left_padding_px(tokens: Sequence[str]) -> int:
+    """bertviz right-aligns the left token column in a ~110 px box; long tokens would be
+    clipped at the iframe's left edge, so reserve room for them (15 px font ~ 8.5 px/char)."""
+    longest = max((len(t) for t in tokens), default=0)
+    return int(min(max(longest * 8.5 - 100, 0), 400)) + 4
+
+
+def _rewrite(
+    bertviz_html: str,
+    js_filename: str,
+    vendor_url: str,
+    title: str,
+    tokens: Sequence[str],
+    dark: bool = False,
+) -> str:
+    """Turn bertviz's CDN-based HTML into a self-contained offline document."""
+    import bertviz
+
+    template = (Path(bertviz.__file__).parent / js_filename).read_text()
+    parts = template.split(_MARKER)
+    if len(parts) < 2 or not _REQUIRE_CONFIG_RE.search(parts[0]):
+        raise RuntimeError(f"unexpected bertviz {js_filename} layout; cannot make it offline")
+
+    start = bertviz_html.find(_SCRIPT_OPEN)
+    if start < 0 or not bertviz_html.endswith(_SCRIPT_CLOSE) or _REQUIRE_CDN_TAG not in bertviz_html[:start]:
+        raise RuntimeError("unexpected bertviz HTML layout; cannot make it offline")
+    prefix = bertviz_html[:start]
+    body = bertviz_html[start + len(_SCRIPT_OPEN) : -len(_SCRIPT_CLOSE)]
+
+    # body == parts[0] + J + parts[1] + J + ... + parts[-1]; recover J by length.
+    n = len(parts) - 1
+    json_len, rem = divmod(len(body) - sum(map(len, parts)), n)
+    params_json = body[len(parts[0]) : len(parts[0]) + json_len]
+    if rem or params_json.join(parts) != body:
+        raise RuntimeError("could not locate bertviz parameters in its HTML")
+    params = json.loads(params_json)
+    for entry in params.get("attention", []):
+        entry["attn"] = np.round(np.asarray(entry["attn"], dtype=np.float64), _ATTN_DECIMALS).tolist()
+
+    vendor_url = vendor_url.rstrip("/")
+    config = (
+        "require.config({\n  paths: {\n"
+        f"    d3: {safe_json_for_script(vendor_url + '/d3.min')},\n"
+        f"    jquery: {safe_json_for_script(vendor_url + '/jquery.min')}\n"
+        "  }\n});"
+    )
+    head_js = _REQUIRE_CONFIG_RE.sub(lambda _m: config, parts[0], count=1)
+    # Only the first marker is code; later ones are in a comment, don't repeat the data there.
+    js = head_js + safe_json_for_script(params) + "params".join(parts[1:])
+
+    require_tag = f'<script src="{html.escape(vendor_url)}/require.js"></script>'
+    html_prefix = prefix.replace(_REQUIRE_CDN_TAG, require_tag)
+    return (
+        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{title}</title>\n"
+        f"<style>body{{margin:0;padding:4px 4px 4px {_left_padding_px(tokens)}px;"
+        f"background:{'black;color:#ccc' if dark else 'white;color:black'};}}"
+        "svg{overflow:visible;}"
+        # bertviz hard-codes fill="black" on the axis labels ("Heads", "Layers", indices).
+        f"{'svg text[fill=black]{fill:#ccc;}' if dark else ''}</style>\n"
+        "</head>\n<body>\n"
+        f"{html_prefix}\n<script type=\"text/javascript\">\n{js}\n</script>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def head_view_html(
+    attention: Any,
+    tokens: Sequence[str],
+    sentence_b_start: int | None = None,
+    layer: int | None = None,
+    heads: Sequence[int] | None = None,
+    *,
+    vendor_url: str = DEFAULT_VENDOR_URL,
+    vendor_dir: Path | str | None = VENDOR_DIR,
+) -> str:
+    """bertviz head view as a standalone offline HTML document.
+
+    ``attention``: array-like (layers, heads, T, T); ``tokens``: T strings.
+    ``layer``/``heads``: initially selected layer / heads (default 0 / all).
+    ``vendor_url``: URL prefix of require.js, d3.min.js, jquery.min.js.
+    ``vendor_dir``: checked for those files (``None`` skips the check).
+    Embed with ``st.iframe(html, height=...)``.
+    """
+    from bertviz import head_view
+
+    _check_vendor(vendor_dir)
+    tokens = _clean_tokens(tokens)
+    layers = _to_torch_layers(attention, tokens)
+    if sentence_b_start is not None:
+        sentence_b_start = int(sentence_b_start)
+        if not 0 < sentence_b_start < len(tokens):
+            raise ValueError(f"sentence_b_start must be in 1..{len(tokens) - 1}, got {sentence_b_start}")
+    if layer is not None:
+        layer = int(layer)
+        if not 0 <= layer < len(layers):
+            raise ValueError(f"layer must be in 0..{len(layers) - 1}, got {layer}")
+    if heads is not None:
+        heads = [int(h) for h in heads]
+    result = head_view(
+        layers,
+        tokens,
+        sentence_b_start=sentence_b_start,
+        layer=layer,
+        heads=heads,
+        html_action="return",
+    )
+    return _rewrite(result.data, "head_view.js", vendor_url, "bertviz head view", tokens)
+
+
+def model_view_html(
+    attention: Any,
+    tokens: Sequence[str],
+    sentence_b_start: int | None = None,
+    display_mode: str = "light",
+    *,
+    vendor_url: str = DEFAULT_VENDOR_URL,
+    vendor_dir: Path | str | None = VENDOR_DIR,
+) -> str:
+    """bertviz model view (grid of all layers x heads) as offline HTML.
+
+    Same conventions as :func:`head_view_html`; ``display_mode`` is
+    ``"light"`` or ``"dark"``.
+    """
+    from bertviz import model_view
+
+    if display_mode not in ("light", "dark"):
+        raise ValueError(f"display_mode must be 'light' or 'dark', got {display_mode!r}")
+    _check_vendor(vendor_dir)
+    tokens = _clean_tokens(tokens)
+    layers = _to_torch_layers(attention, tokens)
+    if sentence_b_start is not None:
+        sentence_b_start = int(sentence_b_start)
+        if not 0 < sentence_b_start < len(tokens):
+            raise ValueError(f"sentence_b_start must be in 1..{len(tokens) - 1}, got {sentence_b_start}")
+    result = model_view(
+        layers,
+        tokens,
+        sentence_b_start=sentence_b_start,
+        display_mode=display_mode,
+        html_action="return",
+    )
+    return _rewrite(
+        result.data, "model_view.js", vendor_url, "bertviz model view", tokens, dark=display_mode == "dark"
+    )
