@@ -1,0 +1,185 @@
+"""ELBERT: fast ALBERT with confidence-window based early exit (Xie et al., 2021).
+
+Heads: one classifier shared by all layers; no other head.
+Loss: Σ_i w_i·CE_i with trainable t_i (init 4) for i < L, w_i = σ(t_i) and w_L = L - Σ_{i<L} σ(t_i), so the
+weights always sum to L. t is an ordinary saved ``nn.Parameter`` (the official code kept it outside the
+model: never saved, clipped or scheduled); it may get its own learning rate (``weight_lr``).
+
+Exit, two stages checked at every layer:
+1. puzzlement_i = H(p_i)/log C (normalised entropy, in [0, 1]) below δ;
+2. a confidence window over the last N layers (N = max(2, round(L/3)) by default: the paper's 8 of 24).
+   With c the predicted class of the window's newest layer, the window passes when it is filled (i >= N),
+   c is the argmax at all N layers, and, by ``criterion``:
+   - "monotonic" (the paper's preferred one): p_c is non-decreasing from each layer to the next (ties pass,
+     as in the official code);
+   - "unchanged": nothing more (the label stayed c for N layers);
+   - "range": max_k p_c - min_k p_c over the window <= ``range_bound``.
+   The official code compares the class-0 probability against 0.5 (binary only); for two classes (with its
+   margin at 0) these are the same tests, and they extend to any number of classes.
+Rules: ``puzzlement`` (stage 1 alone) and ``two_stage`` (stage 1 OR stage 2, the default).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .base import ExitMethod, ExitRule, MethodArgs, RuleSpec, Signals, State, entropy_from_logits
+
+WINDOW_CRITERIA = ("monotonic", "unchanged", "range")
+
+
+@dataclass
+class ElbertArgs(MethodArgs):
+    """ELBERT hyperparameters.
+
+    Attributes:
+        weight_init: initial value of every t_i (the paper: 4, i.e. w_i = σ(4) ≈ 0.98).
+        weight_lr: learning rate of t; None = the run's rate.
+    """
+
+    weight_init: float = 4.0
+    weight_lr: float | None = None
+
+
+def elbert_layer_weights(t: torch.Tensor) -> torch.Tensor:
+    """Loss weights (L,) from t (L-1,): w_i = σ(t_i) for i < L, w_L = L - Σ σ(t_i). They sum to L."""
+    head = torch.sigmoid(t)
+    num_layers = t.shape[0] + 1
+    return torch.cat([head, (num_layers - head.sum()).reshape(1)])
+
+
+def puzzlement_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Normalised entropy H(p)/log C in [0, 1] per row."""
+    return entropy_from_logits(logits) / math.log(max(2, logits.shape[-1]))
+
+
+def default_window(num_layers: int) -> int:
+    """The paper's window of 8 layers for 24, scaled to the depth: max(2, round(L/3))."""
+    return max(2, round(num_layers / 3))
+
+
+# --------------------------------------------------------------------------------------------- rules
+class PuzzlementRule(ExitRule):
+    """Stage 1 alone: stop at the first layer whose puzzlement is below δ."""
+
+    spec = RuleSpec(
+        name="puzzlement",
+        param="delta",
+        default=0.3,
+        sweep=(1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0),
+        label="puzzlement threshold δ",
+        description="exit at the first layer whose normalised entropy H/log C is below δ",
+        minimum=0.0,
+        maximum=1.0,
+        step=0.01,
+    )
+
+    def step(self, state: State, i: int, sig: Signals):
+        puzzlement = sig["puzzlement"].float()
+        return puzzlement < float(self.threshold), {"puzzlement": puzzlement}
+
+
+class TwoStageRule(PuzzlementRule):
+    """Stage 1 (puzzlement < δ) OR stage 2 (the confidence window of ``window`` layers passes ``criterion``).
+
+    State: the predicted class and its probability at the last N layers, oldest first (class -1 = not seen).
+    """
+
+    spec = RuleSpec(
+        name="two_stage",
+        param="delta",
+        default=0.3,
+        sweep=PuzzlementRule.spec.sweep,
+        label="puzzlement threshold δ",
+        description="exit when puzzlement < δ, or when the last N layers pass the confidence-window criterion",
+        minimum=0.0,
+        maximum=1.0,
+        step=0.01,
+    )
+
+    @classmethod
+    def allowed_params(cls) -> set[str]:
+        return {"delta", "window", "criterion", "range_bound"}
+
+    def __init__(self, num_layers: int, **params):
+        super().__init__(num_layers, **params)
+        if self.params.get("window") is None:
+            self.params["window"] = default_window(num_layers)
+        self.params.setdefault("criterion", "monotonic")
+        self.params.setdefault("range_bound", 0.1)
+        if self.params["criterion"] not in WINDOW_CRITERIA:
+            raise ValueError(f"criterion must be one of {WINDOW_CRITERIA}, got {self.params['criterion']!r}")
+        if int(self.params["window"]) < 1:
+            raise ValueError(f"window must be at least 1 layer, got {self.params['window']}")
+        self.window = int(self.params["window"])
+
+    def start(self, batch_size: int, device: torch.device) -> State:
+        return {
+            "classes": torch.full((batch_size, self.window), -1, dtype=torch.long, device=device),
+            "confidences": torch.zeros(batch_size, self.window, device=device),
+        }
+
+    def window_passes(self, classes: torch.Tensor, confidences: torch.Tensor) -> torch.Tensor:
+        """(B,) whether windows (B, N) of predicted classes and their probabilities pass the criterion."""
+        same_class = (classes == classes[:, -1:]).all(dim=1)  # the -1 of unseen layers never matches
+        criterion = self.params["criterion"]
+        if criterion == "monotonic":
+            return same_class & (confidences[:, 1:] >= confidences[:, :-1]).all(dim=1)
+        if criterion == "range":
+            spread = confidences.max(dim=1).values - confidences.min(dim=1).values
+            return same_class & (spread <= float(self.params["range_bound"]))
+        return same_class
+
+    def step(self, state: State, i: int, sig: Signals):
+        stage1, info = super().step(state, i, sig)
+        confidence, predicted = sig["probs"].float().max(dim=-1)
+        state["classes"] = torch.cat([state["classes"][:, 1:], predicted[:, None]], dim=1)
+        state["confidences"] = torch.cat([state["confidences"][:, 1:], confidence[:, None]], dim=1)
+        filled = torch.full_like(stage1, i >= self.window)
+        window_ok = filled & self.window_passes(state["classes"], state["confidences"])
+        info.update({"window_filled": filled, "window_ok": window_ok})
+        return stage1 | window_ok, info
+
+
+# --------------------------------------------------------------------------------------------- method
+class ElbertMethod(ExitMethod):
+    name = "elbert"
+    title = "ELBERT (confidence window)"
+    Args = ElbertArgs
+    rules = {"two_stage": TwoStageRule, "puzzlement": PuzzlementRule}
+    default_rule = "two_stage"
+    signal_docs = {"puzzlement": "normalised entropy H(p_i)/log C in [0, 1]: stage 1 exits below δ"}
+
+    def __init__(self, args: ElbertArgs, hidden_size, num_layers, num_labels, dropout=0.1):
+        super().__init__(args, hidden_size, num_layers, num_labels, dropout)
+        self.classifier = nn.Linear(hidden_size, num_labels)
+        self.weight_logits = nn.Parameter(torch.full((num_layers - 1,), float(args.weight_init)))
+
+    def layer_weights(self) -> torch.Tensor:
+        """The current loss weights w_1..w_L (sum L)."""
+        return elbert_layer_weights(self.weight_logits)
+
+    def layer_signals(self, i: int, hidden, pooled, state: State) -> Signals:
+        logits = self.classifier(self.dropout(pooled))
+        return {"logits": logits, "puzzlement": puzzlement_from_logits(logits.detach())}
+
+    def loss(self, sig: Signals, labels, phase="main", batch=None):
+        per_layer = torch.stack([self.classification_loss(lg, labels).mean() for lg in sig["logits"]])
+        weights = self.layer_weights()
+        loss = (weights * per_layer).sum()
+        parts = {"loss": float(loss.detach())}
+        parts.update({f"ce_{i + 1}": float(v) for i, v in enumerate(per_layer.detach())})
+        parts.update({f"w_{i + 1}": float(v) for i, v in enumerate(weights.detach())})
+        return loss, parts
+
+    def lr_overrides(self) -> dict[str, float]:
+        if self.args.weight_lr is None:
+            return {}
+        return {"method.weight_logits": float(self.args.weight_lr)}
+
+
+METHOD = ElbertMethod

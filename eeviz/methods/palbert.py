@@ -1,0 +1,38 @@
+"""PALBERT: Teaching ALBERT to Ponder (Balagansky & Gavrilov, 2022). PonderNet with three changes.
+
+- λ head: λ_i = σ(MLP([p_i ; p_{i-1}])), MLP = 3 × (Linear(2H, 2H) + tanh) then Linear(2H, 1), p_0 = 0; the
+  previous pooled vector is carried in the method state, so true early exit needs no extra layer.
+- Exit: the deterministic Q-exit (first layer whose CDF of p(i|x) exceeds q, q = 0.5) is the default rule.
+- Optional learning rate of its own for the λ head (``lambda_lr``, via ``lr_overrides``).
+
+The paper's Table 1 ablations are switches of the shared ``PonderArgs``: the exit criterion is the rule
+(``q_exit`` vs ``sampling``, or the ``expectation`` reference); ``lambda_layers`` (3 vs 0 = one linear
+layer); ``concat_prev`` (with or without p_{i-1}); ``lambda_lr``; plus the prior (``prior_lambda``, β) and the
+KL direction. Not implemented: the official code's extras that the paper does not describe (learned layer
+position embeddings added to the λ input, an RNN λ head, a "normal" prior).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .pondernet import ExpectationRule, PonderArgs, PonderNetMethod, QExitRule, SamplingRule
+
+
+@dataclass
+class PalbertArgs(PonderArgs):
+    """PonderArgs with PALBERT's defaults: a 3-block MLP λ head fed [p_i ; p_{i-1}]."""
+
+    lambda_layers: int = 3
+    concat_prev: bool = True
+
+
+class PalbertMethod(PonderNetMethod):
+    name = "palbert"
+    title = "PALBERT (λ, Q-exit)"
+    Args = PalbertArgs
+    rules = {"q_exit": QExitRule, "sampling": SamplingRule, "expectation": ExpectationRule}
+    default_rule = "q_exit"
+
+
+METHOD = PalbertMethod

@@ -1,0 +1,332 @@
+"""PonderNet for encoders (Banino et al., 2021, as adapted by PALBERT, Balagansky & Gavrilov, 2022).
+
+Heads: one classifier shared by all layers and one λ head shared by all layers. λ_i = σ(Λ(p_i)) is the
+probability of halting at layer i once it is reached; it induces the halting distribution
+p(i|x) = λ_i ∏_{j<i}(1-λ_j), whose last entry takes the remaining mass so that it sums to 1.
+Loss (the negative of the paper's Eq. 1): Σ_i p(i|x)·CE_i + β·KL(p(·|x) || p(·|λ_p)), where the prior is a
+geometric distribution truncated to L layers (its last entry takes the remaining mass).
+
+KL truncation (paper, Sec. 3): per example, j is the first layer with Σ_{i<=j} p(i|x) >= ``kl_mass`` (0.95);
+the KL sums its terms over layers 1..j only, with neither distribution renormalised. The official code
+computes KL(prior || p) instead (``kl_direction="prior_posterior"``) and pads p with ε/L past the mass: only
+the direction is offered here.
+
+Notable:
+- the halting distribution is computed incrementally in ``layer_signals``, in log space: the running
+  log ∏(1-λ_j) is carried in the method state, so p(i|x) never underflows to an exact 0 (which would give
+  NaN gradients in the KL) and true early exit sees the same numbers as the full pass;
+- exit rules: ``sampling`` (the original criterion: halt when Bernoulli(λ_i) fires; seedable),
+  ``q_exit`` (PALBERT's deterministic criterion: the first layer whose CDF exceeds q) and ``expectation``
+  (reference only: Σ_i p(i|x)·softmax_i over all layers, never exits early);
+- the PALBERT switches (λ head depth, [p_i; p_{i-1}] input, λ learning rate) are ``PonderArgs`` fields, so
+  PonderNet is PALBERT's ablation baseline with the same code (see ``palbert.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .base import ExitMethod, ExitRule, MethodArgs, RuleSpec, Signals, State
+
+KL_DIRECTIONS = ("posterior_prior", "prior_posterior")
+
+
+@dataclass
+class PonderArgs(MethodArgs):
+    """PonderNet hyperparameters; the defaults are the original PonderNet's.
+
+    Attributes:
+        prior_lambda: λ_p of the geometric prior p(k|λ_p) = λ_p (1-λ_p)^(k-1).
+        beta: weight β of the KL term.
+        kl_mass: the KL runs over the layers up to the first where the CDF of p(·|x) reaches this mass.
+        kl_direction: "posterior_prior" = KL(p(·|x) || prior) (the paper), "prior_posterior" = KL(prior || p(·|x))
+            (the official PALBERT code).
+        lambda_layers: hidden Linear+tanh blocks of the λ head before its Linear(·, 1): 0 = a single linear
+            layer (PonderNet), 3 = PALBERT's MLP.
+        concat_prev: feed [p_i ; p_{i-1}] (p_0 = 0) to the λ head instead of p_i alone (PALBERT).
+        lambda_lr: learning rate of the λ head; None = the run's rate.
+    """
+
+    prior_lambda: float = 0.1
+    beta: float = 0.5
+    kl_mass: float = 0.95
+    kl_direction: str = "posterior_prior"
+    lambda_layers: int = 0
+    concat_prev: bool = False
+    lambda_lr: float | None = None
+
+
+# --------------------------------------------------------------------------------------------- pure functions
+def halting_distribution(lambdas: torch.Tensor) -> torch.Tensor:
+    """p(i|x) = λ_i ∏_{j<i}(1-λ_j) over dim 0 (layers); the last layer takes the remaining mass.
+
+    Args:
+        lambdas: (L, ...) halting probabilities λ_i.
+
+    Returns:
+        (L, ...) halting distribution, summing to 1 over dim 0.
+    """
+    lambdas = torch.as_tensor(lambdas)
+    not_halted = torch.cumprod(1.0 - lambdas, dim=0)
+    reached = torch.cat([torch.ones_like(lambdas[:1]), not_halted[:-1]])  # ∏_{j<i}(1-λ_j)
+    probs = lambdas * reached
+    probs[-1] = reached[-1]
+    return probs
+
+
+def geometric_prior(num_layers: int, prior_lambda: float) -> torch.Tensor:
+    """Geometric prior λ_p (1-λ_p)^(k-1) for k = 1..L, the last entry = 1 - the sum of the others. Shape (L,)."""
+    k = torch.arange(num_layers, dtype=torch.float64)
+    prior = prior_lambda * (1.0 - prior_lambda) ** k
+    prior[-1] = 1.0 - prior[:-1].sum()
+    return prior.float()
+
+
+def kl_mask(halt_probs: torch.Tensor, mass: float) -> torch.Tensor:
+    """(L, B) bool: layer i counts in the KL when the CDF before it is below ``mass``, i.e. i <= j where j is
+    the first layer with CDF_j >= mass."""
+    cdf_before = torch.cumsum(halt_probs, dim=0) - halt_probs
+    return cdf_before < mass
+
+
+def truncated_kl(
+    halt_probs: torch.Tensor,
+    prior: torch.Tensor,
+    mass: float = 0.95,
+    direction: str = "posterior_prior",
+    log_halt_probs: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """KL between the halting distribution and the prior over the layers 1..j (see ``kl_mask``), per example.
+
+    Args:
+        halt_probs: (L, B) p(i|x).
+        prior: (L,) prior p(i|λ_p).
+        mass: CDF mass that ends the sum.
+        direction: "posterior_prior" for Σ p log(p/prior), "prior_posterior" for Σ prior log(prior/p).
+        log_halt_probs: (L, B) log p(i|x) when known more precisely than log(halt_probs) (e.g. computed in
+            log space, where p may underflow to 0).
+
+    Returns:
+        (B,) truncated KL of each example.
+    """
+    if direction not in KL_DIRECTIONS:
+        raise ValueError(f"kl_direction must be one of {KL_DIRECTIONS}, got {direction!r}")
+    if log_halt_probs is None:
+        log_halt_probs = torch.log(halt_probs)
+    prior = prior.to(halt_probs)[:, None]
+    log_prior = torch.log(prior)
+    if direction == "posterior_prior":
+        terms = halt_probs * (log_halt_probs - log_prior)
+    else:
+        terms = prior * (log_prior - log_halt_probs)
+    # torch.where (not a product with the mask) keeps gradients of the layers past j at exactly 0
+    return torch.where(kl_mask(halt_probs.detach(), mass), terms, torch.zeros_like(terms)).sum(0)
+
+
+def expected_depth(halt_probs) -> torch.Tensor:
+    """Σ_i i·p(i|x) over dim 0 (layers numbered from 1)."""
+    halt_probs = torch.as_tensor(halt_probs)
+    shape = (-1,) + (1,) * (halt_probs.dim() - 1)
+    layers = torch.arange(1, halt_probs.shape[0] + 1, dtype=halt_probs.dtype, device=halt_probs.device)
+    return (layers.view(shape) * halt_probs).sum(0)
+
+
+def sample_exit_layers(lambdas, n: int, seed: int = 0) -> np.ndarray:
+    """Draw ``n`` exit layers (1..L) of the sampling criterion from one example's λ_1..λ_L.
+
+    Uses the same draws as ``SamplingRule`` with the same seed (a (n, L) block of uniforms u; exit at the first
+    layer with u_i < λ_i, else at L), so ``n=1`` reproduces the rule's decision and large ``n`` shows its
+    spread, which follows ``halting_distribution(lambdas)``.
+    """
+    lam = torch.as_tensor(np.asarray(lambdas), dtype=torch.float32)
+    generator = torch.Generator().manual_seed(int(seed))
+    uniform = torch.rand(n, lam.shape[0], generator=generator)
+    fires = uniform < lam
+    fires[:, -1] = True
+    return (fires.int().argmax(dim=1) + 1).numpy()
+
+
+def lambda_head(in_features: int, hidden_blocks: int) -> nn.Sequential:
+    """``hidden_blocks`` × (Linear(in, in) + tanh), then Linear(in, 1): the logit of λ."""
+    layers: list[nn.Module] = []
+    for _ in range(hidden_blocks):
+        layers += [nn.Linear(in_features, in_features), nn.Tanh()]
+    layers.append(nn.Linear(in_features, 1))
+    return nn.Sequential(*layers)
+
+
+# --------------------------------------------------------------------------------------------- rules
+class QExitRule(ExitRule):
+    """PALBERT's Q-exit: stop at the first layer whose CDF Σ_{j<=i} p(j|x) is above q (strictly)."""
+
+    spec = RuleSpec(
+        name="q_exit",
+        param="q",
+        default=0.5,
+        sweep=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
+        label="quantile q",
+        description="exit at the first layer where the CDF of the halting distribution exceeds q",
+        minimum=0.0,
+        maximum=1.0,
+        step=0.01,
+    )
+
+    def step(self, state: State, i: int, sig: Signals):
+        cdf = sig["cdf"]
+        return cdf > float(self.threshold), {"cdf": cdf}
+
+
+class SamplingRule(ExitRule):
+    """PonderNet's criterion: stop at layer i when a Bernoulli(λ_i) draw fires.
+
+    The uniforms u of every layer are drawn at ``start`` from a generator seeded with ``seed``, one row per
+    example, and layer i fires when u_i < λ_i. A row's draws do not depend on when the others exit, but they
+    do depend on its position in the batch: batching changes which draws an example gets, not their law.
+    """
+
+    spec = RuleSpec(
+        name="sampling",
+        param="seed",
+        default=0,
+        sweep=(0,),
+        label="random seed",
+        description="exit when a Bernoulli(λ_i) draw fires (random: the seed picks the draws)",
+        minimum=0,
+        maximum=9999,
+        step=1,
+        integer=True,
+    )
+
+    def start(self, batch_size: int, device: torch.device) -> State:
+        generator = torch.Generator(device=device).manual_seed(int(self.threshold))
+        return {"uniform": torch.rand(batch_size, self.num_layers, generator=generator, device=device)}
+
+    def step(self, state: State, i: int, sig: Signals):
+        lam = sig["lambda"].float()
+        uniform = state["uniform"][:, i - 1]
+        return uniform < lam, {"lambda": lam, "uniform": uniform}
+
+
+class ExpectationRule(ExitRule):
+    """Reference, never exits early: reports Σ_i p(i|x)·softmax_i, accumulated over all L layers.
+
+    It has no threshold; the interface asks for one parameter, so ``unused`` is pinned to 0.
+    """
+
+    spec = RuleSpec(
+        name="expectation",
+        param="unused",
+        default=0,
+        sweep=(0,),
+        label="no threshold (runs all layers)",
+        description="prediction averaged over layers with the halting distribution (reference, no early exit)",
+        minimum=0,
+        maximum=0,
+        step=1,
+        integer=True,
+        early_exit=False,
+    )
+
+    def step(self, state: State, i: int, sig: Signals):
+        weight = sig["halt_prob"].float()
+        state["mixture"] = state.get("mixture", 0.0) + weight[:, None] * sig["probs"].float()
+        return torch.zeros_like(weight, dtype=torch.bool), {"weight": weight}
+
+    def probs(self, state: State, sig: Signals) -> torch.Tensor:
+        return state["mixture"]
+
+
+# --------------------------------------------------------------------------------------------- method
+class PonderNetMethod(ExitMethod):
+    name = "pondernet"
+    title = "PonderNet (λ, sampling)"
+    Args = PonderArgs
+    rules = {"sampling": SamplingRule, "q_exit": QExitRule, "expectation": ExpectationRule}
+    default_rule = "sampling"
+    signal_docs = {
+        "lambda": "λ_i: probability of halting at layer i once it is reached",
+        "halt_prob": "p(i|x) = λ_i ∏_{j<i}(1-λ_j), the halting distribution (the last layer takes the rest)",
+        "cdf": "Σ_{j<=i} p(j|x): Q-exit stops once it is above q",
+        "log_halt_prob": "log p(i|x), computed in log space (the KL term uses it)",
+    }
+
+    def __init__(self, args: PonderArgs, hidden_size, num_layers, num_labels, dropout=0.1):
+        super().__init__(args, hidden_size, num_layers, num_labels, dropout)
+        if args.kl_direction not in KL_DIRECTIONS:
+            raise ValueError(f"kl_direction must be one of {KL_DIRECTIONS}, got {args.kl_direction!r}")
+        if not 0.0 < args.prior_lambda < 1.0:
+            raise ValueError(f"prior_lambda must be in (0, 1), got {args.prior_lambda}")
+        self.classifier = nn.Linear(hidden_size, num_labels)
+        in_features = hidden_size * (2 if args.concat_prev else 1)
+        self.lambda_head = lambda_head(in_features, int(args.lambda_layers))
+
+    def init_state(self, batch_size: int, device: torch.device) -> State:
+        # log ∏_{j<i}(1-λ_j): the log-probability that layer i is reached
+        return {"log_not_halted": torch.zeros(batch_size, device=device)}
+
+    def lambda_logit(self, pooled: torch.Tensor, state: State) -> torch.Tensor:
+        features = pooled
+        if self.args.concat_prev:
+            prev = state.get("prev_pooled")
+            prev = torch.zeros_like(pooled) if prev is None else prev  # p_0 = 0
+            features = torch.cat([pooled, prev], dim=-1)
+            state["prev_pooled"] = pooled
+        return self.lambda_head(self.dropout(features)).squeeze(-1).float()
+
+    def layer_signals(self, i: int, hidden, pooled, state: State) -> Signals:
+        logits = self.classifier(self.dropout(pooled))
+        z = self.lambda_logit(pooled, state)
+        log_reached = state["log_not_halted"]
+        log_not_halted = log_reached + F.logsigmoid(-z)
+        if i < self.num_layers:
+            log_halt = log_reached + F.logsigmoid(z)
+            cdf = -torch.expm1(log_not_halted)  # 1 - ∏_{j<=i}(1-λ_j)
+        else:  # the last layer takes the remaining mass
+            log_halt = log_reached
+            cdf = torch.ones_like(z)
+        state["log_not_halted"] = log_not_halted
+        return {
+            "logits": logits,
+            "lambda": torch.sigmoid(z),
+            "halt_prob": log_halt.exp(),
+            "cdf": cdf,
+            "log_halt_prob": log_halt,
+        }
+
+    def prior(self, device: torch.device | None = None) -> torch.Tensor:
+        """The geometric prior over this model's L layers."""
+        return geometric_prior(self.num_layers, self.args.prior_lambda).to(device)
+
+    def loss(self, sig: Signals, labels, phase="main", batch=None):
+        per_layer = torch.stack([self.classification_loss(lg, labels) for lg in sig["logits"]])  # (L, B)
+        halt = sig["halt_prob"]
+        task = (halt * per_layer).sum(0).mean()
+        kl = truncated_kl(
+            halt,
+            self.prior(halt.device),
+            self.args.kl_mass,
+            self.args.kl_direction,
+            log_halt_probs=sig["log_halt_prob"],
+        ).mean()
+        loss = task + self.args.beta * kl
+        parts = {
+            "loss": float(loss.detach()),
+            "task": float(task.detach()),
+            "kl": float(kl.detach()),
+            "expected_depth": float(expected_depth(halt.detach()).mean()),
+        }
+        parts.update({f"ce_{i + 1}": float(v) for i, v in enumerate(per_layer.detach().mean(1))})
+        return loss, parts
+
+    def lr_overrides(self) -> dict[str, float]:
+        if self.args.lambda_lr is None:
+            return {}
+        return {"method.lambda_head.": float(self.args.lambda_lr)}
+
+
+METHOD = PonderNetMethod
