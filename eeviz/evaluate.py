@@ -1,0 +1,502 @@
+"""Accuracy against speed-up for every exit rule of a checkpoint: ``python -m eeviz.evaluate``.
+
+One full pass (``forward_all``) caches every layer's signals; each rule is then replayed over the cache for
+every threshold of its sweep (``replay_batch``: the same incremental rule code true early exit runs), so a
+sweep costs one network pass. Two speed-ups are reported per point:
+
+- ``layer_speedup`` = L / mean exit layer: the saving in transformer layers, free of timing noise;
+- ``wall_speedup`` = time of a full pass through all L layers / time of true ``early_exit`` with that rule, on
+  the same batches with the same batch size, measured (interleaved batch by batch so both see the same machine
+  load) only for a few points: the default threshold and the two ends of the sweep. Rows leave the batch as
+  they exit, so at batch size > 1 the saving is smaller than the layer ratio: a batch runs until its last row
+  exits. Batch size 1 is the latency setting of the papers.
+
+Results go to JSON (read by the app's Dataset page; ``load_eval`` validates it) and a table on stdout::
+
+    {"checkpoint", "method", "task", "split", "metric", "num_layers", "num_examples", "labels", "batch_size",
+     "device", "full_model": {"score", "metrics", "time_s"},
+     "per_layer": [{"layer", "score", "metrics"}, ...],
+     "rules": {RULE: {"param", "label", "default", "early_exit",
+                      "points": [{"threshold", "score", "metrics", "mean_exit_layer", "layer_speedup",
+                                  "wall_speedup" (null where not timed), "histogram" (exits at layers 1..L)}]}},
+     "examples": [{"text", "text_b", "gold", "layer_preds", "exit": {RULE: {"layer", "pred", "correct"}}}]}
+
+``examples`` holds at most ``MAX_EXAMPLES`` rows; each rule's exit there is at its default threshold.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from .data import Example, load_examples_file, load_task
+from .methods.base import ExitRule
+from .metrics import compute_metrics
+
+# Splits are a function of this seed only (not of the training seed), so training, early stopping and
+# evaluation always see the same examples.
+DATA_SPLIT_SEED = 0
+MAX_EXAMPLES = 2000  # examples stored with their per-layer predictions (the Dataset page's table)
+REGRESSION_TOLERANCE = 0.5  # a regression prediction counts as "correct" within this distance of gold
+EVAL_FILE = "eval.json"
+
+class EvalFileError(ValueError):
+    """An evaluation JSON file that cannot be used, with the reason."""
+
+
+# ---------------------------------------------------------------------------------------------- batches
+def make_batch(tokenizer, examples: list[Example], indices: list[int], max_length: int, regression: bool) -> dict:
+    """Tokenise ``examples[indices]`` with dynamic padding, as ``EarlyExitModel.tokenize`` does.
+
+    Returns CPU tensors: input_ids, attention_mask (token_type_ids when the tokenizer makes them), ``labels``
+    (long; float for regression) and ``index`` (each example's position in its split).
+    """
+    rows = [examples[i] for i in indices]
+    texts_b = [r.text_b for r in rows]
+    enc = tokenizer(
+        [r.text for r in rows],
+        text_pair=None if all(t is None for t in texts_b) else texts_b,
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
+    )
+    batch = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    batch["labels"] = torch.tensor([r.label for r in rows], dtype=torch.float32 if regression else torch.long)
+    batch["index"] = torch.tensor(indices, dtype=torch.long)
+    return batch
+
+
+def index_batches(n: int, batch_size: int) -> list[list[int]]:
+    """Consecutive index chunks of ``range(n)``."""
+    return [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def inference_autocast(device: torch.device):
+    """bf16 autocast on a GPU that has it (what training used), full precision otherwise."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def model_inputs(batch: dict) -> dict:
+    """The tensors the network reads (labels and indices stay out of ``early_exit``'s way)."""
+    return {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+@torch.inference_mode()
+def collect_signals(model, batches: Iterable[dict]) -> dict[str, torch.Tensor]:
+    """Every layer's signals over all ``batches``, concatenated along the batch: each (L, N, ...) float32 on CPU."""
+    device = model.device
+    parts: dict[str, list[torch.Tensor]] = {}
+    with inference_autocast(device):
+        for batch in batches:
+            sig, _ = model.forward_all(model_inputs(to_device(batch, device)))
+            for key, value in sig.items():
+                parts.setdefault(key, []).append(value.float().cpu())
+    return {k: torch.cat(v, dim=1) for k, v in parts.items()}
+
+
+# ---------------------------------------------------------------------------------------------- replay
+def replay_batch(signals: dict[str, torch.Tensor], rule: ExitRule) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replay ``rule`` over cached signals of a whole batch, exactly as ``eeviz.trace.replay`` does per row.
+
+    Args:
+        signals: Stacked per-layer signals, each (L, B, ...), with ``logits`` and ``probs``.
+        rule: A fresh exit rule (its state starts here).
+
+    Returns:
+        (exit_layer, probs): the 1-based exit layer (B,) long, and the probabilities the rule reports at exit
+        (B, C) (regression: (B, 1) values). Every row goes through every layer so rule state evolves as in a
+        trace; a row's exit is its first stop, or layer L.
+    """
+    num_layers, size = signals["logits"].shape[:2]
+    device = signals["logits"].device
+    state = rule.start(size, device)
+    exit_layer = torch.zeros(size, dtype=torch.long, device=device)
+    exit_probs: torch.Tensor | None = None
+    for layer in range(1, num_layers + 1):
+        sig = {k: v[layer - 1] for k, v in signals.items()}
+        stop, _ = rule.step(state, layer, sig)
+        if layer == num_layers:
+            stop = torch.ones_like(stop)
+        newly = stop & (exit_layer == 0)
+        probs = rule.probs(state, sig).float()
+        exit_probs = probs.clone() if exit_probs is None else exit_probs
+        exit_probs[newly] = probs[newly]
+        exit_layer[newly] = layer
+    assert exit_probs is not None
+    return exit_layer, exit_probs
+
+
+def predictions(probs: torch.Tensor) -> np.ndarray:
+    """Class index per row, or the value itself for regression (one output)."""
+    if probs.shape[-1] == 1:
+        return probs[..., 0].double().numpy()
+    return probs.argmax(-1).numpy()
+
+
+def sweep_values(spec) -> list[float]:
+    """The rule's sweep, with its default inserted in order when the sweep lacks it."""
+    values = [float(v) for v in spec.sweep]
+    default = float(spec.default)
+    if default not in values:
+        descending = len(values) > 1 and values[0] > values[-1]
+        bisect.insort(values, default, key=(lambda v: -v) if descending else None)
+    return values
+
+
+def is_stochastic(rule_name: str, spec) -> bool:
+    """Rules that draw random numbers (PonderNet's sampling exit): replayed once with a fixed seed."""
+    return rule_name == "sampling" or spec.param == "seed"
+
+
+# ---------------------------------------------------------------------------------------------- timing
+@torch.inference_mode()
+def time_points(model, batches: list[dict], rules: dict[Any, ExitRule], repeats: int = 1) -> tuple[float, dict[Any, float]]:
+    """Seconds of a full pass through all layers, and of true early exit with each rule, on the same batches.
+
+    Interleaved batch by batch so drifting machine load hits all runs alike, after one untimed warm-up each;
+    with ``repeats`` > 1 each batch counts its fastest of that many runs (robust to other processes' load).
+    """
+    device = model.device
+    on_device = [model_inputs(to_device(b, device)) for b in batches]
+    full_s, rule_s = 0.0, {k: 0.0 for k in rules}
+
+    def timed(fn) -> float:
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        return time.perf_counter() - start
+
+    with inference_autocast(device):
+        if on_device:
+            model.forward_all(on_device[0])
+            for rule in rules.values():
+                model.early_exit(on_device[0], rule)
+        for batch in on_device:
+            best = {key: math.inf for key in (None, *rules)}
+            for _ in range(repeats):
+                best[None] = min(best[None], timed(lambda: model.forward_all(batch)))
+                for key, rule in rules.items():
+                    best[key] = min(best[key], timed(lambda: model.early_exit(batch, rule)))
+            full_s += best.pop(None)
+            for key, seconds in best.items():
+                rule_s[key] += seconds
+    return full_s, rule_s
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+def scores(metric: str, preds: np.ndarray, golds: np.ndarray) -> dict[str, float]:
+    return {k: float(v) for k, v in compute_metrics(metric, preds, golds).items()}
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        precision = "bf16 autocast" if torch.cuda.is_bf16_supported() else "fp32"
+        return f"{device} ({torch.cuda.get_device_name(device)}, {precision})"
+    return f"{device} ({torch.get_num_threads()} threads)"
+
+
+def evaluate_model(
+    model,
+    examples: list[Example],
+    *,
+    task: str,
+    split: str,
+    batch_size: int = 32,
+    max_examples: int = MAX_EXAMPLES,
+    seed: int = 0,
+    timing_repeats: int = 1,
+) -> dict[str, Any]:
+    """Sweep every exit rule of ``model``'s method over ``examples``; returns the eval.json dict."""
+    if not examples:
+        raise ValueError(f"no examples to evaluate in {task} / {split}")
+    cfg = model.cfg
+    model.eval()
+    regression = cfg.is_regression
+    num_layers = model.num_layers
+    batches = [make_batch(model.tokenizer, examples, idx, cfg.max_length, regression)
+               for idx in index_batches(len(examples), batch_size)]
+    golds = np.array([e.label for e in examples], dtype=np.float64 if regression else np.int64)
+    signals = collect_signals(model, batches)
+
+    layer_preds = [predictions(signals["probs"][i]) for i in range(num_layers)]
+    per_layer = []
+    for i, preds in enumerate(layer_preds):
+        metrics = scores(cfg.metric, preds, golds)
+        per_layer.append({"layer": i + 1, "score": metrics["score"], "metrics": metrics})
+
+    rules_out: dict[str, Any] = {}
+    default_exits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    timed_rules: dict[tuple[str, float], ExitRule] = {}
+    for name, rule_cls in model.method.rules.items():
+        spec = rule_cls.spec
+        values = sweep_values(spec)
+        points = []
+        for value in values:
+            if is_stochastic(name, spec):
+                torch.manual_seed(seed)
+            exit_layer, probs = replay_batch(signals, model.make_rule(name, **{spec.param: value}))
+            preds = predictions(probs)
+            metrics = scores(cfg.metric, preds, golds)
+            mean_exit = float(exit_layer.double().mean())
+            points.append({
+                "threshold": value,
+                "score": metrics["score"],
+                "metrics": metrics,
+                "mean_exit_layer": mean_exit,
+                "layer_speedup": num_layers / mean_exit,
+                "wall_speedup": None,
+                "histogram": torch.bincount(exit_layer, minlength=num_layers + 1)[1:].tolist(),
+            })
+            if value == float(spec.default):
+                default_exits[name] = (exit_layer.numpy(), preds)
+        if spec.early_exit:
+            # the default and both ends of the sweep: enough to anchor the layer-ratio curve in real time
+            for value in dict.fromkeys([float(spec.default), values[0], values[-1]]):
+                timed_rules[name, value] = model.make_rule(name, **{spec.param: value})
+        rules_out[name] = {"param": spec.param, "label": spec.label, "default": float(spec.default),
+                           "early_exit": bool(spec.early_exit), "points": points}
+
+    torch.manual_seed(seed)
+    full_s, rule_s = time_points(model, batches, timed_rules, timing_repeats)
+    for (name, value), seconds in rule_s.items():
+        for point in rules_out[name]["points"]:
+            if point["threshold"] == value:
+                point["wall_speedup"] = full_s / seconds if seconds > 0 else None
+
+    full_metrics = per_layer[-1]["metrics"]
+    return {
+        "checkpoint": str(getattr(model, "checkpoint_path", "")),
+        "method": cfg.method,
+        "task": task,
+        "split": split,
+        "metric": cfg.metric,
+        "num_layers": num_layers,
+        "num_examples": len(examples),
+        "labels": list(cfg.labels),
+        "batch_size": batch_size,
+        "device": device_description(model.device),
+        "full_model": {"score": full_metrics["score"], "metrics": full_metrics, "time_s": full_s},
+        "per_layer": per_layer,
+        "rules": rules_out,
+        "examples": example_records(examples[:max_examples], layer_preds, default_exits, regression),
+    }
+
+
+def example_records(examples, layer_preds, default_exits, regression: bool) -> list[dict[str, Any]]:
+    """Per example: texts, gold, every layer's prediction and each rule's exit at its default threshold."""
+
+    def plain(value):
+        return float(value) if regression else int(value)
+
+    def correct(pred, gold) -> bool:
+        return bool(abs(pred - gold) <= REGRESSION_TOLERANCE) if regression else bool(pred == gold)
+
+    out = []
+    for row, ex in enumerate(examples):
+        exits = {}
+        for name, (exit_layer, preds) in default_exits.items():
+            exits[name] = {"layer": int(exit_layer[row]), "pred": plain(preds[row]),
+                           "correct": correct(plain(preds[row]), ex.label)}
+        out.append({"text": ex.text, "text_b": ex.text_b, "gold": plain(ex.label),
+                    "layer_preds": [plain(p[row]) for p in layer_preds], "exit": exits})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- the file
+_TOP_KEYS = {
+    "checkpoint": str, "method": str, "task": str, "split": str, "metric": str, "num_layers": int,
+    "num_examples": int, "labels": list, "batch_size": int, "device": str, "full_model": dict,
+    "per_layer": list, "rules": dict, "examples": list,
+}
+_POINT_KEYS = ("threshold", "score", "metrics", "mean_exit_layer", "layer_speedup", "wall_speedup", "histogram")
+_RULE_KEYS = ("param", "label", "default", "early_exit", "points")
+_EXAMPLE_KEYS = ("text", "text_b", "gold", "layer_preds", "exit")
+
+
+def load_eval(path: str | Path) -> dict[str, Any]:
+    """Read and validate an eval.json written by ``python -m eeviz.evaluate``.
+
+    Raises:
+        EvalFileError: The file is missing, not JSON, or does not follow the schema (says what is wrong).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / EVAL_FILE
+    if not path.is_file():
+        raise EvalFileError(f"no evaluation file at '{path}' (run: python -m eeviz.evaluate --checkpoint DIR)")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise EvalFileError(f"'{path}' is not valid JSON ({err})") from err
+
+    def fail(what: str):
+        raise EvalFileError(f"'{path}' is not an eeviz evaluation file: {what}")
+
+    if not isinstance(data, dict):
+        fail("the top level is not an object")
+    for key, kind in _TOP_KEYS.items():
+        if key not in data:
+            fail(f"key '{key}' is missing")
+        if not isinstance(data[key], kind) or (kind is int and isinstance(data[key], bool)):
+            fail(f"'{key}' should be {kind.__name__}, got {type(data[key]).__name__}")
+    num_layers = data["num_layers"]
+    for key in ("score", "metrics", "time_s"):
+        if key not in data["full_model"]:
+            fail(f"full_model.{key} is missing")
+    if len(data["per_layer"]) != num_layers:
+        fail(f"per_layer has {len(data['per_layer'])} entries for {num_layers} layers")
+    for rule, entry in data["rules"].items():
+        missing = [k for k in _RULE_KEYS if k not in entry]
+        if missing:
+            fail(f"rule '{rule}' lacks {missing}")
+        for i, point in enumerate(entry["points"]):
+            missing = [k for k in _POINT_KEYS if k not in point]
+            if missing:
+                fail(f"rule '{rule}' point {i} lacks {missing}")
+            if len(point["histogram"]) != num_layers:
+                fail(f"rule '{rule}' point {i} has a histogram of {len(point['histogram'])} bins for {num_layers} layers")
+    for i, example in enumerate(data["examples"]):
+        missing = [k for k in _EXAMPLE_KEYS if k not in example]
+        if missing:
+            fail(f"example {i} lacks {missing}")
+    return data
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A plain-text summary: full model, per-layer scores, and every rule's sweep."""
+    num_layers = result["num_layers"]
+    lines = [
+        f"{result['method']} on {result['task']} / {result['split']}: {result['num_examples']} examples, "
+        f"{num_layers} layers, batch size {result['batch_size']}, {result['device']}",
+        f"full model (layer {num_layers}): {result['metric']} {result['full_model']['score']:.4f}   "
+        f"full pass {result['full_model']['time_s']:.3f} s",
+        "per layer: " + "  ".join(f"{p['layer']}:{p['score']:.3f}" for p in result["per_layer"]),
+        "layer speed-up = L / mean exit layer; wall speed-up = full-pass time / true early-exit time (same batches)",
+    ]
+    for name, entry in result["rules"].items():
+        note = "" if entry["early_exit"] else "  (reference rule: runs every layer)"
+        lines.append(f"\nrule {name}: {entry['label']} (default {entry['default']:g}){note}")
+        lines.append(f"  {'threshold':>10} {result['metric'][:10]:>10} {'mean exit':>10} {'layer x':>8} {'wall x':>8}")
+        for p in entry["points"]:
+            wall = "" if p["wall_speedup"] is None else f"{p['wall_speedup']:.2f}"
+            mark = " *" if p["threshold"] == entry["default"] else ""
+            lines.append(f"  {p['threshold']:>10g} {p['score']:>10.4f} {p['mean_exit_layer']:>10.2f} "
+                         f"{p['layer_speedup']:>8.2f} {wall:>8}{mark}")
+    return "\n".join(lines)
+
+
+def load_eval_examples(model, data: str | None, task: str | None, split: str, limit: int | None):
+    """(examples, task label, split label) from a data file, or from a task's split (default: the checkpoint's)."""
+    cfg = model.cfg
+    if data is not None:
+        examples, _ = load_examples_file(data, labels=list(cfg.labels))
+        task_name, split_name = data, "file"
+    else:
+        task_name = task or cfg.task
+        task_data = load_task(task_name, seed=DATA_SPLIT_SEED)
+        if list(task_data.labels) != list(cfg.labels):
+            raise ValueError(f"task '{task_name}' has labels {task_data.labels}, the checkpoint {list(cfg.labels)}")
+        examples, split_name = task_data.split(split), split
+    has_pairs = any(e.text_b is not None for e in examples)
+    if cfg.is_pair and not all(e.text_b is not None for e in examples):
+        raise ValueError("this checkpoint reads sentence pairs: every example needs a text_b")
+    if has_pairs and not cfg.is_pair:
+        raise ValueError("this checkpoint reads single sentences, but the data has a text_b column")
+    if limit is not None:
+        examples = examples[:limit]
+    return examples, task_name, split_name
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    *,
+    data: str | None = None,
+    task: str | None = None,
+    split: str = "test",
+    json_path: str | Path | None = None,
+    limit: int | None = None,
+    batch_size: int = 32,
+    device: str = "auto",
+    seed: int = 0,
+    timing_repeats: int = 1,
+) -> dict[str, Any]:
+    """Load a checkpoint, evaluate it (see ``evaluate_model``) and write the JSON; returns the result."""
+    from .checkpoint import load_checkpoint
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_checkpoint(checkpoint, device=device)
+    examples, task_name, split_name = load_eval_examples(model, data, task, split, limit)
+    result = evaluate_model(model, examples, task=task_name, split=split_name, batch_size=batch_size, seed=seed,
+                            timing_repeats=timing_repeats)
+    out = Path(json_path) if json_path is not None else Path(checkpoint) / EVAL_FILE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(out)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m eeviz.evaluate",
+        description="Sweep every exit rule of a checkpoint: metric, mean exit layer, layer and wall-clock speed-up.",
+    )
+    parser.add_argument("--checkpoint", required=True, help="checkpoint folder (config.json + model.safetensors)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", help="a .csv/.jsonl file with text, label (and text_b) columns")
+    source.add_argument("--task", help="task name or file split like training (default: the checkpoint's task)")
+    parser.add_argument("--split", default="test", help="split of --task: train, dev or test (default test)")
+    parser.add_argument("--json", help=f"where to write the results (default CHECKPOINT/{EVAL_FILE})")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N examples")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size of every pass, timed ones included")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, default=0, help="seed of stochastic exit rules (PonderNet sampling)")
+    parser.add_argument("--timing-repeats", type=int, default=1,
+                        help="time each batch N times and keep the fastest (steadier on a busy machine) [1]")
+    args = parser.parse_args(argv)
+    if args.batch_size < 1 or args.timing_repeats < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--batch-size, --timing-repeats and --limit must be positive")
+
+    from .checkpoint import CheckpointError
+
+    try:
+        result = evaluate_checkpoint(
+            args.checkpoint, data=args.data, task=args.task, split=args.split, json_path=args.json,
+            limit=args.limit, batch_size=args.batch_size, device=args.device, seed=args.seed,
+            timing_repeats=args.timing_repeats,
+        )
+    except (CheckpointError, ValueError, FileNotFoundError, RuntimeError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_table(result))
+    print(f"\nwrote {args.json or Path(args.checkpoint) / EVAL_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

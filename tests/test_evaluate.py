@@ -1,0 +1,206 @@
+"""Evaluation sweeps: replay over cached signals equals trace replay and true early exit; the JSON schema."""
+
+import json
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from eeviz.checkpoint import save_checkpoint
+from eeviz.config import ModelConfig
+from eeviz.evaluate import (
+    EvalFileError,
+    evaluate_checkpoint,
+    is_stochastic,
+    load_eval,
+    main,
+    replay_batch,
+    sweep_values,
+)
+from eeviz.methods import available_methods, get_method
+from eeviz.metrics import compute_metrics
+from eeviz.model import build_model
+from eeviz.trace import replay
+
+TEXTS = ["the movie is good", "bad plot and awful acting", "not very funny", "great fun", "the worst dull story",
+         "it was a film"]
+
+SCHEMA_KEYS = {"checkpoint", "method", "task", "split", "metric", "num_layers", "num_examples", "labels",
+               "batch_size", "device", "full_model", "per_layer", "rules", "examples"}
+POINT_KEYS = {"threshold", "score", "metrics", "mean_exit_layer", "layer_speedup", "wall_speedup", "histogram"}
+
+
+def random_model(backbone, method):
+    """A tiny model whose heads are pushed far from their init, so exits spread over the layers."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(backbone=backbone, method=method, labels=["neg", "pos"])).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.startswith("method."):
+                param.add_(0.5 * torch.randn_like(param))
+    return model
+
+
+def rule_cases(method):
+    """(rule name, threshold) for every deterministic rule point of ``method``."""
+    for name, rule_cls in get_method(method).rules.items():
+        if not is_stochastic(name, rule_cls.spec):
+            for value in sweep_values(rule_cls.spec):
+                yield name, value
+
+
+def stack_traces(traces):
+    """The signals of several traces as one batch, built with the very tensors ``replay`` reads."""
+    num_layers = traces[0].num_layers
+    per_layer = []
+    for layer in range(1, num_layers + 1):
+        sigs = [t.layer_signals(layer) for t in traces]
+        per_layer.append({k: torch.cat([s[k] for s in sigs]) for k in sigs[0]})
+    return {k: torch.stack([p[k] for p in per_layer]) for k in per_layer[0]}
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_replay_batch_matches_trace_replay(tiny_bert, method):
+    model = random_model(tiny_bert, method)
+    traces = [model.trace(t, attentions=False) for t in TEXTS]
+    signals = stack_traces(traces)
+    exits_seen = set()
+    for name, value in rule_cases(method):
+        param = get_method(method).rules[name].spec.param
+        exit_layer, probs = replay_batch(signals, model.make_rule(name, **{param: value}))
+        for row, trace in enumerate(traces):
+            decision = replay(trace, model.make_rule(name, **{param: value}))
+            assert int(exit_layer[row]) == decision.exit_layer, (name, value, row)
+            np.testing.assert_allclose(probs[row].numpy(), decision.probs, rtol=1e-5, atol=1e-6)
+            exits_seen.add(decision.exit_layer)
+    assert len(exits_seen) > 1  # the sweep really moves exits (the comparison is not vacuous)
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_replay_batch_matches_true_early_exit(tiny_bert, method):
+    model = random_model(tiny_bert, method)
+    batch = model.tokenize(TEXTS)
+    with torch.no_grad():
+        signals, _ = model.forward_all(batch)
+    for name, value in rule_cases(method):
+        param = get_method(method).rules[name].spec.param
+        if not get_method(method).rules[name].spec.early_exit:
+            continue
+        exit_layer, probs = replay_batch(signals, model.make_rule(name, **{param: value}))
+        result = model.early_exit(batch, model.make_rule(name, **{param: value}))
+        assert exit_layer.tolist() == result.exit_layer.tolist(), (name, value)
+        torch.testing.assert_close(probs, result.probs, rtol=1e-4, atol=1e-5)
+
+
+def test_replay_batch_by_hand():
+    # a rule that stops where the first class's probability exceeds 0.6; rows exit at 2, 3 (forced) and 1
+    class Above(types.SimpleNamespace):
+        def start(self, batch_size, device):
+            return {}
+
+        def step(self, state, i, sig):
+            return sig["probs"][:, 0] > 0.6, {}
+
+        def probs(self, state, sig):
+            return sig["probs"]
+
+    p = torch.tensor([[[0.5, 0.5], [0.2, 0.8], [0.7, 0.3]],
+                      [[0.9, 0.1], [0.4, 0.6], [0.1, 0.9]],
+                      [[0.8, 0.2], [0.3, 0.7], [0.2, 0.8]]])  # (L=3, B=3, C=2)
+    exit_layer, probs = replay_batch({"logits": p.log(), "probs": p}, Above())
+    assert exit_layer.tolist() == [2, 3, 1]
+    assert torch.equal(probs, torch.stack([p[1, 0], p[2, 1], p[0, 2]]))
+
+
+def test_sweep_values_inserts_the_default_in_order():
+    spec = types.SimpleNamespace(sweep=(1.0, 0.5, 0.0), default=0.3)
+    assert sweep_values(spec) == [1.0, 0.5, 0.3, 0.0]
+    spec = types.SimpleNamespace(sweep=(1, 2, 3), default=2.5)
+    assert sweep_values(spec) == [1, 2, 2.5, 3]
+    spec = types.SimpleNamespace(sweep=(1, 2, 3), default=2)
+    assert sweep_values(spec) == [1, 2, 3]
+
+
+# ------------------------------------------------------------------------------------------ the JSON
+@pytest.fixture(scope="module")
+def eval_data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("evaldata") / "eval.csv"
+    rows = [(t, "pos" if i % 2 else "neg") for i, t in enumerate(TEXTS * 2)]
+    path.write_text("text,label\n" + "\n".join(f"{t},{y}" for t, y in rows) + "\n")
+    return str(path), [1 if y == "pos" else 0 for _, y in rows]
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_evaluate_checkpoint_schema_and_sweeps(tiny_bert, tmp_path, eval_data, method):
+    data, gold = eval_data
+    model = random_model(tiny_bert, method)
+    save_checkpoint(model, tmp_path / "ck")
+    result = evaluate_checkpoint(tmp_path / "ck", data=data, batch_size=5, device="cpu")
+    assert load_eval(tmp_path / "ck" / "eval.json") == json.loads(json.dumps(result))
+    assert set(result) == SCHEMA_KEYS
+    num_layers, n = result["num_layers"], len(gold)
+    assert (result["method"], result["split"], result["num_examples"], result["batch_size"]) == (method, "file", n, 5)
+    assert [p["layer"] for p in result["per_layer"]] == list(range(1, num_layers + 1))
+    assert result["full_model"]["score"] == result["per_layer"][-1]["score"]
+    assert set(result["rules"]) == set(get_method(method).rules)
+    examples = result["examples"]
+    assert [e["gold"] for e in examples] == gold
+    # the per-layer scores are those of the stored per-layer predictions
+    for layer in range(num_layers):
+        preds = [e["layer_preds"][layer] for e in examples]
+        assert result["per_layer"][layer]["score"] == pytest.approx(compute_metrics("accuracy", preds, gold)["score"])
+    for name, entry in result["rules"].items():
+        spec = get_method(method).rules[name].spec
+        assert entry["param"] == spec.param and entry["default"] == spec.default
+        points = entry["points"]
+        assert [p["threshold"] for p in points] == sweep_values(spec)
+        for p in points:
+            assert set(p) == POINT_KEYS
+            assert len(p["histogram"]) == num_layers and sum(p["histogram"]) == n
+            mean = sum((i + 1) * c for i, c in enumerate(p["histogram"])) / n
+            assert p["mean_exit_layer"] == pytest.approx(mean)
+            assert p["layer_speedup"] == pytest.approx(num_layers / mean)
+        if not is_stochastic(name, spec):
+            means = [p["mean_exit_layer"] for p in points]
+            assert means == sorted(means), f"{name}: a stricter threshold exits earlier"
+        default = next(p for p in points if p["threshold"] == spec.default)
+        assert (default["wall_speedup"] is not None) == spec.early_exit
+        # the examples' exits at the default threshold are the default point's
+        layers = [e["exit"][name]["layer"] for e in examples]
+        assert np.bincount(layers, minlength=num_layers + 1)[1:].tolist() == default["histogram"]
+        preds = [e["exit"][name]["pred"] for e in examples]
+        assert default["score"] == pytest.approx(compute_metrics("accuracy", preds, gold)["score"])
+        assert [e["exit"][name]["correct"] for e in examples] == [p == g for p, g in zip(preds, gold)]
+
+
+def test_cli_writes_json_and_table(tiny_bert, tmp_path, eval_data, capsys):
+    save_checkpoint(random_model(tiny_bert, "pabee"), tmp_path / "ck")
+    out = tmp_path / "results" / "pabee.json"
+    code = main(["--checkpoint", str(tmp_path / "ck"), "--data", eval_data[0], "--json", str(out), "--limit", "4",
+                 "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert code == 0 and load_eval(out)["num_examples"] == 4
+    assert "rule patience" in printed and "layer speed-up = L / mean exit layer" in printed
+
+
+def test_cli_errors(tiny_bert, tmp_path, capsys):
+    assert main(["--checkpoint", str(tmp_path / "missing")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    save_checkpoint(random_model(tiny_bert, "pabee"), tmp_path / "ck")
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("text,text_b,label\na movie,a film,pos\nbad,good,neg\n")
+    assert main(["--checkpoint", str(tmp_path / "ck"), "--data", str(pairs), "--device", "cpu"]) == 2
+    assert "single sentences" in capsys.readouterr().err
+
+
+def test_load_eval_rejects_bad_files(tmp_path):
+    with pytest.raises(EvalFileError, match="no evaluation file"):
+        load_eval(tmp_path / "nothing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(EvalFileError, match="not valid JSON"):
+        load_eval(bad)
+    bad.write_text(json.dumps({"checkpoint": "x"}))
+    with pytest.raises(EvalFileError, match="key 'method' is missing"):
+        load_eval(bad)
