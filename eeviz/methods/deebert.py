@@ -77,7 +77,7 @@ class DeebertMethod(ExitMethod):
             loss = per_layer[:-1].sum()
         else:  # "final" (and "main": a single-stage run trains the final classifier)
             loss = per_layer[-1]
-        return loss, {"loss": float(loss), **{f"ce_{i + 1}": float(v) for i, v in enumerate(per_layer)}}
+        return loss, {"loss": float(loss.detach()), **{f"ce_{i + 1}": float(v.detach()) for i, v in enumerate(per_layer)}}
 
 
 METHOD = DeebertMethod

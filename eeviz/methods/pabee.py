@@ -96,7 +96,7 @@ class PabeeMethod(ExitMethod):
     def loss(self, sig: Signals, labels, phase="main", batch=None):
         per_layer = torch.stack([self.classification_loss(lg, labels).mean() for lg in sig["logits"]])
         loss = layer_weighted_loss(per_layer)
-        return loss, {"loss": float(loss), **{f"ce_{i + 1}": float(v) for i, v in enumerate(per_layer)}}
+        return loss, {"loss": float(loss.detach()), **{f"ce_{i + 1}": float(v.detach()) for i, v in enumerate(per_layer)}}
 
 
 METHOD = PabeeMethod
