@@ -89,6 +89,8 @@ class TrainArgs:
     patience_epochs: int | None = None
     seed: int = 42
     limit: int | None = None
+    train_limit: int | None = None
+    init_from: str | None = None
     method_args: dict[str, Any] = field(default_factory=dict)
     max_steps: int | None = None
     resume: bool = False
@@ -175,7 +177,7 @@ def check_args(args: TrainArgs) -> None:
     for name in ("batch_size", "epochs", "max_length", "lora_rank"):
         if getattr(args, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("max_steps", "limit", "patience_epochs"):
+    for name in ("max_steps", "limit", "train_limit", "patience_epochs"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be at least 1")
     if not 0.0 <= args.warmup_ratio < 1.0:
@@ -191,18 +193,31 @@ def check_args(args: TrainArgs) -> None:
 
 
 # ------------------------------------------------------------------------------------------ data order
-def epoch_batches(n: int, batch_size: int, seed: int, phase: int, epoch: int, rank: int = 0, world: int = 1):
+BUCKET_BATCHES = 50  # length bucketing sorts runs of this many batches by length
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, phase: int, epoch: int, rank: int = 0, world: int = 1,
+                  lengths: np.ndarray | None = None):
     """This process's batches (lists of example indices) for one epoch.
 
     The order is a seeded permutation of (seed, phase, epoch), the same in every process; each global batch
     of ``batch_size * world`` examples is split among the processes. With several processes the order is
     padded by wrapping around so that every process runs the same number of full steps (DDP needs that).
+    With ``lengths`` (tokens per example), runs of ``BUCKET_BATCHES`` batches are sorted by length and the
+    batches then shuffled: batches hold inputs of similar length, so far less padding is computed, while
+    the order stays random.
     """
-    order = np.random.default_rng([seed, phase, epoch]).permutation(n)
+    rng = np.random.default_rng([seed, phase, epoch])
+    order = rng.permutation(n)
     step = batch_size * world
     if world > 1 and len(order) % step:
         order = np.concatenate([order, np.resize(order, step - len(order) % step)])
-    return [order[s + rank * batch_size: s + (rank + 1) * batch_size].tolist() for s in range(0, len(order), step)]
+    starts = range(0, len(order), step)
+    if lengths is not None:
+        runs = np.split(order, range(step * BUCKET_BATCHES, len(order), step * BUCKET_BATCHES))
+        order = np.concatenate([run[np.argsort(lengths[run], kind="stable")] for run in runs])
+        starts = rng.permutation(np.arange(0, len(order), step))
+    return [order[s + rank * batch_size: s + (rank + 1) * batch_size].tolist() for s in starts]
 
 
 def reseed(seed: int, phase: int, epoch: int, rank: int) -> None:
@@ -210,6 +225,14 @@ def reseed(seed: int, phase: int, epoch: int, rank: int) -> None:
     from accelerate.utils import set_seed
 
     set_seed(int(np.random.SeedSequence([seed, phase, epoch + 1, rank]).generate_state(1)[0]))
+
+
+def token_lengths(tokenizer, examples, max_length: int) -> np.ndarray:
+    """Tokens per example (after truncation), for length bucketing."""
+    enc = tokenizer([e.text for e in examples],
+                    text_pair=[e.text_b for e in examples] if examples and examples[0].text_b is not None else None,
+                    truncation=True, max_length=max_length)
+    return np.array([len(ids) for ids in enc["input_ids"]])
 
 
 class Collate:
@@ -388,6 +411,8 @@ def make_accelerator(args: TrainArgs):
 
 def load_task_for(args: TrainArgs) -> TaskData:
     task = load_task(args.task, seed=DATA_SPLIT_SEED, limit=args.limit)
+    if args.train_limit is not None:
+        task.train = task.train[: args.train_limit]
     method_cls = get_method(args.method)
     if task.is_regression and not method_cls.supports_regression:
         raise ValueError(
@@ -418,9 +443,12 @@ class Trainer:
         torch.manual_seed(args.seed)  # head (and LoRA) initialisation
         self.model = build_model(cfg).to(accelerator.device)
         self.trainable = trainable_names(self.model)
+        if args.init_from:
+            self.warm_start(Path(args.init_from))
         self.phases = self.model.method.phases()
         regression = task.is_regression
         self.collate = Collate(self.model.tokenizer, task.train, args.max_length, regression)
+        self.train_lengths = token_lengths(self.model.tokenizer, task.train, args.max_length)
         self.dev_batches = [make_batch(self.model.tokenizer, task.dev, idx, args.max_length, regression)
                             for idx in index_batches(len(task.dev), args.batch_size)]
         self.dev_golds = np.array([e.label for e in task.dev])
@@ -429,6 +457,32 @@ class Trainer:
         self.pending: dict[str, Any] | None = None  # optimizer/scheduler state to load into the resumed phase
         self.resumed_buffers: dict[str, torch.Tensor] | None = None  # method buffers, until the resumed phase starts
         self.stopped_by = "running"  # then "completed" or "max_steps"
+
+    def warm_start(self, folder: Path) -> None:
+        """Start the backbone (adapters, LayerNorms, pooler: whatever trains here) from another checkpoint.
+
+        Only backbone weights (``runner.*``) whose names and shapes match are copied; the method's own heads
+        start fresh. Used by the demo preset so that every method need not adapt the backbone from scratch.
+        """
+        from safetensors.torch import load_file
+
+        from .checkpoint import WEIGHTS_FILE, read_config
+
+        source_cfg, _ = read_config(folder)
+        if Path(source_cfg.backbone).name != Path(self.args.backbone).name or source_cfg.finetune != self.args.finetune:
+            raise ValueError(f"--init-from {folder}: it was trained from {source_cfg.backbone} ({source_cfg.finetune}), "
+                             f"this run uses {self.args.backbone} ({self.args.finetune})")
+        tensors = load_file(str(folder / WEIGHTS_FILE))
+        params = dict(self.model.named_parameters())
+        copied = 0
+        with torch.no_grad():
+            for name, value in tensors.items():
+                if name.startswith("runner.") and name in self.trainable and params[name].shape == value.shape:
+                    params[name].copy_(value)
+                    copied += 1
+        if copied == 0:
+            raise ValueError(f"--init-from {folder}: no backbone weight matches this model")
+        self.acc.print(f"warm start: {copied} backbone tensors from {folder}")
 
     # -------------------------------------------------------------- the schedule
     def run(self) -> dict:
@@ -470,7 +524,7 @@ class Trainer:
         phase_names = self.set_trainable(phase)
         epochs = phase.epochs or args.epochs
         steps_per_epoch = len(epoch_batches(len(self.task.train), args.batch_size, args.seed, index, 0,
-                                            acc.process_index, acc.num_processes))
+                                            acc.process_index, acc.num_processes, self.train_lengths))
         total = epochs * steps_per_epoch
         resumed_mid_phase = self.resumed_buffers is not None and progress.phase_epochs > 0
         if phase.prepare is not None and (progress.phase_epochs == 0 or resumed_mid_phase):
@@ -537,7 +591,7 @@ class Trainer:
 
         args, acc = self.args, self.acc
         batches = epoch_batches(len(self.task.train), args.batch_size, args.seed, index, epoch,
-                                acc.process_index, acc.num_processes)
+                                acc.process_index, acc.num_processes, self.train_lengths)
         loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False, collate_fn=self.collate,
                                              num_workers=args.num_workers)
         self.model.train()
@@ -778,8 +832,14 @@ def run_preset(name: str, out_dir: str, flags: dict[str, Any], method_arg_pairs:
 
     preset = get_preset(name)
     outs = []
-    for method in methods or available_methods():
+    methods = list(methods or available_methods())
+    if preset.warm_start in methods:  # the warm-start source trains first
+        methods.remove(preset.warm_start)
+        methods.insert(0, preset.warm_start)
+    for method in methods:
         train_values, method_values = preset.settings(method)
+        if preset.warm_start and method != preset.warm_start:
+            train_values.setdefault("init_from", str(Path(out_dir) / preset.warm_start))
         out = Path(out_dir) / method
         args = resolve_args(method, str(out), flags, train_values, method_arg_pairs, method_values)
         evaluated = args.resume and finished_run(out) is not None and (out / EVAL_FILE).is_file()
@@ -825,6 +885,8 @@ def build_parser() -> argparse.ArgumentParser:
     ctl = parser.add_argument_group("run control")
     ctl.add_argument("--max-steps", type=int, help="stop after N optimizer steps in total (quick runs)")
     ctl.add_argument("--limit", type=int, help="keep only the first N examples of each split")
+    ctl.add_argument("--train-limit", type=int, help="keep only the first N training examples (dev/test stay whole)")
+    ctl.add_argument("--init-from", help="checkpoint whose backbone weights (adapters, LayerNorms, pooler) start this run")
     ctl.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     ctl.add_argument("--overwrite", action="store_true", help="delete an earlier run in --out and start over")
     ctl.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present [auto]")
@@ -836,7 +898,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 FLAG_NAMES = (
     "backbone", "task", "finetune", "lora_rank", "max_length", "lr", "batch_size", "epochs", "warmup_ratio",
-    "weight_decay", "schedule", "max_grad_norm", "dropout", "patience_epochs", "seed", "limit", "max_steps",
+    "weight_decay", "schedule", "max_grad_norm", "dropout", "patience_epochs", "seed", "limit", "train_limit",
+    "init_from", "max_steps",
     "device", "mixed_precision", "num_workers",
 )
 

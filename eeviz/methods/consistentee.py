@@ -300,7 +300,7 @@ class ConsistentEEMethod(ExitMethod):
         if phase in ("warmup", "main"):  # a single-phase run is the warm-up: all classifiers, weighted CE
             per_layer = torch.stack([self.classification_loss(lg, labels).mean() for lg in logits])
             loss = layer_weighted_loss(per_layer)
-            return loss, {"loss": float(loss.detach()), **{f"ce_{i + 1}": float(v) for i, v in enumerate(per_layer)}}
+            return loss, {"loss": float(loss.detach()), **{f"ce_{i + 1}": float(v) for i, v in enumerate(per_layer.detach())}}
         if phase == "policy":
             return self._policy_loss(sig, labels, batch)
         if phase == "classifiers":
