@@ -1,0 +1,94 @@
+"""Compare: one sentence through every checkpoint at once; where each exits, what it says, where they disagree."""
+
+import streamlit as st
+
+from eeviz import plots, ui
+from eeviz.trace import replay
+
+ui.setup_page("Compare")
+infos = ui.list_checkpoints()
+names = ui.titles(infos)
+by_name = {i.name: i for i in infos}
+
+st.title("Compare methods on one sentence")
+current = by_name.get(st.session_state.get("ckpt") or st.query_params.get("ckpt"), infos[0])
+chosen = st.multiselect(
+    "Checkpoints",
+    list(by_name),
+    default=[i.name for i in infos if i.cfg.is_pair == current.cfg.is_pair],
+    format_func=names.get,
+    key="compare",
+    persist_state="session",
+)
+if not chosen:
+    st.info("Pick at least one checkpoint.")
+    st.stop()
+selected = [by_name[n] for n in chosen]
+kind = selected[0].cfg.is_pair
+dropped = [i for i in selected if i.cfg.is_pair != kind]
+selected = [i for i in selected if i.cfg.is_pair == kind]
+if dropped:
+    st.caption(
+        "Left out (they read "
+        + ("single sentences" if kind else "sentence pairs")
+        + "): "
+        + ", ".join(ui.md_escape(names[i.name]) for i in dropped)
+    )
+
+text, text_b = ui.sentence_inputs(selected[0].cfg, ui.example_choices(selected[0], infos))
+models = ui.load_models(selected, stop_on_error=False)
+selected = [i for i in selected if i.name in models]
+if not selected:
+    st.stop()
+
+# one set of exit-rule controls per method (shared with the Explore page through their keys)
+rules, shared = {}, {}
+with st.sidebar:
+    st.markdown("**Exit rules**")
+    for method_cls in {type(models[i.name].method): None for i in selected}:
+        depth = max(models[i.name].num_layers for i in selected if type(models[i.name].method) is method_cls)
+        with st.expander(method_cls.title, expanded=False):
+            rules[method_cls] = ui.rule_controls(method_cls, depth, where=st, shared=shared)
+
+traces = ui.get_traces(selected, text, text_b)
+decisions = {}
+for info in selected:
+    model = models[info.name]
+    rule_name, params = rules[type(model.method)]
+    decisions[info.name] = replay(traces[info.name], model.make_rule(rule_name, **params))
+
+table = plots.compare_table(traces, decisions, names)
+votes = table["prediction"].value_counts()
+if len(votes) == 1:
+    st.success(f"All {len(table)} checkpoints predict **{ui.md_escape(votes.index[0])}**.")
+else:
+    parts = "; ".join(
+        f"**{ui.md_escape(label)}** ({count}: "
+        + ", ".join(ui.md_escape(c) for c in table.loc[table["prediction"] == label, "checkpoint"])
+        + ")"
+        for label, count in votes.items()
+    )
+    st.warning(f"The checkpoints disagree: {parts}.")
+overthinkers = table[table["prediction"] != table["last layer says"]]
+if not overthinkers.empty:
+    st.caption(
+        "Early exit changes the answer of: "
+        + ", ".join(
+            f"{ui.md_escape(r['checkpoint'])} (exit: {ui.md_escape(r['prediction'])}, last layer: {ui.md_escape(r['last layer says'])})"
+            for _, r in overthinkers.iterrows()
+        )
+    )
+
+labels = list(selected[0].cfg.labels)
+st.plotly_chart(plots.compare_exit_figure(table, labels), key="compare-exits")
+st.plotly_chart(plots.compare_layers_figure(traces, decisions, names), key="compare-layers")
+st.dataframe(
+    table.drop(columns=["folder"]),
+    hide_index=True,
+    column_config={
+        "depth used": st.column_config.ProgressColumn("depth used", min_value=0.0, max_value=1.0, format="percent"),
+        "confidence": st.column_config.NumberColumn(format="percent"),
+        "agrees": st.column_config.CheckboxColumn("with majority"),
+    },
+)
+st.caption("Each checkpoint uses the exit rule and threshold set in the sidebar (the same controls as on Explore).")

@@ -1,0 +1,96 @@
+"""Attention: what the [CLS] position has gathered from each token, layer by layer, up to the exit."""
+
+import numpy as np
+import streamlit as st
+
+from eeviz import plots, ui
+from eeviz.bertviz_offline import head_view_html, model_view_html
+from eeviz.trace import replay
+
+MAX_BERTVIZ_TOKENS = 60  # bertviz draws T² lines per head; beyond this it gets slow in the browser
+
+ui.setup_page("Attention")
+infos = ui.list_checkpoints()
+info = ui.pick_checkpoint(infos)
+model = ui.load_model(info)
+with st.sidebar:
+    rule_name, params = ui.rule_controls(type(model.method), model.num_layers)
+
+st.title("Attention up to the exit")
+text, text_b = ui.sentence_inputs(info.cfg, ui.example_choices(info, infos))
+trace = ui.get_trace(info, text, text_b)
+decision = replay(trace, model.make_rule(rule_name, **params))
+exit_layer = decision.exit_layer
+st.markdown(f"Exit at layer **{exit_layer} / {trace.num_layers}** with **{ui.md_escape(decision.label)}**.")
+if trace.attentions is None:
+    st.info("This trace has no attention weights.")
+    st.stop()
+
+num_heads = trace.attentions.shape[1]
+cols = st.columns([2, 2, 2])
+ui.forget_stale("att_head", ["mean", *range(num_heads)])
+head = cols[0].selectbox(
+    "Head",
+    ["mean", *range(num_heads)],
+    key="att_head",
+    format_func=lambda h: "mean of all heads" if h == "mean" else f"head {h + 1}",
+)
+after = cols[1].toggle("Show the layers after the exit", value=False, key="att_after")
+hide_special = cols[2].toggle(
+    "Hide special tokens",
+    value=True,
+    key="att_special",
+    help="[CLS]/[SEP] soak up much of the attention; hiding them rescales the colours to the words",
+)
+rows = trace.num_layers if after else exit_layer
+special = set(model.tokenizer.all_special_tokens)
+keep = np.array([not (hide_special and t in special) for t in trace.tokens])
+if not keep.any():
+    keep[:] = True
+tokens = [t for t, k in zip(trace.tokens, keep) if k]
+
+cumulative = trace.cls_cumulative[:rows]  # (rows, heads, T)
+matrix = cumulative.mean(axis=1) if head == "mean" else cumulative[:, head]
+st.plotly_chart(
+    plots.token_heatmap(
+        matrix[:, keep],
+        tokens,
+        exit_layer=exit_layer,
+        title="Cumulative [CLS] attention (ELBERT): [CLS] row of Aˡ···A¹, "
+        + ("mean over heads" if head == "mean" else f"head {head + 1}"),
+    ),
+    key="cumulative",
+)
+st.caption(
+    "Per head, C⁰ = I and Cˡ = Aˡ Cˡ⁻¹; each row shows how much of every input token reaches [CLS] after l "
+    "layers. Hidden tokens are dropped without renormalising."
+)
+st.plotly_chart(
+    plots.token_heatmap(
+        trace.rollout[:rows][:, keep],
+        tokens,
+        exit_layer=exit_layer,
+        colorscale="Magma",
+        title="Attention rollout (heads averaged, with the residual path: 0.5·A + 0.5·I)",
+    ),
+    key="rollout",
+)
+
+st.subheader("bertviz")
+att = trace.attentions[:rows]
+if len(trace.tokens) > MAX_BERTVIZ_TOKENS and not st.toggle(
+    f"Draw bertviz for {len(trace.tokens)} tokens (slow)", key="att_big"
+):
+    st.info(f"bertviz draws every token pair of every head; it is off for inputs over {MAX_BERTVIZ_TOKENS} tokens.")
+    st.stop()
+boundary = ui.pair_boundary(trace.tokens, info.cfg.is_pair)
+head_tab, model_tab = st.tabs(["Head view", "Model view"])
+try:
+    with head_tab:
+        st.caption("Pick a layer and click heads; lines connect each token to the tokens it attends to.")
+        st.iframe(head_view_html(att, trace.tokens, sentence_b_start=boundary, layer=rows - 1))
+    with model_tab:
+        st.caption(f"Every head of layers 1..{rows}; click a thumbnail to enlarge it.")
+        st.iframe(model_view_html(att, trace.tokens, sentence_b_start=boundary), width="content")
+except ValueError as err:
+    st.warning(ui.md_escape(err))

@@ -1,0 +1,116 @@
+"""The app in headless Chromium (``streamlit run app.py``) against tiny checkpoints, with the network cut off.
+
+Types a sentence, moves a threshold, walks through every page, and checks bertviz draws in the Attention page
+while every request to a host other than localhost is aborted (the harness's ``browser_page``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from eeviz import bertviz_offline
+from eeviz.checkpoint import save_checkpoint
+from eeviz.config import ModelConfig
+from eeviz.model import build_model
+
+pytestmark = pytest.mark.browser
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP = REPO_ROOT / "app.py"
+TIMEOUT_MS = 60_000
+SENTENCE = "the plot is good but the acting is bad"
+
+
+@pytest.fixture(scope="module")
+def browser_checkpoints(tiny_bert, tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser_checkpoints")
+    for method in ("deebert", "pabee"):
+        cfg = ModelConfig(backbone=tiny_bert, method=method, task="toy", labels=["neg", "pos"], max_length=32)
+        save_checkpoint(build_model(cfg), root / f"{method}-tiny")
+    return root
+
+
+def rerun_done(page, wait_for_app, condition) -> None:
+    """Wait for ``condition`` (a playwright wait) that a rerun has happened, then for the run to finish."""
+    condition()
+    wait_for_app(page)
+
+
+def metric_values(page) -> list[str]:
+    return page.get_by_test_id("stMetricValue").all_inner_texts()
+
+
+def goto_page(page, wait_for_app, label: str, heading: str) -> None:
+    page.get_by_test_id("stSidebar").get_by_role("link", name=label, exact=True).click()
+    page.get_by_role("heading", name=heading).wait_for(timeout=TIMEOUT_MS)
+    wait_for_app(page)
+    assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").all_inner_texts()
+
+
+@pytest.mark.skipif(bool(bertviz_offline.missing_vendor_files()), reason=f"run: {bertviz_offline.INSTALL_COMMAND}")
+def test_app_in_the_browser(streamlit_app, browser_checkpoints, browser_page, page_log, wait_for_app):
+    page = browser_page
+    base_url = streamlit_app(APP, env={"EEVIZ_CHECKPOINTS": str(browser_checkpoints)})
+    page.goto(base_url + "/?ckpt=deebert-tiny")
+    wait_for_app(page)
+    page.get_by_test_id("stPlotlyChart").nth(2).wait_for(timeout=TIMEOUT_MS)
+    wait_for_app(page)
+    assert page.get_by_role("heading", name="Explore one sentence").count() == 1
+
+    # type a sentence: it runs and lands in the URL
+    box = page.get_by_test_id("stTextArea").locator("textarea").first
+    box.fill(SENTENCE)
+    box.press("Control+Enter")
+    rerun_done(
+        page, wait_for_app, lambda: page.wait_for_url(re.compile(r"text=the\+plot\+is\+good"), timeout=TIMEOUT_MS)
+    )
+    assert page.get_by_test_id("stExpander").filter(has_text="Tokens (").count() == 1
+    assert page.get_by_test_id("stException").count() == 0
+
+    # move the entropy threshold S with the keyboard: max -> exit at layer 1, min (0) -> the full model
+    thumb = page.get_by_test_id("stSidebar").get_by_role("slider")
+    thumb.focus()
+    page.keyboard.press("End")
+    rerun_done(
+        page,
+        wait_for_app,
+        lambda: page.get_by_test_id("stMetricValue").first.filter(has_text="1 / 3").wait_for(timeout=TIMEOUT_MS),
+    )
+    page.keyboard.press("Home")
+    rerun_done(
+        page,
+        wait_for_app,
+        lambda: page.get_by_test_id("stMetricValue").first.filter(has_text="3 / 3").wait_for(timeout=TIMEOUT_MS),
+    )
+    page.wait_for_url(re.compile(r"t_entropy=0"), timeout=TIMEOUT_MS)
+
+    # every page, reached through the sidebar, keeps the sentence and the checkpoint
+    goto_page(page, wait_for_app, "Compare", "Compare methods on one sentence")
+    assert page.get_by_test_id("stTextArea").locator("textarea").first.input_value() == SENTENCE
+    assert page.get_by_test_id("stPlotlyChart").count() == 2
+
+    goto_page(page, wait_for_app, "Attention", "Attention up to the exit")
+    assert page.get_by_test_id("stTextArea").locator("textarea").first.input_value() == SENTENCE
+    head = page.frame_locator('iframe[data-testid="stIFrame"]').nth(0)
+    head.locator("#vis svg line").first.wait_for(state="attached", timeout=TIMEOUT_MS)
+    page.get_by_role("tab", name="Model view").click()
+    model = page.frame_locator('iframe[data-testid="stIFrame"]').nth(1)
+    model.locator("#vis svg line").first.wait_for(state="attached", timeout=TIMEOUT_MS)
+
+    goto_page(page, wait_for_app, "Dataset", "Accuracy against speed-up")
+    assert "python -m eeviz.evaluate" in page.get_by_test_id("stCode").first.inner_text()
+
+    goto_page(page, wait_for_app, "Learn", "How early exit works")
+    page.get_by_role("tab", name="ELBERT").click()
+    page.get_by_text("Puzzlement", exact=False).first.wait_for(timeout=TIMEOUT_MS)
+
+    goto_page(page, wait_for_app, "Explore", "Explore one sentence")
+    assert page.get_by_test_id("stTextArea").locator("textarea").first.input_value() == SENTENCE
+    assert metric_values(page)[0] == "3 / 3"  # the threshold set before switching pages is kept
+
+    assert page_log.errors == [], page_log.errors
+    assert page_log.dialogs == []
+    assert page_log.blocked == [], f"the app tried to reach the network: {page_log.blocked}"

@@ -1,0 +1,282 @@
+"""The Streamlit app, page by page, through ``streamlit.testing.v1.AppTest`` against tiny checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from eeviz import ui  # noqa: E402
+from eeviz.checkpoint import save_checkpoint  # noqa: E402
+from eeviz.config import ModelConfig  # noqa: E402
+from eeviz.model import build_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "app.py")
+PAGES = ["pages/1_Compare.py", "pages/2_Attention.py", "pages/3_Dataset.py", "pages/4_Learn.py"]
+TIMEOUT = 120
+
+
+def tiny_eval(num_layers: int = 3) -> dict:
+    """A small hand-written eval.json for the deebert checkpoint (schema of eeviz.evaluate)."""
+
+    def point(threshold, score, hist):
+        mean = sum((i + 1) * c for i, c in enumerate(hist)) / sum(hist)
+        return {
+            "threshold": threshold,
+            "score": score,
+            "metrics": {"accuracy": score},
+            "mean_exit_layer": mean,
+            "layer_speedup": num_layers / mean,
+            "wall_speedup": None,
+            "histogram": hist,
+        }
+
+    return {
+        "checkpoint": "deebert-tiny",
+        "method": "deebert",
+        "task": "toy",
+        "split": "test",
+        "metric": "accuracy",
+        "num_layers": num_layers,
+        "num_examples": 2,
+        "labels": ["neg", "pos"],
+        "batch_size": 1,
+        "device": "cpu",
+        "full_model": {"score": 0.5, "metrics": {"accuracy": 0.5}, "time_s": 0.1},
+        "per_layer": [{"layer": i + 1, "score": s, "metrics": {"accuracy": s}} for i, s in enumerate([0.5, 0.5, 0.0])],
+        "rules": {
+            "entropy": {
+                "param": "entropy",
+                "label": "entropy threshold S (nats)",
+                "default": 0.3,
+                "early_exit": True,
+                "points": [point(1.0, 1.0, [2, 0, 0]), point(0.3, 0.5, [0, 1, 1]), point(0.0, 0.5, [0, 0, 2])],
+            }
+        },
+        "examples": [
+            {
+                "text": "the movie is good",
+                "text_b": None,
+                "gold": 1,
+                "layer_preds": [1, 1, 0],
+                "exit": {"entropy": {"layer": 2, "pred": 1, "correct": True}},
+            },
+            {
+                "text": "bad plot",
+                "text_b": None,
+                "gold": 0,
+                "layer_preds": [1, 1, 1],
+                "exit": {"entropy": {"layer": 3, "pred": 1, "correct": False}},
+            },
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def app_checkpoints(tiny_bert, tmp_path_factory):
+    """A checkpoint folder: deebert (with eval.json), palbert (several rules), a sentence-pair regression pabee
+    (STS-B style), and one broken folder."""
+    root = tmp_path_factory.mktemp("app_checkpoints")
+    for name, method, extra in (
+        ("deebert-tiny", "deebert", {}),
+        ("palbert-tiny", "palbert", {}),
+        ("pabee-pair", "pabee", {"is_pair": True, "labels": [], "task": "stsb", "metric": "pearson_spearman"}),
+    ):
+        cfg = ModelConfig(
+            backbone=tiny_bert, method=method, max_length=32, **{"task": "toy", "labels": ["neg", "pos"], **extra}
+        )
+        save_checkpoint(build_model(cfg), root / name)
+    (root / "deebert-tiny" / "eval.json").write_text(json.dumps(tiny_eval()))
+    (root / "broken").mkdir()
+    (root / "broken" / "config.json").write_text("{not json")
+    (root / "broken" / "model.safetensors").write_bytes(b"")
+    return root
+
+
+@pytest.fixture
+def checkpoints_env(app_checkpoints, monkeypatch):
+    monkeypatch.setenv("EEVIZ_CHECKPOINTS", str(app_checkpoints))
+    return app_checkpoints
+
+
+def run_app(page: str | None = None, **query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    if page:
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def chart_specs(at: AppTest, key_part: str = "") -> list[dict]:
+    """The page's plotly figures (those whose key contains ``key_part``)."""
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart") if key_part in chart.proto.id]
+
+
+def exit_markers(at: AppTest, key_part: str = "") -> set[float]:
+    """x of every "exit" line drawn in the page's charts."""
+    return {
+        shape["x0"]
+        for spec in chart_specs(at, key_part)
+        for shape in spec["layout"].get("shapes", [])
+        if shape.get("name") == "exit" and shape.get("type") == "line"
+    }
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+# ============================================================================================ Explore
+def test_explore_renders_a_decision_with_charts(checkpoints_env):
+    at = run_app(ckpt="deebert-tiny")
+    assert at.text_area(key="text").value == ui.DEFAULT_TEXT
+    assert metric(at, "Exit layer").endswith("/ 3")
+    assert len(at.get("plotly_chart")) >= 3
+    assert len(at.dataframe) == 1  # the per-layer table
+    assert len(at.get("download_button")) == 2
+
+
+def test_threshold_slider_moves_the_marked_exit_layer(checkpoints_env):
+    at = run_app(ckpt="deebert-tiny")
+    slider = at.slider(key="t_entropy")
+    slider.set_value(slider.max).run()  # S = 1.1 nats > any binary entropy (at most ln 2): exit at layer 1
+    assert metric(at, "Exit layer") == "1 / 3"
+    assert exit_markers(at) == {1}
+    at.slider(key="t_entropy").set_value(0.0).run()  # entropy is never below 0: the full model
+    assert metric(at, "Exit layer") == "3 / 3"
+    assert exit_markers(at) == {3}
+
+
+def test_query_parameters_restore_the_view(checkpoints_env):
+    at = run_app(ckpt="deebert-tiny", text="bad plot", t_entropy="0.0")
+    assert at.text_area(key="text").value == "bad plot"
+    assert at.slider(key="t_entropy").value == 0.0
+    assert metric(at, "Exit layer") == "3 / 3"
+    # "bad plot" is an eval example: its gold label is known and shown
+    assert any("Gold" in m.value for m in [*at.success, *at.error])
+
+
+def test_several_rules_get_a_rule_choice_and_a_summary(checkpoints_env):
+    at = run_app(ckpt="palbert-tiny")
+    assert at.radio(key="rule_palbert").value == "q_exit"
+    at.radio(key="rule_palbert").set_value("sampling").run()
+    assert not at.exception
+    assert at.number_input(key="t_sampling").value == 0  # a seed, not a slider
+    titles = {spec["layout"]["title"]["text"] for spec in chart_specs(at)}
+    assert "Where the random rule exits, over many draws" in titles
+    assert len(at.dataframe) == 2  # every rule's decision + the per-layer table
+
+
+def test_sentence_pairs_get_two_boxes_and_regression_shows_values(checkpoints_env):
+    at = run_app(ckpt="pabee-pair")
+    assert [t.key for t in at.text_area] == ["text", "text_b"]
+    assert metric(at, "Exit layer").endswith("/ 3")
+    assert float(metric(at, "Value")) == pytest.approx(float(metric(at, "Prediction")), abs=1e-3)
+    titles = [spec["layout"]["title"]["text"] for spec in chart_specs(at)]
+    assert titles[0] == "Predicted value per layer"  # no class-probability heatmap for regression
+    at.text_area(key="text_b").set_value("").run()
+    assert any("second sentence" in w.value for w in at.warning)
+
+
+def test_bad_input_is_explained_and_markup_stays_text(checkpoints_env):
+    at = run_app(ckpt="deebert-tiny")
+    at.text_area(key="text").set_value("   ").run()
+    assert any("empty" in w.value for w in at.warning)
+    assert not at.metric
+    at.text_area(key="text").set_value("<script>alert(1)</script> **bold** $x$ ✓ 中文").run()
+    assert not at.exception
+    assert metric(at, "Exit layer").endswith("/ 3")
+    for element in [*at.markdown, *at.caption, *at.warning, *at.success, *at.error, *at.info]:
+        assert "<script>" not in element.value
+
+
+def test_broken_folders_are_listed_and_the_app_still_works(checkpoints_env):
+    at = run_app(ckpt="deebert-tiny")
+    problems = [t.value for t in at.sidebar.get("text")]
+    assert any("broken" in p and "not valid JSON" in p for p in problems)
+    # the shared backbone is left out of the titles
+    assert set(at.selectbox(key="ckpt").options) == {
+        "DeeBERT (entropy) · toy",
+        "PALBERT (λ, Q-exit) · toy",
+        "PABEE (patience) · stsb",
+    }
+
+
+def test_no_checkpoints_tells_how_to_train(tmp_path, monkeypatch):
+    monkeypatch.setenv("EEVIZ_CHECKPOINTS", str(tmp_path))
+    at = run_app()
+    assert any(ui.TRAIN_COMMAND in c.value for c in at.code)
+    assert not at.metric
+
+
+# ============================================================================================ other pages
+@pytest.mark.parametrize("ckpt", ["deebert-tiny", "pabee-pair"])
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(checkpoints_env, page, ckpt):
+    at = run_app(page, ckpt=ckpt)
+    assert at.get("plotly_chart"), f"{page} drew no chart"
+
+
+def test_compare_lists_every_single_sentence_checkpoint(checkpoints_env):
+    at = run_app("pages/1_Compare.py")
+    assert set(at.multiselect(key="compare").value) == {"deebert-tiny", "palbert-tiny"}  # not the pair model
+    table = at.dataframe[0].value
+    assert sorted(table["checkpoint"]) == ["DeeBERT (entropy) · toy", "PALBERT (λ, Q-exit) · toy"]
+    assert set(table["layers"]) == {3}
+
+
+def test_attention_page_embeds_bertviz_and_heatmaps(checkpoints_env):
+    at = run_app("pages/2_Attention.py", ckpt="deebert-tiny")
+    titles = [spec["layout"]["title"]["text"] for spec in chart_specs(at)]
+    assert titles[0].startswith("Cumulative [CLS] attention") and titles[1].startswith("Attention rollout")
+    assert len(at.get("iframe")) == 2
+
+
+def test_dataset_page_filters_examples(checkpoints_env):
+    at = run_app("pages/3_Dataset.py")
+    assert len(at.get("plotly_chart")) == 3  # trade-off, per layer, histogram
+    examples = at.dataframe[1].value
+    assert examples["text"].tolist() == ["the movie is good", "bad plot"]
+    at.toggle(key="ds_over").set_value(True).run()
+    assert at.dataframe[1].value["text"].tolist() == ["the movie is good"]
+    at.toggle(key="ds_over").set_value(False).run()
+    at.segmented_control(key="ds_correct").set_value("wrong").run()
+    assert at.dataframe[1].value["text"].tolist() == ["bad plot"]
+
+
+def test_learn_sliders_move_the_toy_exit():
+    at = run_app("pages/4_Learn.py")
+    at.slider(key="learn_t").set_value(1).run()  # overthinking toy: positive from layer 2, so layer 3 repeats it
+    assert exit_markers(at, "pabee") == {3}
+    at.slider(key="learn_t").set_value(0).run()  # t = 0: never exits early
+    assert exit_markers(at, "pabee") == {8}
+    at.slider(key="learn_q").set_value(0.99).run()  # Q-exit: only the last layer's CDF (1) passes 0.99
+    assert exit_markers(at, "ponder-halting") == {8}
+
+
+def test_export_payload_reproduces_the_decision(app_checkpoints):
+    from eeviz import plots
+    from eeviz.catalog import find_checkpoints
+    from eeviz.checkpoint import load_checkpoint
+    from eeviz.trace import Trace, replay
+
+    info = next(i for i in find_checkpoints(app_checkpoints)[0] if i.name == "deebert-tiny")
+    model = load_checkpoint(info.path)
+    trace = model.trace("the movie is good")
+    decision = replay(trace, model.make_rule("entropy", entropy=0.0))
+    payload = json.loads(json.dumps(ui.export_payload(info, trace, decision)))
+    assert payload["checkpoint"] == "deebert-tiny" and payload["config"]["method"] == "deebert"
+    assert payload["decision"]["exit_layer"] == 3 and payload["decision"]["params"] == {"entropy": 0.0}
+    assert "attentions" not in payload["trace"]
+    again = Trace.from_dict(payload["trace"])
+    assert replay(again, model.make_rule("entropy", entropy=0.0)).exit_layer == 3
+    csv = plots.layer_table(trace, decision).to_csv(index=False).splitlines()
+    assert len(csv) == 1 + 3 and csv[0].startswith("layer,exit,prediction")

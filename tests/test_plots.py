@@ -1,0 +1,377 @@
+"""Plot and table builders of the app (eeviz.plots), on hand-made traces and evaluation dicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eeviz import plots
+from eeviz.methods.base import RuleSpec
+from eeviz.methods.deebert import EntropyRule
+from eeviz.methods.pabee import PatienceRule
+from eeviz.trace import Decision, Trace, replay
+
+
+def make_trace(p_second, labels=("neg", "pos"), signals=None, tokens=("[CLS]", "a", "[SEP]")) -> Trace:
+    """Binary trace from p(class 1) per layer."""
+    p = np.asarray(p_second, dtype=np.float64)
+    logits = np.log(np.stack([1 - p, p], axis=1)).astype(np.float32)
+    return Trace(
+        method="pabee", text="a", tokens=list(tokens), labels=list(labels), logits=logits, signals=dict(signals or {})
+    )
+
+
+def shapes(fig, name):
+    return [s for s in fig.layout.shapes if s.name == name]
+
+
+def exit_x(fig) -> float:
+    (line,) = shapes(fig, plots.EXIT)
+    assert line.x0 == line.x1
+    return line.x0
+
+
+# ============================================================================================ per layer
+def test_probability_heatmap_bolds_each_layers_prediction_and_marks_exit():
+    trace = make_trace([0.8, 0.6, 0.3])  # predictions: pos, pos, neg
+    fig = plots.probability_heatmap(trace, exit_layer=2)
+    heat = fig.data[0]
+    np.testing.assert_allclose(np.asarray(heat.z), [[0.2, 0.4, 0.7], [0.8, 0.6, 0.3]], atol=1e-6)
+    assert heat.text[1][0] == "<b>0.80</b>" and heat.text[0][0] == "0.20"
+    assert heat.text[0][2] == "<b>0.70</b>" and heat.text[1][2] == "0.30"
+    assert exit_x(fig) == 2
+    (band,) = shapes(fig, plots.SKIPPED)
+    assert (band.x0, band.x1) == (2.5, 3.5)
+
+
+def test_no_skipped_band_when_exiting_at_the_last_layer():
+    fig = plots.probability_lines(make_trace([0.8, 0.6, 0.3]), exit_layer=3)
+    assert exit_x(fig) == 3
+    assert shapes(fig, plots.SKIPPED) == []
+    assert [d.name for d in fig.data] == ["neg", "pos"]
+
+
+def test_signal_figure_threshold_zone_and_firing_layers():
+    fig = plots.signal_figure(
+        [0.9, 0.4, 0.1], "entropy", threshold=0.5, threshold_label="S", side="below", exit_layer=2
+    )
+    (line,) = shapes(fig, plots.THRESHOLD)
+    assert line.y0 == line.y1 == 0.5
+    (zone,) = shapes(fig, "exit zone")
+    lo, hi = fig.layout.yaxis.range
+    assert zone.y0 == lo and zone.y1 == 0.5 and lo < 0.1 and hi > 0.9
+    # layers where entropy < S are green: 2 and 3
+    assert list(fig.data[0].marker.color) == [plots.SERIES_COLORS[0], plots.ZONE_COLOR, plots.ZONE_COLOR]
+    assert exit_x(fig) == 2
+
+
+@pytest.mark.parametrize(
+    "side, expected",
+    [
+        ("below", [True, False, False]),
+        ("above", [False, False, True]),
+        ("at_least", [False, True, True]),
+        (None, [False] * 3),
+    ],
+)
+def test_fires_sides(side, expected):
+    assert plots.fires([1, 2, 3], 2, side).tolist() == expected
+
+
+def test_labels_with_markup_are_escaped():
+    trace = make_trace([0.8, 0.6], labels=("<b>no</b>", "a&b"))
+    fig = plots.probability_heatmap(trace, exit_layer=1)
+    assert list(fig.layout.yaxis.ticktext) == ["&lt;b&gt;no&lt;/b&gt;", "a&amp;b"]
+    assert [d.name for d in plots.probability_lines(trace).data] == ["&lt;b&gt;no&lt;/b&gt;", "a&amp;b"]
+
+
+def test_patience_panel_counter_against_t():
+    trace = make_trace([0.8, 0.7, 0.9, 0.2])  # pos pos pos neg: counter 0,1,2,0
+    rule = PatienceRule(4, patience=2)
+    decision = replay(trace, rule)
+    assert decision.exit_layer == 3
+    panels = plots.decision_panels(trace, decision, rule.spec)
+    assert len(panels) == 1
+    fig = panels[0].figure
+    assert fig.data[0].type == "bar" and list(fig.data[0].y) == [0, 1, 2, 0]
+    assert list(fig.data[0].marker.color)[2] == plots.ZONE_COLOR  # counter >= t at layer 3
+    assert shapes(fig, plots.THRESHOLD)[0].y0 == 2
+    assert exit_x(fig) == 3
+
+
+def test_patience_zero_draws_no_exit_zone():
+    trace = make_trace([0.8, 0.7, 0.9])
+    rule = PatienceRule(3, patience=0)
+    fig = plots.decision_panels(trace, replay(trace, rule), rule.spec)[0].figure
+    assert shapes(fig, "exit zone") == []
+    assert exit_x(fig) == 3
+
+
+def test_entropy_panel_moves_with_the_threshold():
+    trace = make_trace([0.6, 0.9, 0.99])  # entropies ≈ 0.673, 0.325, 0.056 nats
+    for s, exit_layer in ((0.5, 2), (0.1, 3), (0.7, 1)):
+        rule = EntropyRule(3, entropy=s)
+        (panel,) = plots.decision_panels(trace, replay(trace, rule), rule.spec)
+        assert exit_x(panel.figure) == exit_layer
+        assert shapes(panel.figure, plots.THRESHOLD)[0].y0 == s
+
+
+class QRule:
+    spec = RuleSpec(name="q_exit", param="q", default=0.5, sweep=(0.5,), label="quantile q")
+
+
+def halting_trace():
+    lam = np.array([0.2, 0.5, 0.5])
+    halt = np.array([0.2, 0.4, 0.4])  # 0.2, 0.8·0.5, rest
+    cdf = np.array([0.2, 0.6, 1.0])
+    return make_trace(
+        [0.6, 0.7, 0.8], signals={"lambda": lam, "halt_prob": halt, "cdf": cdf, "log_halt_prob": np.log(halt)}
+    )
+
+
+def test_halting_panel_carries_q_prior_and_exit():
+    trace = halting_trace()
+    decision = Decision("q_exit", {"q": 0.5}, 2, 1, np.array([0.3, 0.7]), {"cdf": trace.signals["cdf"]}, "pos")
+    prior = np.array([0.5, 0.25, 0.25])
+    panels = plots.decision_panels(trace, decision, QRule.spec, prior=prior)
+    assert [p.title for p in panels] == ["Halting distribution"]  # cdf, λ, log p are all in this figure
+    fig = panels[0].figure
+    names = [d.name for d in fig.data]
+    assert names == ["p(i|x)", "prior p(i|λ_p)", "CDF", "λ_i"]
+    np.testing.assert_allclose(fig.data[1].y, prior)
+    assert shapes(fig, plots.THRESHOLD)[0].y0 == 0.5
+    assert exit_x(fig) == 2
+    assert "2.20" in fig.layout.title.text  # expected depth 1·0.2 + 2·0.4 + 3·0.4
+
+
+def test_sampling_panels_show_draws_against_lambda_and_the_spread():
+    trace = halting_trace()
+    spec = RuleSpec(name="sampling", param="seed", default=0, sweep=(0,), label="random seed", integer=True)
+    info = {"lambda": trace.signals["lambda"], "uniform": np.array([0.7, 0.3, 0.9])}  # fires at layer 2: 0.3 < 0.5
+    decision = Decision("sampling", {"seed": 0}, 2, 1, np.array([0.3, 0.7]), info, "pos")
+    panels = plots.decision_panels(trace, decision, spec, sampled_exits=[1, 2, 2, 3])
+    assert [p.title for p in panels] == ["Halting distribution", "Exit layer over many draws", "Rule state"]
+    assert shapes(panels[0].figure, plots.THRESHOLD) == []  # no q for this rule
+    np.testing.assert_allclose(panels[1].figure.data[0].y, [0.25, 0.5, 0.25])
+    np.testing.assert_allclose(panels[1].figure.data[1].y, trace.signals["halt_prob"])
+    assert [d.name for d in panels[2].figure.data] == ["lambda", "uniform"]
+
+
+def test_unknown_method_degrades_to_generic_panels():
+    trace = make_trace([0.6, 0.7, 0.8], signals={"novelty": np.array([0.1, 0.5, 0.2]), "grid": np.ones((3, 2))})
+    spec = RuleSpec(name="mystery", param="score", default=0.3, sweep=(0.3,), label="score bound")
+    info = {"score": np.array([0.9, 0.2, 0.1]), "gate": np.array([0.0, 1.0, 1.0]), "aux": np.array([3.0, 2.0, 5.0])}
+    decision = Decision("mystery", {"score": 0.3}, 2, 1, np.array([0.3, 0.7]), info, "pos")
+    panels = plots.decision_panels(trace, decision, spec)
+    assert [p.title for p in panels] == ["score against score bound", "Rule state", "Rule flags", "novelty"]
+    assert shapes(panels[0].figure, plots.THRESHOLD)[0].y0 == 0.3
+    assert shapes(panels[0].figure, "exit zone") == []  # no known side for an unknown rule
+    assert [d.name for d in panels[1].figure.data] == ["aux"]
+    assert panels[2].figure.data[0].z.tolist() == [[0.0, 1.0, 1.0]]
+    assert all(exit_x(p.figure) == 2 for p in panels)
+
+
+def test_window_panel_spans_the_last_n_layers():
+    trace = make_trace([0.6, 0.7, 0.8, 0.9])
+    info = {
+        "puzzlement": trace.puzzlement,
+        "window_filled": np.array([0.0, 0.0, 1.0, 1.0]),
+        "window_ok": np.array([0.0, 0.0, 1.0, 1.0]),
+    }
+    spec = RuleSpec(name="two_stage", param="delta", default=0.1, sweep=(0.1,), label="δ")
+    decision = Decision(
+        "two_stage", {"delta": 0.1, "window": 3, "criterion": "monotonic"}, 3, 1, trace.probs[2], info, "pos"
+    )
+    panels = plots.decision_panels(trace, decision, spec)
+    assert [p.title for p in panels][:2] == ["puzzlement against δ", "Confidence window"]
+    (band,) = shapes(panels[1].figure, "window")
+    assert (band.x0, band.x1) == (0.5, 3.5)
+    assert panels[-1].title == "Rule flags"
+
+
+def test_reward_figure_sums_its_parts():
+    fig = plots.reward_figure([-1.0, -0.2, -0.1], [0.1, 0.2, 0.3], memorized_layer=2, exit_layer=1)
+    np.testing.assert_allclose(fig.data[0].y, [-1.1, -0.4, -0.4])
+    assert list(fig.data[0].marker.color)[1] == plots.ZONE_COLOR  # first best layer
+    assert shapes(fig, "memorized")[0].x0 == 2
+    assert exit_x(fig) == 1
+
+
+def test_exit_distribution_shares():
+    fig = plots.exit_distribution_figure([1, 1, 3, 2], 3, expected=[0.5, 0.25, 0.25], exit_layer=1)
+    np.testing.assert_allclose(fig.data[0].y, [0.5, 0.25, 0.25])
+
+
+def test_layer_table_marks_exit_and_skips_duplicate_rule_state():
+    trace = make_trace([0.8, 0.7, 0.9], signals={"policy": np.array([0.1, 0.9, 0.2])})
+    decision = Decision(
+        "policy",
+        {"threshold": 0.5},
+        2,
+        1,
+        trace.probs[1],
+        {"policy": trace.signals["policy"], "counter": np.array([0, 1, 2])},
+        "pos",
+    )
+    table = plots.layer_table(trace, decision)
+    assert table["exit"].tolist() == ["", "◀ exit", "skipped"]
+    assert table["counter"].tolist() == [0, 1, 2]
+    assert "rule policy" not in table.columns
+
+
+# ============================================================================================ attention
+def test_token_heatmap_keeps_repeated_tokens_apart_and_escapes_them():
+    tokens = ["[CLS]", "<b>x</b>", "the", "the"]
+    matrix = np.arange(12, dtype=float).reshape(3, 4)
+    fig = plots.token_heatmap(matrix, tokens, title="t", exit_layer=2)
+    assert list(fig.data[0].x) == [0, 1, 2, 3]
+    assert list(fig.layout.xaxis.ticktext) == ["[CLS]", "&lt;b&gt;x&lt;/b&gt;", "the", "the"]
+    (outline,) = shapes(fig, plots.EXIT)
+    assert (outline.y0, outline.y1) == (1.5, 2.5)
+    (veil,) = shapes(fig, plots.SKIPPED)
+    assert (veil.y0, veil.y1) == (2.5, 3.5)
+
+
+# ============================================================================================ compare
+def test_compare_table_majority_and_exit_figure():
+    traces = {n: make_trace(p) for n, p in (("a", [0.8, 0.9]), ("b", [0.7, 0.2]), ("c", [0.3, 0.9]))}
+    decisions = {
+        "a": Decision("entropy", {"entropy": 0.3}, 1, 1, np.array([0.2, 0.8]), {}, "pos"),
+        "b": Decision("entropy", {"entropy": 0.3}, 2, 0, np.array([0.8, 0.2]), {}, "neg"),
+        "c": Decision("entropy", {"entropy": 0.3}, 2, 1, np.array([0.1, 0.9]), {}, "pos"),
+    }
+    table = plots.compare_table(traces, decisions, {"a": "A", "b": "B", "c": "C"})
+    assert table["checkpoint"].tolist() == ["A", "B", "C"]
+    assert table["agrees"].tolist() == [True, False, True]
+    assert table["last layer says"].tolist() == ["pos", "neg", "pos"]
+    assert table["depth used"].tolist() == [0.5, 1.0, 1.0]
+    fig = plots.compare_exit_figure(table, ["neg", "pos"])
+    by_name = {d.name: d for d in fig.data}
+    assert list(by_name["pos"].x) == [1, 2] and list(by_name["neg"].x) == [2]
+    grid = plots.compare_layers_figure(traces, decisions, {"a": "A"})
+    assert grid.data[0].z.tolist() == [[1, 1], [1, 0], [0, 1]]
+    assert [(s.x0, s.y0) for s in shapes(grid, plots.EXIT)] == [(0.5, -0.5), (1.5, 0.5), (1.5, 1.5)]
+
+
+def test_compare_table_has_no_majority_on_a_tie():
+    traces = {n: make_trace(p) for n, p in (("a", [0.8]), ("b", [0.2]))}
+    decisions = {
+        "a": Decision("entropy", {}, 1, 1, np.array([0.2, 0.8]), {}, "pos"),
+        "b": Decision("entropy", {}, 1, 0, np.array([0.8, 0.2]), {}, "neg"),
+    }
+    assert plots.compare_table(traces, decisions, {})["agrees"].tolist() == [False, False]
+
+
+# ============================================================================================ dataset
+def eval_dict():
+    point = lambda t, s, mean, wall: {  # noqa: E731
+        "threshold": t,
+        "score": s,
+        "metrics": {"accuracy": s},
+        "mean_exit_layer": mean,
+        "layer_speedup": 3 / mean,
+        "wall_speedup": wall,
+        "histogram": [0, 0, 0],
+    }
+    return {
+        "checkpoint": "x",
+        "method": "deebert",
+        "task": "toy",
+        "split": "test",
+        "metric": "accuracy",
+        "num_layers": 3,
+        "num_examples": 4,
+        "labels": ["neg", "pos"],
+        "batch_size": 1,
+        "device": "cpu",
+        "full_model": {"score": 0.75, "metrics": {}, "time_s": 1.0},
+        "per_layer": [
+            {"layer": 1, "score": 0.5, "metrics": {}},
+            {"layer": 2, "score": 0.5, "metrics": {}},
+            {"layer": 3, "score": 0.75, "metrics": {}},
+        ],
+        "rules": {
+            "entropy": {
+                "param": "entropy",
+                "label": "S",
+                "default": 0.3,
+                "early_exit": True,
+                "points": [point(0.6, 0.5, 1.0, 2.5), point(0.3, 0.75, 1.5, None), point(0.0, 0.75, 3.0, 1.0)],
+            },
+            "reference": {
+                "param": "unused",
+                "label": "-",
+                "default": 0,
+                "early_exit": False,
+                "points": [point(0, 0.8, 3.0, 1.0)],
+            },
+        },
+        "examples": [
+            {
+                "text": "a",
+                "text_b": None,
+                "gold": 1,
+                "layer_preds": [1, 1, 0],
+                "exit": {"entropy": {"layer": 2, "pred": 1, "correct": True}},
+            },
+            {
+                "text": "b",
+                "text_b": None,
+                "gold": 0,
+                "layer_preds": [0, 0, 0],
+                "exit": {"entropy": {"layer": 1, "pred": 0, "correct": True}},
+            },
+            {
+                "text": "c",
+                "text_b": None,
+                "gold": 1,
+                "layer_preds": [0, 0, 0],
+                "exit": {"entropy": {"layer": 3, "pred": 0, "correct": False}},
+            },
+        ],
+    }
+
+
+def test_tradeoff_figure_layer_and_wall_speedups():
+    fig = plots.tradeoff_figure({"x": eval_dict()}, "layer")
+    names = [d.name for d in fig.data]
+    assert names == ["x · entropy", "x · full model", "x · fixed layer"]  # the reference rule never exits early
+    curve = fig.data[0]
+    assert list(curve.x) == [1.0, 2.0, 3.0] and list(curve.y) == [0.75, 0.75, 0.5]  # sorted by speed-up
+    assert list(fig.data[1].x) == [1.0] and list(fig.data[1].y) == [0.75]
+    assert list(fig.data[2].x) == [3.0, 1.5, 1.0]  # L / l
+    wall = plots.tradeoff_figure({"x": eval_dict()}, "wall")
+    assert [d.name for d in wall.data] == ["x · entropy", "x · full model"]
+    assert list(wall.data[0].x) == [1.0, 2.5]  # the unmeasured point is left out
+    with pytest.raises(ValueError):
+        plots.tradeoff_figure({}, "tokens")
+
+
+def test_exit_histogram_and_per_layer_figures():
+    point = {"histogram": [5, 0, 3], "mean_exit_layer": 1.75}
+    fig = plots.exit_histogram_figure(point, 3)
+    assert list(fig.data[0].y) == [5, 0, 3] and list(fig.data[0].x) == [1, 2, 3]
+    assert shapes(fig, "mean exit")[0].x0 == 1.75
+    per_layer = plots.per_layer_figure({"x": eval_dict()})
+    assert list(per_layer.data[0].y) == [0.5, 0.5, 0.75]
+
+
+def test_examples_table_and_overthinking():
+    table = plots.examples_table(eval_dict(), "entropy")
+    assert table.columns.tolist() == [
+        "text",
+        "gold",
+        "exit layer",
+        "prediction",
+        "correct",
+        "last layer",
+        "overthinking",
+        "first correct layer",
+    ]
+    assert table["overthinking"].tolist() == [True, False, False]
+    assert table["gold"].tolist() == ["pos", "neg", "pos"]
+    assert table["first correct layer"].tolist()[:2] == [1, 1] and np.isnan(table["first correct layer"].tolist()[2])
+    assert [e["text"] for e in plots.overthinking_examples(eval_dict())] == ["a"]
+    assert (
+        plots.is_overthinking([1, 0], 1) and not plots.is_overthinking([0, 1], 1) and not plots.is_overthinking([1], 0)
+    )
