@@ -86,26 +86,31 @@ class BackboneRunner(nn.Module):
         self.num_layers = int(self.config.num_hidden_layers)
         self.hidden_size = int(self.config.hidden_size)
         self.num_heads = int(self.config.num_attention_heads)
-        self._record = False
+        self._attention_modules = self._find_attention_modules()
         self._last_attention: torch.Tensor | None = None
-        self._install_attention_hooks()
 
     # ---------------------------------------------------------------- attention capture
-    def _install_attention_hooks(self) -> None:
-        # transformers 5 returns attention weights only through its output-recording hooks; we hook the
-        # same modules it records from, and keep the last one that ran (ALBERT reuses shared modules).
+    def _find_attention_modules(self) -> list[list[nn.Module]]:
+        """Per layer, the modules transformers records attention weights from (empty if it records none).
+
+        transformers 5 returns attention weights only through its output-recording hooks; we hook the same
+        modules, but only while a caller asks for weights: a module with a hook leaves PyTorch's fast call
+        path, and early exit should not pay for captures it never reads.
+        """
         attn_classes = getattr(self.model, "_can_record_outputs", {}).get("attentions")
         if attn_classes is None:
-            return
+            return [[] for _ in range(self.num_layers)]
         attn_classes = tuple(attn_classes) if isinstance(attn_classes, (list, tuple)) else (attn_classes,)
         attn_classes = tuple(getattr(c, "target_class", c) for c in attn_classes)
         attn_classes = tuple(c for c in attn_classes if isinstance(c, type))
-        for module in self.model.encoder.modules():
-            if attn_classes and isinstance(module, attn_classes):
-                module.register_forward_hook(self._attention_hook)
+        return [
+            [m for m in self.layer_module(i).modules() if attn_classes and isinstance(m, attn_classes)]
+            for i in range(self.num_layers)
+        ]
 
     def _attention_hook(self, module, inputs, output) -> None:
-        if self._record and isinstance(output, tuple) and len(output) > 1:
+        # ALBERT reuses shared modules within one layer call: the last one that ran is the layer's
+        if isinstance(output, tuple) and len(output) > 1:
             self._last_attention = output[1]
 
     # ---------------------------------------------------------------- the three pieces
@@ -113,25 +118,35 @@ class BackboneRunner(nn.Module):
     def has_pooler(self) -> bool:
         return getattr(self.model, "pooler", None) is not None
 
-    def pool(self, hidden):
-        """The model's own [CLS] pooler: tanh(dense(h[:, 0])). Only call when ``has_pooler``."""
+    def pool(self, vector):
+        """The model's own pooler, tanh(dense(v)), applied to a sentence vector (B, H). Needs ``has_pooler``."""
+        pooler = self.model.pooler
         activation = getattr(self.model, "pooler_activation", None)  # ALBERT keeps tanh apart
         if activation is not None:
-            return activation(self.model.pooler(hidden[:, 0]))
-        return self.model.pooler(hidden)
+            return activation(pooler(vector))
+        return pooler.activation(pooler.dense(vector))
 
     def embed(self, input_ids, attention_mask, token_type_ids=None):
-        """Embeddings (h_0) and the additive attention mask every layer takes."""
-        from transformers.masking_utils import create_bidirectional_mask
-
+        """Embeddings (h_0) and the attention mask every layer takes (None when no row has padding)."""
         kwargs = {"input_ids": input_ids}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         hidden = self.model.embeddings(**kwargs)
         if self.is_albert:
             hidden = self.model.encoder.embedding_hidden_mapping_in(hidden)
-        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=attention_mask)
-        return hidden, mask
+        if self.config._attn_implementation != "eager":
+            from transformers.masking_utils import create_bidirectional_mask
+
+            mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=attention_mask)
+            return hidden, mask
+        # Eager attention adds the mask to its scores. Built here in two ops rather than by transformers' general
+        # mask factory, which costs about a twentieth of a layer at batch 1; the values are the same (0 where a
+        # key is a token, the dtype's minimum where it is padding), broadcast over heads and queries.
+        if bool(attention_mask.all()):  # the same check (and sync) transformers makes
+            return hidden, None
+        mask = torch.zeros(attention_mask.shape, dtype=hidden.dtype, device=hidden.device)
+        mask.masked_fill_(attention_mask == 0, torch.finfo(hidden.dtype).min)
+        return hidden, mask[:, None, None, :]
 
     def layer_module(self, i: int) -> nn.Module:
         """The module that computes layer ``i`` (0-based); ALBERT maps several layers to one group."""
@@ -142,13 +157,30 @@ class BackboneRunner(nn.Module):
 
     def layer(self, i: int, hidden, mask, output_attentions: bool = False):
         """Run layer ``i`` (0-based). Returns (hidden, attention (B, heads, T, T) or None)."""
-        self._record = output_attentions
+        module = self.layer_module(i)
+        if not output_attentions:
+            hidden = module(hidden, mask)
+            return (hidden[0] if isinstance(hidden, tuple) else hidden), None
         self._last_attention = None
+        handles = [m.register_forward_hook(self._attention_hook) for m in self._attention_modules[i]]
         try:
-            hidden = self.layer_module(i)(hidden, mask)
+            hidden = module(hidden, mask)
         finally:
-            self._record = False
-        if isinstance(hidden, tuple):
-            hidden = hidden[0]
-        return hidden, self._last_attention
+            for handle in handles:
+                handle.remove()
+        attention, self._last_attention = self._last_attention, None
+        return (hidden[0] if isinstance(hidden, tuple) else hidden), attention
 
+    @staticmethod
+    def narrow(hidden: torch.Tensor, mask, rows: torch.Tensor, length: int | None = None):
+        """Keep batch ``rows`` (indices) and, if ``length`` is given, only the first ``length`` token columns.
+
+        Dropping trailing columns that are padding for every kept row is exact for these encoders: padded
+        keys get zero attention weight and every other operation is per token. ``mask`` is the one ``embed``
+        made: additive (B, 1, 1, T) or (B, 1, T, T), or None (no padding anywhere).
+        """
+        cols = slice(None) if length is None else slice(0, length)
+        hidden = hidden[rows, cols]
+        if mask is not None:
+            mask = mask[rows, :, cols, cols]
+        return hidden, mask

@@ -35,6 +35,10 @@ class ModelConfig:
     metric: str = "accuracy"
     is_pair: bool = False
     max_length: int = 128
+    # The sentence vector every head reads, before the backbone's pooler (dense + tanh): "cls" = the [CLS]
+    # state (the papers' setup), "mean" = the masked mean over tokens (how sentence-transformer backbones
+    # such as all-MiniLM-L6-v2 were trained: their early-layer [CLS] states carry almost no signal).
+    pooling: str = "cls"
     # "full": every backbone weight trains and is saved; "lora": low-rank adapters + LayerNorms
     # train and only they are saved (the frozen base comes from the backbone package/hub).
     finetune: str = "full"

@@ -43,6 +43,28 @@ def add_probs(sig: Signals, regression: bool) -> Signals:
     return sig
 
 
+def row_lengths(attention_mask: torch.Tensor) -> list[int] | None:
+    """Tokens per row when every row is right-padded (ones, then zeros), else None; one host copy."""
+    lengths = attention_mask.sum(1)
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    right_padded = (attention_mask.bool() == (positions[None] < lengths[:, None])).all()
+    *lengths, ok = torch.cat([lengths, right_padded[None].to(lengths.dtype)]).tolist()
+    return lengths if ok else None
+
+
+def gather_exits(exits: list[tuple[list[int], torch.Tensor, int]], device: torch.device) -> ExitResult:
+    """Put the rows that exited group by group back in batch order (no copy when they already are)."""
+    rows = [r for group, _, _ in exits for r in group]
+    probs = exits[0][1] if len(exits) == 1 else torch.cat([p for _, p, _ in exits])
+    layers = [layer for group, _, layer in exits for _ in group]
+    if rows != sorted(rows):
+        order = sorted(range(len(rows)), key=rows.__getitem__)  # position of batch row 0, 1, ...
+        probs = probs[torch.tensor(order).to(device, non_blocking=True)]
+        layers = [layers[p] for p in order]
+    exit_layer = torch.tensor(layers).to(device, non_blocking=True)
+    return ExitResult(exit_layer=exit_layer, probs=probs, layers_run=sum(layers))
+
+
 class EarlyExitModel(nn.Module):
     def __init__(self, cfg: ModelConfig, backbone: nn.Module, tokenizer):
         super().__init__()
@@ -53,6 +75,8 @@ class EarlyExitModel(nn.Module):
         self.extra_pooler = None
         if not self.runner.has_pooler:
             self.extra_pooler = nn.Sequential(nn.Linear(self.runner.hidden_size, self.runner.hidden_size), nn.Tanh())
+        if cfg.pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling must be 'cls' or 'mean', not {cfg.pooling!r}")
         method_cls = get_method(cfg.method)
         if cfg.is_regression and not method_cls.supports_regression:
             raise ValueError(f"method '{cfg.method}' does not support regression tasks")
@@ -89,10 +113,31 @@ class EarlyExitModel(nn.Module):
         )
         return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
-    def pool(self, hidden: torch.Tensor) -> torch.Tensor:
+    def summarize(self, hidden: torch.Tensor, mask) -> torch.Tensor:
+        """The sentence vector (B, H) of a layer's hidden states: [CLS], or the mean over real tokens.
+
+        ``mask`` is the additive (B, 1, T, T) mask of ``embed`` (None: no padding); its [CLS] query row
+        says which key columns are real tokens.
+        """
+        if self.cfg.pooling != "mean":
+            return hidden[:, 0]
+        if mask is None:
+            return hidden.mean(1)
+        real = mask[:, 0, 0, :] if mask.dtype == torch.bool else mask[:, 0, 0, :] == 0
+        real = real.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * real).sum(1) / real.sum(1)
+
+    def pool(self, summary: torch.Tensor) -> torch.Tensor:
+        """The pooled state (dense + tanh of the sentence vector) that the heads read."""
         if self.extra_pooler is not None:
-            return self.extra_pooler(hidden[:, 0])
-        return self.runner.pool(hidden)
+            return self.extra_pooler(summary)
+        return self.runner.pool(summary)
+
+    def layer_signals(self, i: int, hidden, mask, state) -> Signals:
+        """Layer ``i``'s signals (with probabilities) from its hidden states."""
+        summary = self.summarize(hidden, mask)
+        sig = self.method.layer_signals(i, summary, self.pool(summary), state)
+        return add_probs(sig, self.cfg.is_regression)
 
     def _embed(self, batch):
         return self.runner.embed(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
@@ -108,8 +153,7 @@ class EarlyExitModel(nn.Module):
             hidden, att = self.runner.layer(i - 1, hidden, mask, output_attentions)
             if attentions is not None:
                 attentions.append(att)
-            sig = self.method.layer_signals(i, hidden, self.pool(hidden), state)
-            per_layer.append(add_probs(sig, self.cfg.is_regression))
+            per_layer.append(self.layer_signals(i, hidden, mask, state))
         stacked = {k: torch.stack([s[k] for s in per_layer]) for k in per_layer[0]}
         return stacked, attentions
 
@@ -122,39 +166,56 @@ class EarlyExitModel(nn.Module):
         return self.method.make_rule(rule, **params)
 
     @torch.inference_mode()
-    def early_exit(self, batch, rule: ExitRule) -> ExitResult:
-        """Run layer by layer and stop each row where ``rule`` says so; finished rows leave the batch."""
+    def early_exit(self, batch, rule: ExitRule, trim_padding: bool = True) -> ExitResult:
+        """Run layer by layer and stop each row where ``rule`` says so; finished rows leave the batch.
+
+        Beyond the layers themselves, each layer costs the method's heads, one ``rule.step`` and one
+        device-to-host copy of the (B,) stop mask: the only sync. Results do not depend on the batch.
+
+        Args:
+            batch: Tokenized inputs (``tokenize``), right- or left-padded.
+            rule: A fresh rule from ``make_rule`` (its state starts here).
+            trim_padding: When rows leave, also drop the trailing token columns that are padding for every
+                row still running (exact: see ``BackboneRunner.narrow``). Only right-padded batches trim.
+        """
         hidden, mask = self._embed(batch)
-        n = hidden.shape[0]
-        device = hidden.device
-        alive = torch.arange(n, device=device)
+        n, device = hidden.shape[0], hidden.device
+        # host-side bookkeeping, so that dropping rows and columns needs no further syncs
+        lengths = row_lengths(batch["attention_mask"]) if trim_padding and n > 1 else None
+        alive = list(range(n))  # the batch row of each row still running
         mstate = self.method.init_state(n, device)
         rstate = rule.start(n, device)
-        out_probs = torch.zeros(n, self.cfg.num_labels, device=device)
-        exit_layer = torch.full((n,), self.num_layers, dtype=torch.long, device=device)
-        layers_run = 0
+        exits: list[tuple[list[int], torch.Tensor, int]] = []  # (batch rows, their probs, layer) per exit
         for i in range(1, self.num_layers + 1):
             hidden, _ = self.runner.layer(i - 1, hidden, mask)
-            layers_run += alive.numel()
-            sig = add_probs(self.method.layer_signals(i, hidden, self.pool(hidden), mstate), self.cfg.is_regression)
+            sig = self.layer_signals(i, hidden, mask, mstate)
             stop, _ = rule.step(rstate, i, sig)
-            if i == self.num_layers:
-                stop = torch.ones_like(stop)
-            keep = (~stop).nonzero().squeeze(1)  # the one host-device sync of this layer
-            if keep.numel() == alive.numel():
-                continue
-            # write the exiting rows' results without further syncs
-            out_probs[alive] = torch.where(stop[:, None], rule.probs(rstate, sig).float(), out_probs[alive])
-            exit_layer[alive] = torch.where(stop, torch.full_like(alive, i), exit_layer[alive])
-            if keep.numel() == 0:
+            if i == self.num_layers:  # every row still running exits here
+                done, keep = list(range(len(alive))), []
+            else:
+                stop_host = stop.tolist()  # the one host-device sync of this layer
+                if not any(stop_host):
+                    continue
+                done = [r for r, s in enumerate(stop_host) if s]
+                keep = [r for r, s in enumerate(stop_host) if not s]
+            probs = rule.probs(rstate, sig).float()
+            if keep:
+                probs = probs[torch.tensor(done).to(device, non_blocking=True)]
+            exits.append(([alive[r] for r in done], probs, i))
+            if not keep:
                 break
-            alive = alive[keep]
-            hidden = hidden[keep]
-            if isinstance(mask, torch.Tensor):
-                mask = mask[keep]
-            mstate = slice_state(mstate, keep)
-            rstate = slice_state(rstate, keep)
-        return ExitResult(exit_layer=exit_layer, probs=out_probs, layers_run=layers_run)
+            keep_idx = torch.tensor(keep).to(device, non_blocking=True)
+            alive = [alive[r] for r in keep]
+            length = None
+            if lengths is not None:
+                live_lengths = [lengths[r] for r in alive]
+                length = max(live_lengths)
+            hidden, mask = self.runner.narrow(hidden, mask, keep_idx, length)
+            if length is not None and min(live_lengths) == length:
+                mask = None  # no live row has padding left: adding an all-zero mask is a no-op
+            mstate = slice_state(mstate, keep_idx)
+            rstate = slice_state(rstate, keep_idx)
+        return gather_exits(exits, device)
 
     # ------------------------------------------------------------------ one sentence, all layers
     @torch.inference_mode()
@@ -199,12 +260,17 @@ def build_model(cfg: ModelConfig, hf_config=None) -> EarlyExitModel:
     return EarlyExitModel(cfg, backbone, tokenizer)
 
 
+# Under LoRA, besides the adapters: the LayerNorms and the [CLS] pooler (small, and every method reads the
+# pooled state, so a frozen pretrained pooler would bottleneck the heads).
+LORA_TRAINABLE = ("lora_", "LayerNorm", "layer_norm", "pooler")
+
+
 def trainable_names(model: EarlyExitModel) -> set[str]:
     """Parameters that training may change under ``cfg.finetune`` (and that checkpoints save)."""
     names = set()
     for name, _ in model.named_parameters():
         if model.cfg.finetune == "full" or not name.startswith("runner."):
             names.add(name)
-        elif model.cfg.finetune == "lora" and ("lora_" in name or "LayerNorm" in name or "layer_norm" in name):
+        elif model.cfg.finetune == "lora" and any(key in name for key in LORA_TRAINABLE):
             names.add(name)
     return names

@@ -78,6 +78,7 @@ class TrainArgs:
     finetune: str = "full"
     lora_rank: int = 8
     max_length: int = 128
+    pooling: str = "cls"
     lr: float = 2e-5
     batch_size: int = 32
     epochs: int = 3
@@ -172,6 +173,8 @@ def check_args(args: TrainArgs) -> None:
     problems = []
     if args.finetune not in ("full", "lora"):
         problems.append(f"--finetune must be full or lora, not {args.finetune!r}")
+    if args.pooling not in ("cls", "mean"):
+        problems.append(f"--pooling must be cls or mean, not {args.pooling!r}")
     if args.schedule not in ("linear", "constant"):
         problems.append(f"--schedule must be linear or constant, not {args.schedule!r}")
     for name in ("batch_size", "epochs", "max_length", "lora_rank"):
@@ -436,7 +439,7 @@ class Trainer:
         self.main = accelerator.is_main_process
         cfg = ModelConfig(
             backbone=args.backbone, method=args.method, task=args.task, labels=list(task.labels),
-            metric=task.metric, is_pair=task.is_pair, max_length=args.max_length, finetune=args.finetune,
+            metric=task.metric, is_pair=task.is_pair, max_length=args.max_length, pooling=args.pooling, finetune=args.finetune,
             lora_rank=args.lora_rank, lora_alpha=2.0 * args.lora_rank, classifier_dropout=args.dropout,
             method_args=dict(args.method_args),
         )
@@ -869,6 +872,8 @@ def build_parser() -> argparse.ArgumentParser:
     hp.add_argument("--finetune", choices=["full", "lora"], help="train every weight, or LoRA adapters [full]")
     hp.add_argument("--lora-rank", type=int, help="LoRA rank (alpha = 2 x rank) [8]")
     hp.add_argument("--max-length", type=int, help="max tokens per input [128]")
+    hp.add_argument("--pooling", choices=["cls", "mean"],
+                    help="sentence vector the heads read: [CLS] state (the papers) or mean over tokens [cls]")
     hp.add_argument("--lr", type=float, help="peak learning rate")
     hp.add_argument("--batch-size", type=int, help="examples per step and process")
     hp.add_argument("--epochs", type=int, help="epochs per phase (a phase may fix its own)")
@@ -897,7 +902,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 FLAG_NAMES = (
-    "backbone", "task", "finetune", "lora_rank", "max_length", "lr", "batch_size", "epochs", "warmup_ratio",
+    "backbone", "task", "finetune", "lora_rank", "max_length", "pooling", "lr", "batch_size", "epochs", "warmup_ratio",
     "weight_decay", "schedule", "max_grad_norm", "dropout", "patience_epochs", "seed", "limit", "train_limit",
     "init_from", "max_steps",
     "device", "mixed_precision", "num_workers",

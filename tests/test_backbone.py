@@ -22,7 +22,7 @@ def test_runner_matches_hf_forward(tiny_backbones, kind):
             assert torch.equal(hidden, ref.hidden_states[i + 1]), f"{kind} layer {i + 1} differs"
             assert torch.equal(att, ref.attentions[i])
         if model.runner.has_pooler:
-            assert torch.allclose(model.pool(hidden), ref.pooler_output)
+            assert torch.allclose(model.pool(model.summarize(hidden, mask)), ref.pooler_output)
 
 
 def test_attention_rows_sum_to_one_and_padding_ignored(tiny_bert):
@@ -35,3 +35,19 @@ def test_attention_rows_sum_to_one_and_padding_ignored(tiny_bert):
     pad = batch["attention_mask"][0] == 0  # the shorter sentence is padded
     assert pad.any()
     assert float(att[0][0][..., pad].abs().max()) < 1e-6
+
+
+def test_mean_pooling_ignores_padding(tiny_bert):
+    model = build_model(ModelConfig(backbone=tiny_bert, method="pabee", pooling="mean")).eval()
+    with torch.no_grad():
+        padded, _ = model.forward_all(model.tokenize(TEXTS))  # the first sentence gets padded
+        alone, _ = model.forward_all(model.tokenize(TEXTS[:1]))
+        torch.testing.assert_close(padded["logits"][:, 0], alone["logits"][:, 0], atol=1e-5, rtol=1e-4)
+        batch = model.tokenize(TEXTS[:1])
+        hidden, mask = model._embed(batch)
+        hidden, _ = model.runner.layer(0, hidden, mask)
+        torch.testing.assert_close(model.summarize(hidden, mask), hidden.mean(1))
+    cls = build_model(ModelConfig(backbone=tiny_bert, method="pabee", pooling="cls")).eval()
+    with torch.no_grad():
+        hidden, mask = cls._embed(model.tokenize(TEXTS))
+        assert torch.equal(cls.summarize(hidden, mask), hidden[:, 0])

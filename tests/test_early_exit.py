@@ -55,3 +55,13 @@ def test_replay_of_trace_matches_true_early_exit(model):
             d = replay(model.trace(text), model.make_rule("patience", patience=patience))
             assert d.exit_layer == int(res.exit_layer[0])
             assert d.pred == int(res.preds[0])
+
+
+def test_batched_exit_with_mean_pooling_matches_single(tiny_backbones):
+    # mean pooling reads the padding mask, which shrinks as rows and padding columns leave the batch
+    m = build_model(ModelConfig(backbone=tiny_backbones["bert"], method="pabee", pooling="mean")).eval()
+    single = [m.early_exit(m.tokenize([t]), m.make_rule("patience", patience=1)) for t in TEXTS]
+    batched = m.early_exit(m.tokenize(TEXTS), m.make_rule("patience", patience=1))
+    assert batched.exit_layer.tolist() == [int(s.exit_layer[0]) for s in single]
+    for s, b in zip(single, batched.probs):
+        torch.testing.assert_close(s.probs[0], b, atol=1e-5, rtol=1e-4)

@@ -137,8 +137,15 @@ class ExitMethod(nn.Module):
     def init_state(self, batch_size: int, device: torch.device) -> State:
         return {}
 
-    def layer_signals(self, i: int, hidden: torch.Tensor, pooled: torch.Tensor, state: State) -> Signals:
-        """Signals of layer ``i`` (1-based) from its hidden states (B,T,H) and pooled [CLS] (B,H)."""
+    def layer_signals(self, i: int, summary: torch.Tensor, pooled: torch.Tensor, state: State) -> Signals:
+        """Signals of layer ``i`` (1-based).
+
+        Args:
+            summary: the layer's sentence vector (B, H) before any pooler: its [CLS] state, or the masked
+                mean over tokens (``ModelConfig.pooling``).
+            pooled: the backbone pooler's dense + tanh of ``summary`` (B, H): what most heads read.
+            state: the per-row state from ``init_state``, updated in place.
+        """
         raise NotImplementedError
 
     def loss(self, sig: Signals, labels: torch.Tensor, phase: str = "main", batch: dict | None = None):

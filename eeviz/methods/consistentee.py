@@ -238,7 +238,7 @@ class ConsistentEEMethod(ExitMethod):
         # state of one dataset, so a plain attribute rather than a buffer: checkpoints do not carry it.
         self.memorized: torch.Tensor | None = None
 
-    def layer_signals(self, i: int, hidden, pooled, state: State) -> Signals:
+    def layer_signals(self, i: int, summary, pooled, state: State) -> Signals:
         # the policy reads the pooled state without dropout: π is the distribution REINFORCE samples from, and
         # dropout would add randomness its log-probabilities do not account for
         pi = torch.sigmoid(self.policies[i - 1](pooled)).squeeze(-1)

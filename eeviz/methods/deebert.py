@@ -59,9 +59,9 @@ class DeebertMethod(ExitMethod):
         self.highway_classifiers = nn.ModuleList(nn.Linear(hidden_size, num_labels) for _ in range(num_layers - 1))
         self.final_classifier = nn.Linear(hidden_size, num_labels)
 
-    def layer_signals(self, i: int, hidden, pooled, state: State) -> Signals:
+    def layer_signals(self, i: int, summary, pooled, state: State) -> Signals:
         if i < self.num_layers:
-            own = torch.tanh(self.highway_poolers[i - 1](hidden[:, 0]))
+            own = torch.tanh(self.highway_poolers[i - 1](summary))
             return {"logits": self.highway_classifiers[i - 1](self.dropout(own))}
         return {"logits": self.final_classifier(self.dropout(pooled))}
 

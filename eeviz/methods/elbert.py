@@ -163,7 +163,7 @@ class ElbertMethod(ExitMethod):
         """The current loss weights w_1..w_L (sum L)."""
         return elbert_layer_weights(self.weight_logits)
 
-    def layer_signals(self, i: int, hidden, pooled, state: State) -> Signals:
+    def layer_signals(self, i: int, summary, pooled, state: State) -> Signals:
         logits = self.classifier(self.dropout(pooled))
         return {"logits": logits, "puzzlement": puzzlement_from_logits(logits.detach())}
 

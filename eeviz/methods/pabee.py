@@ -90,7 +90,7 @@ class PabeeMethod(ExitMethod):
         super().__init__(args, hidden_size, num_layers, num_labels, dropout)
         self.classifiers = nn.ModuleList(nn.Linear(hidden_size, num_labels) for _ in range(num_layers))
 
-    def layer_signals(self, i: int, hidden, pooled, state: State) -> Signals:
+    def layer_signals(self, i: int, summary, pooled, state: State) -> Signals:
         return {"logits": self.classifiers[i - 1](self.dropout(pooled))}
 
     def loss(self, sig: Signals, labels, phase="main", batch=None):

@@ -278,7 +278,7 @@ class PonderNetMethod(ExitMethod):
             state["prev_pooled"] = pooled
         return self.lambda_head(self.dropout(features)).squeeze(-1).float()
 
-    def layer_signals(self, i: int, hidden, pooled, state: State) -> Signals:
+    def layer_signals(self, i: int, summary, pooled, state: State) -> Signals:
         logits = self.classifier(self.dropout(pooled))
         z = self.lambda_logit(pooled, state)
         log_reached = state["log_not_halted"]

@@ -1,0 +1,175 @@
+"""The table of shipped checkpoints: ``python -m eeviz.report [--root checkpoints]`` writes ROOT/README.md.
+
+Each row comes from a checkpoint's ``config.json``, ``metrics.json`` (training) and ``eval.json``
+(``python -m eeviz.evaluate`` on the test split). ``test_scores`` recomputes the test accuracies the table
+records; the shipped-checkpoint test calls it to check the table against the models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .catalog import checkpoints_root, find_checkpoints
+from .evaluate import (
+    DATA_SPLIT_SEED,
+    EVAL_FILE,
+    collect_signals,
+    index_batches,
+    load_eval,
+    make_batch,
+    predictions,
+    replay_batch,
+    scores,
+)
+from .methods import get_method
+
+COLUMNS = (
+    "checkpoint", "method", "settings", "dev acc (full)", "test acc (full)", "default rule",
+    "test acc (rule)", "mean exit layer", "layer speed-up", "wall speed-up",
+)
+TABLE_START, TABLE_END = "<!-- table:start -->", "<!-- table:end -->"
+
+
+@torch.inference_mode()
+def test_scores(model, examples, batch_size: int = 64) -> dict[str, float]:
+    """Full-model score and the default rule's score / mean exit layer at its default threshold.
+
+    One pass caches every layer's signals; the default rule is replayed over them (the code true early exit
+    runs). Stochastic rules draw from their own seeded generator, so the result is repeatable.
+    """
+    cfg = model.cfg
+    model.eval()
+    batches = [make_batch(model.tokenizer, examples, idx, cfg.max_length, cfg.is_regression)
+               for idx in index_batches(len(examples), batch_size)]
+    golds = torch.tensor([e.label for e in examples]).numpy()
+    signals = collect_signals(model, batches)
+    full = scores(cfg.metric, predictions(signals["probs"][-1]), golds)["score"]
+    exit_layer, probs = replay_batch(signals, model.make_rule())
+    return {
+        "full": full,
+        "rule": scores(cfg.metric, predictions(probs), golds)["score"],
+        "mean_exit_layer": float(exit_layer.double().mean()),
+    }
+
+
+def settings_text(cfg, metrics: dict) -> str:
+    """A short human description of how the checkpoint was trained."""
+    args = metrics.get("train_args", {})
+    parts = [f"{cfg.finetune}" + (f" r{cfg.lora_rank}" if cfg.finetune == "lora" else "")]
+    if args:
+        parts.append(f"lr {args.get('lr'):g}")
+        parts.append(f"{metrics.get('epochs_run')} ep × {metrics.get('train_examples')} ex")
+        if args.get("init_from"):
+            parts.append(f"backbone from {Path(args['init_from']).name}")
+    if cfg.method_args:
+        shown = {k: v for k, v in cfg.method_args.items() if v is not None and not isinstance(v, (dict, list))}
+        parts.append(", ".join(f"{k}={v}" for k, v in list(shown.items())[:4]))
+    return "; ".join(p for p in parts if p)
+
+
+def best_dev(metrics: dict) -> float | None:
+    best = metrics.get("best_epoch")
+    for entry in metrics.get("history", []):
+        if entry.get("epoch") == best:
+            return entry["dev"]["score"]
+    return None
+
+
+def row_for(info) -> dict[str, Any]:
+    """One table row (as values) for a checkpoint folder with an eval.json on the test split."""
+    result = load_eval(info.path / EVAL_FILE)
+    rule_name = get_method(info.cfg.method).default_rule
+    rule = result["rules"][rule_name]
+    point = next(p for p in rule["points"] if p["threshold"] == rule["default"])
+    return {
+        "checkpoint": info.name,
+        "method": info.cfg.method,
+        "settings": settings_text(info.cfg, info.metrics),
+        "dev acc (full)": best_dev(info.metrics),
+        "test acc (full)": result["full_model"]["score"],
+        "default rule": f"{rule_name} ({rule['param']}={rule['default']:g})",
+        "test acc (rule)": point["score"],
+        "mean exit layer": point["mean_exit_layer"],
+        "layer speed-up": point["layer_speedup"],
+        "wall speed-up": point["wall_speedup"],
+        "split": result["split"],
+        "batch_size": result["batch_size"],
+        "device": result["device"],
+    }
+
+
+def fmt(value, pct: bool = False) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{100 * value:.2f}" if pct else f"{value:.2f}"
+    return str(value)
+
+
+def render_table(rows: list[dict[str, Any]]) -> str:
+    pct = {"dev acc (full)", "test acc (full)", "test acc (rule)"}
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(fmt(row[c], c in pct) for c in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def parse_table(markdown: str) -> list[dict[str, str]]:
+    """The rows of the table between the table markers of a README written by ``write_readme``."""
+    match = re.search(re.escape(TABLE_START) + r"(.*?)" + re.escape(TABLE_END), markdown, re.S)
+    if match is None:
+        raise ValueError("no checkpoint table found (markers missing)")
+    lines = [l.strip() for l in match.group(1).strip().splitlines() if l.strip().startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]]
+
+
+def write_readme(root: Path, intro: str = "") -> Path:
+    infos, problems = find_checkpoints(root)
+    rows = [row_for(i) for i in infos if (i.path / EVAL_FILE).is_file()]
+    if not rows:
+        raise SystemExit(f"no evaluated checkpoints under {root}: " + "; ".join(problems))
+    devices = sorted({r["device"] for r in rows})
+    text = f"""# Shipped checkpoints
+
+Every method trained on the offline default: the `minilm` backbone (all-MiniLM-L6-v2, 6 layers) and the
+`rotten_tomatoes` task (seeded split {DATA_SPLIT_SEED}: test = {rows[0]['split']} split). Reproduce them all with
+
+```bash
+python -m eeviz.train --preset demo --out-dir checkpoints --overwrite
+python -m eeviz.report --root checkpoints
+```
+{intro}
+Accuracies are in percent. "full" is the last layer (no early exit); "rule" is the method's default exit rule
+at its default threshold. Layer speed-up = 6 / mean exit layer. Wall speed-up = time of a full pass through
+all layers / time of true early exit with that rule, on the same test batches (batch size
+{rows[0]['batch_size']}: rows leave the batch as they exit, so a batch runs until its last row exits), measured
+on {', '.join(devices)}. Per-threshold sweeps are in each folder's `eval.json` (the app's Dataset page).
+
+{TABLE_START}
+{render_table(rows)}
+{TABLE_END}
+"""
+    out = root / "README.md"
+    out.write_text(text)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eeviz.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=None, help="checkpoint folder [checkpoints/ or $EEVIZ_CHECKPOINTS]")
+    args = parser.parse_args(argv)
+    root = Path(args.root) if args.root else checkpoints_root()
+    path = write_readme(root)
+    print(path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
