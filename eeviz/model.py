@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -116,8 +115,8 @@ class EarlyExitModel(nn.Module):
     def summarize(self, hidden: torch.Tensor, mask) -> torch.Tensor:
         """The sentence vector (B, H) of a layer's hidden states: [CLS], or the mean over real tokens.
 
-        ``mask`` is the additive (B, 1, T, T) mask of ``embed`` (None: no padding); its [CLS] query row
-        says which key columns are real tokens.
+        ``mask`` is the additive (B, 1, 1, T) mask of ``embed`` (None: no padding), or a (B, 1, T, T) one;
+        its first query row says which key columns are real tokens.
         """
         if self.cfg.pooling != "mean":
             return hidden[:, 0]

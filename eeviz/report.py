@@ -8,7 +8,6 @@ records; the shipped-checkpoint test calls it to check the table against the mod
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 from typing import Any

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from eeviz import data as D
-from eeviz.data import Example, TaskData, load_examples_file, load_task, normalize_task_name
+from eeviz.data import Example, load_examples_file, load_task, normalize_task_name
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """The checkpoints the app ships with: each loads, and its test accuracy matches checkpoints/README.md."""
 
-from pathlib import Path
 
 import pytest
 
