@@ -17,18 +17,11 @@ import argparse
 import shutil
 import sys
 import time
-from urllib.parse import urlparse
+from pathlib import Path
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-sync",
-]
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from eeviz.browser import CHROMIUM_ARGS, is_local_url  # noqa: E402
+
 _CONTENT_HEIGHT_JS = """() => {
   let h = document.documentElement.scrollHeight;
   for (const el of document.querySelectorAll('*')) {
@@ -99,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             page.on("pageerror", lambda exc: errors.append(f"{exc.name}: {exc.message}"))
             if not args.allow_network:
                 def handler(route):
-                    host = urlparse(route.request.url).hostname or ""
-                    scheme = urlparse(route.request.url).scheme
-                    if scheme in ("data", "blob", "about") or host in LOCAL_HOSTS:
+                    if is_local_url(route.request.url):
                         route.continue_()
                     else:
                         print(f"blocked: {route.request.url}", file=sys.stderr)

@@ -7,7 +7,7 @@ from eeviz.config import ModelConfig
 from eeviz.model import build_model
 from eeviz.trace import replay
 
-TEXTS = ["the movie is good", "bad plot", "not very funny and a dull story", "great acting", "the worst film"]
+from samples import TEXTS
 
 
 @pytest.fixture(scope="module")

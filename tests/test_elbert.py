@@ -18,18 +18,8 @@ from eeviz.methods.elbert import (
 )
 from eeviz.model import build_model
 from eeviz.trace import Trace, main, replay
+from samples import PLANTED, TEXTS
 
-PLANTED = [
-    ("good great fun", 1),
-    ("great acting and a good story", 1),
-    ("the best film", 1),
-    ("funny and good", 1),
-    ("bad awful boring", 0),
-    ("the worst plot", 0),
-    ("dull and bad acting", 0),
-    ("awful boring story", 0),
-]
-TEXTS = ["the movie is good", "bad plot", "not very funny and a dull story", "great acting", "the worst film"]
 
 # predicted class 0 throughout; its probability: .6 .7 .65 .7 .8 .9
 BINARY = [[0.6, 0.4], [0.7, 0.3], [0.65, 0.35], [0.7, 0.3], [0.8, 0.2], [0.9, 0.1]]

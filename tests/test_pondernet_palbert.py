@@ -22,20 +22,10 @@ from eeviz.methods.pondernet import (
 )
 from eeviz.model import build_model
 from eeviz.trace import Trace, main, replay
+from samples import PLANTED, TEXTS
 
 LAMBDAS = [0.2, 0.5, 0.25, 0.9]
 HALT = [0.2, 0.4, 0.1, 0.3]  # 0.2, 0.8*0.5, 0.8*0.5*0.25, and the rest 0.8*0.5*0.75
-PLANTED = [
-    ("good great fun", 1),
-    ("great acting and a good story", 1),
-    ("the best film", 1),
-    ("funny and good", 1),
-    ("bad awful boring", 0),
-    ("the worst plot", 0),
-    ("dull and bad acting", 0),
-    ("awful boring story", 0),
-]
-TEXTS = ["the movie is good", "bad plot", "not very funny and a dull story", "great acting", "the worst film"]
 
 
 def train(model, steps=30, lr=3e-3):

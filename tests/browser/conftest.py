@@ -36,22 +36,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlparse
 
 import pytest
 
+from eeviz.browser import CHROMIUM_ARGS, is_local_url
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-sync",
-]
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 SERVER_START_TIMEOUT_S = 60.0
 APP_RUN_TIMEOUT_MS = 60_000
 
@@ -101,8 +92,7 @@ def block_external_requests(page) -> list[str]:
 
     def handler(route):
         url = route.request.url
-        parsed = urlparse(url)
-        if parsed.scheme in ("data", "blob", "about") or (parsed.hostname or "") in LOCAL_HOSTS:
+        if is_local_url(url):
             route.continue_()
         else:
             blocked.append(url)
