@@ -1,7 +1,7 @@
 """The table of shipped checkpoints: ``python -m eeviz.report [--root checkpoints]`` writes ROOT/README.md.
 
 Each row comes from a checkpoint's ``config.json``, ``metrics.json`` (training) and ``eval.json``
-(``python -m eeviz.evaluate`` on the test split). ``test_scores`` recomputes the test accuracies the table
+(``python -m eeviz.evaluate`` on the test split). ``checkpoint_scores`` recomputes the test accuracies the table
 records; the shipped-checkpoint test calls it to check the table against the models.
 """
 
@@ -36,7 +36,7 @@ TABLE_START, TABLE_END = "<!-- table:start -->", "<!-- table:end -->"
 
 
 @torch.inference_mode()
-def test_scores(model, examples, batch_size: int = 64) -> dict[str, float]:
+def checkpoint_scores(model, examples, batch_size: int = 64) -> dict[str, float]:
     """Full-model score and the default rule's score / mean exit layer at its default threshold.
 
     One pass caches every layer's signals; the default rule is replayed over them (the code true early exit

@@ -8,7 +8,7 @@ from eeviz.checkpoint import load_checkpoint
 from eeviz.data import load_task
 from eeviz.evaluate import DATA_SPLIT_SEED
 from eeviz.methods import available_methods
-from eeviz.report import parse_table, test_scores
+from eeviz.report import parse_table, checkpoint_scores
 
 README = DEFAULT_ROOT / "README.md"
 pytestmark = pytest.mark.slow
@@ -38,7 +38,7 @@ def test_split():
 def test_recorded_test_accuracy(row, test_split):
     model = load_checkpoint(DEFAULT_ROOT / row["checkpoint"])
     assert model.cfg.backbone == "minilm" and model.cfg.task == "rotten_tomatoes"
-    got = test_scores(model, test_split)
+    got = checkpoint_scores(model, test_split)
     assert abs(100 * got["full"] - float(row["test acc (full)"])) <= 0.5
     assert abs(100 * got["rule"] - float(row["test acc (rule)"])) <= 0.5
     assert abs(got["mean_exit_layer"] - float(row["mean exit layer"])) <= 0.05
