@@ -118,6 +118,15 @@ class TwoStageRule(PuzzlementRule):
         self.window = int(self.params["window"])
 
     def start(self, batch_size: int, device: torch.device) -> State:
+        if self.params["criterion"] != "range":
+            # "monotonic" and "unchanged" only need a streak: how many layers in a row (up to now) kept the
+            # class, and for "monotonic" also did not lower its probability; the window passes at streak >= N.
+            # Equivalent to checking the last N layers, in O(1) per layer.
+            return {
+                "streak": torch.zeros(batch_size, device=device),
+                "prev_class": torch.full((batch_size,), -1, dtype=torch.long, device=device),
+                "prev_confidence": torch.zeros(batch_size, device=device),
+            }
         return {
             "classes": torch.full((batch_size, self.window), -1, dtype=torch.long, device=device),
             "confidences": torch.zeros(batch_size, self.window, device=device),
@@ -137,10 +146,18 @@ class TwoStageRule(PuzzlementRule):
     def step(self, state: State, i: int, sig: Signals):
         stage1, info = super().step(state, i, sig)
         confidence, predicted = sig["probs"].float().max(dim=-1)
-        state["classes"] = torch.cat([state["classes"][:, 1:], predicted[:, None]], dim=1)
-        state["confidences"] = torch.cat([state["confidences"][:, 1:], confidence[:, None]], dim=1)
         filled = torch.full_like(stage1, i >= self.window)
-        window_ok = filled & self.window_passes(state["classes"], state["confidences"])
+        if "streak" in state:
+            kept = predicted == state["prev_class"]  # the -1 before layer 1 never matches
+            if self.params["criterion"] == "monotonic":
+                kept = kept & (confidence >= state["prev_confidence"])
+            state["streak"] = (state["streak"] + 1) * kept + ~kept  # a broken streak restarts at this layer
+            state["prev_class"], state["prev_confidence"] = predicted, confidence
+            window_ok = state["streak"] >= self.window
+        else:
+            state["classes"] = torch.cat([state["classes"][:, 1:], predicted[:, None]], dim=1)
+            state["confidences"] = torch.cat([state["confidences"][:, 1:], confidence[:, None]], dim=1)
+            window_ok = filled & self.window_passes(state["classes"], state["confidences"])
         info.update({"window_filled": filled, "window_ok": window_ok})
         return stage1 | window_ok, info
 

@@ -51,29 +51,26 @@ class PatienceRule(ExitRule):
         self.params.setdefault("tolerance", 0.1)
 
     def start(self, batch_size: int, device: torch.device) -> State:
+        # "prev" starts as NaN: it equals no class and is within no tolerance, so layer 1 never agrees
         return {
-            "counter": torch.zeros(batch_size, dtype=torch.long, device=device),
-            "prev": torch.zeros(batch_size, device=device),
-            "seen": torch.zeros(batch_size, dtype=torch.bool, device=device),
+            "counter": torch.zeros(batch_size, device=device),
+            "prev": torch.full((batch_size,), float("nan"), device=device),
         }
 
     def step(self, state: State, i: int, sig: Signals):
+        # few tensor ops on purpose: this runs after every layer of true early exit
         logits = sig["logits"]
         if logits.shape[-1] == 1:  # regression: agreement = output moved less than τ
             out = logits[:, 0].float()
             same = (out - state["prev"]).abs() < float(self.params["tolerance"])
         else:
-            out = logits.argmax(-1).to(state["prev"].dtype)
+            out = logits.argmax(-1).float()
             same = out == state["prev"]
-        same = same & state["seen"]  # layer 1 has no predecessor
-        state["counter"] = torch.where(same, state["counter"] + 1, torch.zeros_like(state["counter"]))
+        state["counter"] = (state["counter"] + 1) * same  # reset to 0 on disagreement
         state["prev"] = out
-        state["seen"] = torch.ones_like(state["seen"])
         patience = int(self.params["patience"])
-        if patience <= 0:
-            stop = torch.zeros_like(same)
-        else:
-            stop = state["counter"] >= patience
+        # t = 0 is the full model: never stop early
+        stop = state["counter"] >= (patience if patience > 0 else float("inf"))
         return stop, {"counter": state["counter"]}
 
 
