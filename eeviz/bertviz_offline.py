@@ -176,6 +176,18 @@ def _rewrite(
     )
 
 
+def _prepare(attention: Any, tokens: Sequence[str], sentence_b_start: int | None, vendor_dir):
+    """Checked inputs shared by both views: (clean tokens, per-layer torch tensors, sentence_b_start)."""
+    _check_vendor(vendor_dir)
+    tokens = _clean_tokens(tokens)
+    layers = _to_torch_layers(attention, tokens)
+    if sentence_b_start is not None:
+        sentence_b_start = int(sentence_b_start)
+        if not 0 < sentence_b_start < len(tokens):
+            raise ValueError(f"sentence_b_start must be in 1..{len(tokens) - 1}, got {sentence_b_start}")
+    return tokens, layers, sentence_b_start
+
+
 def head_view_html(
     attention: Any,
     tokens: Sequence[str],
@@ -196,13 +208,7 @@ def head_view_html(
     """
     from bertviz import head_view
 
-    _check_vendor(vendor_dir)
-    tokens = _clean_tokens(tokens)
-    layers = _to_torch_layers(attention, tokens)
-    if sentence_b_start is not None:
-        sentence_b_start = int(sentence_b_start)
-        if not 0 < sentence_b_start < len(tokens):
-            raise ValueError(f"sentence_b_start must be in 1..{len(tokens) - 1}, got {sentence_b_start}")
+    tokens, layers, sentence_b_start = _prepare(attention, tokens, sentence_b_start, vendor_dir)
     if layer is not None:
         layer = int(layer)
         if not 0 <= layer < len(layers):
@@ -238,13 +244,7 @@ def model_view_html(
 
     if display_mode not in ("light", "dark"):
         raise ValueError(f"display_mode must be 'light' or 'dark', got {display_mode!r}")
-    _check_vendor(vendor_dir)
-    tokens = _clean_tokens(tokens)
-    layers = _to_torch_layers(attention, tokens)
-    if sentence_b_start is not None:
-        sentence_b_start = int(sentence_b_start)
-        if not 0 < sentence_b_start < len(tokens):
-            raise ValueError(f"sentence_b_start must be in 1..{len(tokens) - 1}, got {sentence_b_start}")
+    tokens, layers, sentence_b_start = _prepare(attention, tokens, sentence_b_start, vendor_dir)
     result = model_view(
         layers,
         tokens,
