@@ -154,9 +154,9 @@ def predictions(probs: torch.Tensor) -> np.ndarray:
     return probs.argmax(-1).numpy()
 
 
-def sweep_values(spec) -> list[float]:
-    """The rule's sweep, with its default inserted in order when the sweep lacks it."""
-    values = [float(v) for v in spec.sweep]
+def sweep_values(spec, sweep=None) -> list[float]:
+    """The rule's sweep (``sweep``, else ``spec.sweep``), with its default inserted in order when it lacks it."""
+    values = [float(v) for v in (spec.sweep if sweep is None else sweep)]
     default = float(spec.default)
     if default not in values:
         descending = len(values) > 1 and values[0] > values[-1]
@@ -251,7 +251,7 @@ def evaluate_model(
     timed_rules: dict[tuple[str, float], ExitRule] = {}
     for name, rule_cls in model.method.rules.items():
         spec = rule_cls.spec
-        values = sweep_values(spec)
+        values = sweep_values(spec, rule_cls.sweep_for(num_layers))
         points = []
         for value in values:
             if is_stochastic(name, spec):

@@ -151,10 +151,11 @@ def test_evaluate_checkpoint_schema_and_sweeps(tiny_bert, tmp_path, eval_data, m
         preds = [e["layer_preds"][layer] for e in examples]
         assert result["per_layer"][layer]["score"] == pytest.approx(compute_metrics("accuracy", preds, gold)["score"])
     for name, entry in result["rules"].items():
-        spec = get_method(method).rules[name].spec
+        rule_cls = get_method(method).rules[name]
+        spec = rule_cls.spec
         assert entry["param"] == spec.param and entry["default"] == spec.default
         points = entry["points"]
-        assert [p["threshold"] for p in points] == sweep_values(spec)
+        assert [p["threshold"] for p in points] == sweep_values(spec, rule_cls.sweep_for(num_layers))
         for p in points:
             assert set(p) == POINT_KEYS
             assert len(p["histogram"]) == num_layers and sum(p["histogram"]) == n

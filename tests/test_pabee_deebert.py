@@ -80,3 +80,9 @@ def test_layer_weighted_loss():
 def test_unknown_rule_param_is_rejected():
     with pytest.raises(ValueError, match="no parameter"):
         PatienceRule(6, threshold=3)
+
+
+def test_patience_sweep_stops_where_exits_can_no_longer_move():
+    # on 6 layers, t = 5 needs all six layers to agree: any larger t is the full model again
+    assert PatienceRule.sweep_for(6) == (1, 2, 3, 4, 5)
+    assert PatienceRule.sweep_for(12)[-1] == 11

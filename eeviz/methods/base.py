@@ -75,6 +75,11 @@ class ExitRule:
     def allowed_params(cls) -> set[str]:
         return {cls.spec.param}
 
+    @classmethod
+    def sweep_for(cls, num_layers: int) -> tuple[float, ...]:
+        """The thresholds an evaluation sweeps on a model of ``num_layers`` layers (earliest exit first)."""
+        return cls.spec.sweep
+
     @property
     def threshold(self) -> float:
         return self.params[self.spec.param]

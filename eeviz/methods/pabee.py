@@ -46,6 +46,11 @@ class PatienceRule(ExitRule):
     def allowed_params(cls) -> set[str]:
         return {"patience", "tolerance"}
 
+    @classmethod
+    def sweep_for(cls, num_layers: int) -> tuple[float, ...]:
+        # t >= L - 1 can only stop at the last layer: sweeping further repeats the full model
+        return tuple(range(1, max(2, num_layers)))
+
     def __init__(self, num_layers: int, **params):
         super().__init__(num_layers, **params)
         self.params.setdefault("tolerance", 0.1)
