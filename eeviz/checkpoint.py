@@ -101,7 +101,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     """Rebuild the model saved at ``path`` (eval mode). ``merge``: fold LoRA adapters into the weights."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    from .backbone import BackboneError, load_backbone
+    from .backbone import BackboneError, load_backbone, resolve_backbone
     from .lora import apply_lora, merge_lora
     from .model import EarlyExitModel, trainable_names
 
@@ -117,10 +117,11 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
             hf_config = AutoConfig.for_model(hf.pop("model_type"), **hf)
             backbone = AutoModel.from_config(hf_config, attn_implementation="eager")
             tok_dir = path / "tokenizer"
-            tokenizer = AutoTokenizer.from_pretrained(str(tok_dir)) if tok_dir.is_dir() else load_backbone(cfg.backbone)[1]
+            # a full checkpoint without its tokenizer/ folder falls back to the named backbone's tokenizer only
+            tokenizer = AutoTokenizer.from_pretrained(str(tok_dir) if tok_dir.is_dir() else resolve_backbone(cfg.backbone))
         else:
             backbone, tokenizer = load_backbone(cfg.backbone)
-    except BackboneError as err:
+    except (BackboneError, OSError) as err:
         raise CheckpointError(f"checkpoint '{path}' needs backbone '{cfg.backbone}': {err}") from err
     if cfg.finetune == "lora":
         apply_lora(backbone, rank=cfg.lora_rank, alpha=cfg.lora_alpha)

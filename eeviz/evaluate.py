@@ -40,6 +40,7 @@ import torch
 
 from .data import Example, load_examples_file, load_task
 from .methods.base import ExitRule
+from .model import MODEL_INPUTS, encode_texts
 from .metrics import compute_metrics
 
 # Splits are a function of this seed only (not of the training seed), so training, early stopping and
@@ -55,22 +56,13 @@ class EvalFileError(ValueError):
 
 # ---------------------------------------------------------------------------------------------- batches
 def make_batch(tokenizer, examples: list[Example], indices: list[int], max_length: int, regression: bool) -> dict:
-    """Tokenise ``examples[indices]`` with dynamic padding, as ``EarlyExitModel.tokenize`` does.
+    """Tokenise ``examples[indices]`` with dynamic padding (``encode_texts``, as ``EarlyExitModel.tokenize``).
 
     Returns CPU tensors: input_ids, attention_mask (token_type_ids when the tokenizer makes them), ``labels``
     (long; float for regression) and ``index`` (each example's position in its split).
     """
     rows = [examples[i] for i in indices]
-    texts_b = [r.text_b for r in rows]
-    enc = tokenizer(
-        [r.text for r in rows],
-        text_pair=None if all(t is None for t in texts_b) else texts_b,
-        padding=True,
-        truncation=True,
-        max_length=max_length,
-        return_tensors="pt",
-    )
-    batch = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    batch = encode_texts(tokenizer, [r.text for r in rows], [r.text_b for r in rows], max_length)
     batch["labels"] = torch.tensor([r.label for r in rows], dtype=torch.float32 if regression else torch.long)
     batch["index"] = torch.tensor(indices, dtype=torch.long)
     return batch
@@ -99,7 +91,7 @@ def synchronize(device: torch.device) -> None:
 
 def model_inputs(batch: dict) -> dict:
     """The tensors the network reads (labels and indices stay out of ``early_exit``'s way)."""
-    return {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    return {k: v for k, v in batch.items() if k in MODEL_INPUTS}
 
 
 @torch.inference_mode()

@@ -16,7 +16,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .backbone import BackboneRunner
-from .config import ModelConfig
+from .config import ModelConfig, dataclass_from_dict
 from .methods import ExitRule, get_method
 from .methods.base import Signals, slice_state
 from .trace import Trace
@@ -40,6 +40,27 @@ class ExitResult:
 def add_probs(sig: Signals, regression: bool) -> Signals:
     sig["probs"] = sig["logits"].float() if regression else F.softmax(sig["logits"].float(), dim=-1)
     return sig
+
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def encode_texts(tokenizer, texts, texts_b=None, max_length: int = 128) -> dict[str, torch.Tensor]:
+    """Tokenize a batch with dynamic padding: the network's inputs as CPU tensors.
+
+    ``texts_b`` (second sentences of pairs) may be None, or a list of None for single-sentence input.
+    """
+    if texts_b is not None and all(t is None for t in texts_b):
+        texts_b = None
+    enc = tokenizer(
+        list(texts),
+        text_pair=None if texts_b is None else list(texts_b),
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
+    )
+    return {k: v for k, v in enc.items() if k in MODEL_INPUTS}
 
 
 def row_lengths(attention_mask: torch.Tensor) -> list[int] | None:
@@ -79,8 +100,6 @@ class EarlyExitModel(nn.Module):
         method_cls = get_method(cfg.method)
         if cfg.is_regression and not method_cls.supports_regression:
             raise ValueError(f"method '{cfg.method}' does not support regression tasks")
-        from .config import dataclass_from_dict
-
         args = dataclass_from_dict(method_cls.Args, cfg.method_args, f"{cfg.method} args")
         self.method = method_cls(
             args, self.runner.hidden_size, self.runner.num_layers, cfg.num_labels, cfg.classifier_dropout
@@ -100,17 +119,8 @@ class EarlyExitModel(nn.Module):
 
     # ------------------------------------------------------------------ inputs
     def tokenize(self, texts: list[str], texts_b: list[str] | None = None) -> dict[str, torch.Tensor]:
-        if texts_b is not None and all(t is None for t in texts_b):
-            texts_b = None
-        enc = self.tokenizer(
-            list(texts),
-            text_pair=None if texts_b is None else list(texts_b),
-            padding=True,
-            truncation=True,
-            max_length=self.cfg.max_length,
-            return_tensors="pt",
-        )
-        return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        enc = encode_texts(self.tokenizer, texts, texts_b, self.cfg.max_length)
+        return {k: v.to(self.device) for k, v in enc.items()}
 
     def summarize(self, hidden: torch.Tensor, mask) -> torch.Tensor:
         """The sentence vector (B, H) of a layer's hidden states: [CLS], or the mean over real tokens.

@@ -53,6 +53,7 @@ from .evaluate import (
     to_device,
 )
 from .methods import available_methods, get_method
+from .model import encode_texts
 from .presets import get_preset, method_defaults
 
 RESUME_DIR = ".resume"
@@ -232,10 +233,10 @@ def reseed(seed: int, phase: int, epoch: int, rank: int) -> None:
 
 def token_lengths(tokenizer, examples, max_length: int) -> np.ndarray:
     """Tokens per example (after truncation), for length bucketing."""
-    enc = tokenizer([e.text for e in examples],
-                    text_pair=[e.text_b for e in examples] if examples and examples[0].text_b is not None else None,
-                    truncation=True, max_length=max_length)
-    return np.array([len(ids) for ids in enc["input_ids"]])
+    if not examples:
+        return np.zeros(0, dtype=np.int64)
+    enc = encode_texts(tokenizer, [e.text for e in examples], [e.text_b for e in examples], max_length)
+    return enc["attention_mask"].sum(1).numpy()
 
 
 class Collate:
