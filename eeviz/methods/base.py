@@ -12,7 +12,7 @@ dropped from a batch by indexing every entry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 import torch
@@ -51,6 +51,19 @@ class RuleSpec:
     integer: bool = False
     early_exit: bool = True  # False for reference rules that always run every layer
     needs_labels: bool = False
+    # --- what the app, evaluation and benchmark show of this rule (nothing outside the method's file knows)
+    title: str = ""  # the rule's name in plain words, e.g. "Q-exit" (falls back to ``name``)
+    series: str | None = None  # the per-layer signal or rule-state series compared with the threshold
+    side: str | None = None  # where the rule stops: "below" / "above" the threshold, or "at_least" it
+    series_range: tuple[float, float] | None = None  # fixed y range of that series (e.g. (0, 1.05) for a probability)
+    series_bars: bool = False  # draw the series as bars (counts) rather than a line
+    stochastic: bool = False  # the rule draws random numbers; ``param`` is then the seed
+    follows: str | None = None  # stochastic rules: the signal whose distribution their exit layer follows
+
+    @property
+    def display(self) -> str:
+        """The rule's plain-word name."""
+        return self.title or self.name.replace("_", " ")
 
 
 class ExitRule:
@@ -94,6 +107,63 @@ class ExitRule:
         return sig["probs"]
 
 
+# --------------------------------------------------------------------------------------------- figures
+@dataclass(frozen=True)
+class Paper:
+    """The paper a method follows, as the app cites it."""
+
+    title: str
+    authors: str  # e.g. "Zhou et al."
+    venue: str  # e.g. "NeurIPS 2020"
+    url: str
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """A figure that draws several per-layer series of a method together (e.g. p(i|x), its CDF and λ_i).
+
+    Series names are the trace's signals, the rule's state, or the ``series`` of ``ExitMethod.figure_inputs``.
+    The rule's threshold is drawn on the panel that holds the rule's ``series``.
+    """
+
+    title: str
+    bars: tuple[str, ...] = ()
+    lines: tuple[str, ...] = ()
+    caption: str = ""
+    y_range: tuple[float, float] | None = None
+    y_title: str = ""
+
+
+@dataclass(frozen=True)
+class LayerMarker:
+    """A labelled vertical line at one layer of one panel (e.g. ConsistentEE's memorized layer)."""
+
+    panel: str  # the PanelSpec title it belongs to
+    layer: int
+    label: str
+
+
+@dataclass(frozen=True)
+class LayerBand:
+    """A labelled span of layers on one panel (e.g. ELBERT's confidence window); ``ok`` colours it."""
+
+    panel: str
+    first: int
+    last: int
+    label: str
+    ok: bool = True
+
+
+@dataclass
+class FigureInputs:
+    """Plain data a method adds to its figures: extra per-layer series, markers, bands, captions."""
+
+    series: dict[str, Any] = field(default_factory=dict)  # name -> (L,) array
+    markers: list[LayerMarker] = field(default_factory=list)
+    bands: list[LayerBand] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
 # --------------------------------------------------------------------------------------------- methods
 @dataclass
 class Phase:
@@ -129,6 +199,14 @@ class ExitMethod(nn.Module):
     supports_regression: ClassVar[bool] = False
     # signal name -> short description, shown in traces and the app
     signal_docs: ClassVar[dict[str, str]] = {}
+    # --- the plug-in contract: everything the app, evaluation and benchmark show of the method
+    paper: ClassVar[Paper | None] = None
+    # plain words for signal and rule-state names (e.g. "halt_prob" -> "p(i|x)"); unnamed ones show as they are
+    signal_names: ClassVar[dict[str, str]] = {}
+    # figures that draw several series together; series not in any panel get a figure of their own
+    panels: ClassVar[tuple[PanelSpec, ...]] = ()
+    # figure_inputs needs the gold label (the app asks for one when a typed sentence has none)
+    figures_need_gold: ClassVar[bool] = False
 
     def __init__(self, args, hidden_size: int, num_layers: int, num_labels: int, dropout: float = 0.1):
         super().__init__()
@@ -164,6 +242,20 @@ class ExitMethod(nn.Module):
     def lr_overrides(self) -> dict[str, float]:
         """Learning rates for parameter groups, keyed by parameter-name prefix (e.g. PALBERT's λ head)."""
         return {}
+
+    @classmethod
+    def figure_inputs(cls, args, trace, decision, gold=None) -> FigureInputs:
+        """Extra figure inputs of one decision as plain data (a prior, a reward decomposition, a window).
+
+        A classmethod over the method's ``args`` so the Learn page's toy traces get the same figures as models.
+        ``trace`` is an ``eeviz.trace.Trace``, ``decision`` its replay with one rule, ``gold`` a class index.
+        """
+        return FigureInputs()
+
+    @classmethod
+    def series_name(cls, key: str) -> str:
+        """The plain-word name of a signal or rule-state series."""
+        return cls.signal_names.get(key, key.replace("_", " "))
 
     def make_rule(self, rule: str | None = None, **params) -> ExitRule:
         name = rule or self.default_rule

@@ -201,6 +201,10 @@ class PolicyRule(ExitRule):
         minimum=0.0,
         maximum=1.0,
         step=0.01,
+        title="policy",
+        series="policy",
+        side="above",
+        series_range=(0.0, 1.05),
     )
 
     def step(self, state: State, i: int, sig: Signals):

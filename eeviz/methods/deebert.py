@@ -35,6 +35,9 @@ class EntropyRule(ExitRule):
         minimum=0.0,
         maximum=round(math.log(3), 2),
         step=0.01,
+        title="entropy",
+        series="entropy",
+        side="below",
     )
 
     def step(self, state: State, i: int, sig: Signals):

@@ -76,6 +76,10 @@ class PuzzlementRule(ExitRule):
         minimum=0.0,
         maximum=1.0,
         step=0.01,
+        title="puzzlement only",
+        series="puzzlement",
+        side="below",
+        series_range=(0.0, 1.05),
     )
 
     def step(self, state: State, i: int, sig: Signals):
@@ -99,6 +103,10 @@ class TwoStageRule(PuzzlementRule):
         minimum=0.0,
         maximum=1.0,
         step=0.01,
+        title="two stages (puzzlement, then window)",
+        series="puzzlement",
+        side="below",
+        series_range=(0.0, 1.05),
     )
 
     @classmethod

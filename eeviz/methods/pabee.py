@@ -40,6 +40,10 @@ class PatienceRule(ExitRule):
         maximum=24,
         step=1,
         integer=True,
+        title="patience",
+        series="counter",
+        side="at_least",
+        series_bars=True,
     )
 
     @classmethod

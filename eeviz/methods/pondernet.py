@@ -174,6 +174,10 @@ class QExitRule(ExitRule):
         minimum=0.0,
         maximum=1.0,
         step=0.01,
+        title="Q-exit",
+        series="cdf",
+        side="above",
+        series_range=(0.0, 1.05),
     )
 
     def step(self, state: State, i: int, sig: Signals):
@@ -200,6 +204,9 @@ class SamplingRule(ExitRule):
         maximum=9999,
         step=1,
         integer=True,
+        title="sampling (random)",
+        stochastic=True,
+        follows="halt_prob",
     )
 
     def start(self, batch_size: int, device: torch.device) -> State:
@@ -230,6 +237,7 @@ class ExpectationRule(ExitRule):
         step=1,
         integer=True,
         early_exit=False,
+        title="expectation (all layers)",
     )
 
     def step(self, state: State, i: int, sig: Signals):
