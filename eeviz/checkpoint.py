@@ -28,6 +28,7 @@ FORMAT = "eeviz-checkpoint"
 VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+EVAL_FILE = "eval.json"  # the test-split sweep of ``eeviz evaluate``
 
 
 class CheckpointError(RuntimeError):

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from .backbone import BackboneRunner
 from .config import ModelConfig, dataclass_from_dict
 from .methods import ExitRule, get_method
-from .methods.base import Signals, slice_state
+from .methods.base import Signals, class_probs, slice_state
 from .trace import Trace
 
 
@@ -38,7 +37,7 @@ class ExitResult:
 
 
 def add_probs(sig: Signals, regression: bool) -> Signals:
-    sig["probs"] = sig["logits"].float() if regression else F.softmax(sig["logits"].float(), dim=-1)
+    sig["probs"] = class_probs(sig["logits"], regression)
     return sig
 
 

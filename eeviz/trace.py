@@ -17,13 +17,7 @@ import numpy as np
 import torch
 
 from .attention import attention_rollout, cumulative_cls_attention
-from .methods.base import ExitRule
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+from .methods.base import ExitRule, State, class_probs
 
 
 @dataclass
@@ -52,10 +46,12 @@ class Trace:
 
     @cached_property
     def probs(self) -> np.ndarray:
-        """(L, C) class probabilities; for regression, the predicted value (L, 1)."""
-        if self.is_regression:
-            return self.logits.astype(np.float64)
-        return _softmax(self.logits.astype(np.float64))
+        """(L, C) class probabilities; for regression, the predicted value (L, 1).
+
+        Computed exactly as the engine computes them (float32 softmax), so replay equals true early exit.
+        """
+        logits = torch.from_numpy(np.ascontiguousarray(self.logits, dtype=np.float32))
+        return class_probs(logits, self.is_regression).numpy()
 
     @property
     def preds(self) -> np.ndarray:
@@ -95,13 +91,19 @@ class Trace:
             return f"{float(pred):.3f}"
         return self.labels[int(pred)]
 
+    def stacked_signals(self) -> dict[str, torch.Tensor]:
+        """Every layer's signals as the (L, 1, ...) batch of one that ``replay_signals`` reads."""
+        sig = {
+            "logits": torch.from_numpy(np.asarray(self.logits, dtype=np.float32))[:, None],
+            "probs": torch.from_numpy(np.asarray(self.probs, dtype=np.float32))[:, None],
+        }
+        for name, values in self.signals.items():
+            sig[name] = torch.as_tensor(np.asarray(values))[:, None]
+        return sig
+
     def layer_signals(self, layer: int) -> dict[str, torch.Tensor]:
         """Layer ``layer``'s (1-based) signals as the batch-of-one tensors an exit rule reads."""
-        sig = {"logits": torch.from_numpy(np.asarray(self.logits[layer - 1], dtype=np.float32))[None]}
-        sig["probs"] = torch.from_numpy(np.asarray(self.probs[layer - 1], dtype=np.float32))[None]
-        for name, values in self.signals.items():
-            sig[name] = torch.as_tensor(np.asarray(values[layer - 1]))[None]
-        return sig
+        return {k: v[layer - 1] for k, v in self.stacked_signals().items()}
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self, attentions: bool = True) -> dict[str, Any]:
@@ -189,29 +191,57 @@ class Decision:
         }
 
 
-def replay(trace: Trace, rule: ExitRule) -> Decision:
-    """Run ``rule`` over a full trace, layer by layer, exactly as true early exit does."""
-    state = rule.start(1, torch.device("cpu"))
-    exit_layer, probs = None, None
-    info: dict[str, list[float]] = {}
-    num_layers = trace.num_layers
+def replay_signals(
+    signals: dict[str, torch.Tensor], rule: ExitRule
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Replay ``rule`` over cached per-layer signals of a batch: the one replay loop (a trace is a batch of one).
+
+    Every row goes through every layer, so the rule's state evolves as in a full trace; a row's exit is its
+    first stop, or layer L. True early exit (``EarlyExitModel.early_exit``) runs the same ``rule.step``.
+
+    Args:
+        signals: Stacked per-layer signals, each (L, B, ...), with ``logits`` and ``probs``.
+        rule: A fresh exit rule (its state starts here).
+
+    Returns:
+        (exit_layer, probs, info): the 1-based exit layer (B,) long; the probabilities the rule reports at
+        exit (B, C) (regression: (B, 1) values); the rule's per-layer state, each (L, B), also past the exit
+        (what the rule would have seen).
+    """
+    num_layers, size = signals["logits"].shape[:2]
+    device = signals["logits"].device
+    state: State = rule.start(size, device)
+    exit_layer = torch.zeros(size, dtype=torch.long, device=device)
+    exit_probs: torch.Tensor | None = None
+    info: dict[str, list[torch.Tensor]] = {}
     for layer in range(1, num_layers + 1):
-        sig = trace.layer_signals(layer)
+        sig = {k: v[layer - 1] for k, v in signals.items()}
         stop, step_info = rule.step(state, layer, sig)
         for key, value in step_info.items():
-            info.setdefault(key, []).append(float(value.reshape(-1)[0]))
-        if exit_layer is None and (bool(stop[0]) or layer == num_layers):
-            exit_layer = layer
-            probs = rule.probs(state, sig)[0].double().numpy()
-    assert exit_layer is not None and probs is not None
-    pred: int | float = float(probs[0]) if trace.is_regression else int(np.argmax(probs))
+            info.setdefault(key, []).append(value.detach().reshape(size).float())
+        if layer == num_layers:
+            stop = torch.ones_like(stop)
+        newly = stop & (exit_layer == 0)
+        probs = rule.probs(state, sig).float()
+        exit_probs = probs.clone() if exit_probs is None else exit_probs
+        exit_probs[newly] = probs[newly]
+        exit_layer[newly] = layer
+    assert exit_probs is not None
+    return exit_layer, exit_probs, {k: torch.stack(v) for k, v in info.items()}
+
+
+def replay(trace: Trace, rule: ExitRule) -> Decision:
+    """Run ``rule`` over a full trace, layer by layer, exactly as true early exit does."""
+    exit_layer, probs, info = replay_signals(trace.stacked_signals(), rule)
+    exit_probs = probs[0].double().numpy()
+    pred: int | float = float(exit_probs[0]) if trace.is_regression else int(np.argmax(exit_probs))
     return Decision(
         rule=rule.spec.name,
         params=dict(rule.params),
-        exit_layer=exit_layer,
+        exit_layer=int(exit_layer[0]),
         pred=pred,
-        probs=probs,
-        info={k: np.asarray(v) for k, v in info.items()},
+        probs=exit_probs,
+        info={k: v[:, 0].double().numpy() for k, v in info.items()},
         label=trace.label_name(pred),
     )
 

@@ -29,6 +29,15 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1)
 
 
+def class_probs(logits: torch.Tensor, regression: bool) -> torch.Tensor:
+    """What a layer reports: softmax of the logits in float32, or the value itself for regression.
+
+    The one definition shared by the engine and trace replay, so both see bit-identical probabilities (a
+    float64 softmax in the trace flipped ELBERT's window comparisons on near-tie logits).
+    """
+    return logits.float() if regression else F.softmax(logits.float(), dim=-1)
+
+
 def slice_state(state: State, keep: torch.Tensor) -> State:
     """Keep only the rows ``keep`` (bool mask or indices) of every tensor in a state dict."""
     return {k: (v[keep] if isinstance(v, torch.Tensor) and v.dim() > 0 else v) for k, v in state.items()}
