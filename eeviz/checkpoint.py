@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,68 @@ FORMAT = "eeviz-checkpoint"
 VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_DIR = "tokenizer"
+METRICS_FILE = "metrics.json"  # written by training
 EVAL_FILE = "eval.json"  # the test-split sweep of ``eeviz evaluate``
+RESUME_DIR = ".resume"  # an unfinished training run's state
+
+
+@dataclass(frozen=True)
+class CheckpointLayout:
+    """The one place that spells a checkpoint folder's layout: its files, and the folders beside it.
+
+    Inside ``root``: config, weights, tokenizer (full checkpoints), metrics (training), eval (evaluation) and
+    ``.resume/`` (an unfinished run: ``state.json`` + ``state.safetensors``). Beside it, only while an atomic
+    save runs or after a crash in one: ``.NAME.tmp-*`` (the new folder being written), ``.NAME.old`` (the
+    previous folder, moved aside just before the new one moves in) and ``.NAME.resume-parked`` (``.resume/``
+    kept aside while training rebuilds the folder).
+    """
+
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    config = property(lambda self: self.root / CONFIG_FILE)
+    weights = property(lambda self: self.root / WEIGHTS_FILE)
+    tokenizer = property(lambda self: self.root / TOKENIZER_DIR)
+    metrics = property(lambda self: self.root / METRICS_FILE)
+    eval = property(lambda self: self.root / EVAL_FILE)
+    resume = property(lambda self: self.root / RESUME_DIR)
+    resume_state = property(lambda self: self.resume / "state.json")
+    resume_tensors = property(lambda self: self.resume / "state.safetensors")
+    resume_old = property(lambda self: self.root / f"{RESUME_DIR}.old")
+    resume_tmp_prefix = f"{RESUME_DIR}.tmp-"  # inside root
+    tmp_prefix = property(lambda self: f".{self.root.name}.tmp-")  # beside root
+    old = property(lambda self: self.root.with_name(f".{self.root.name}.old"))
+    parked_resume = property(lambda self: self.root.with_name(f".{self.root.name}{RESUME_DIR}-parked"))
+
+    def save_temporaries(self) -> list[Path]:
+        """``.NAME.tmp-*`` folders beside ``root`` (a save in progress, or one a crash interrupted)."""
+        return sorted(self.root.parent.glob(f"{self.tmp_prefix}*")) if self.root.parent.is_dir() else []
+
+    def resume_temporaries(self) -> list[Path]:
+        """``.resume.tmp-*`` folders inside ``root`` (a resume-state save a crash interrupted)."""
+        return sorted(self.root.glob(f"{self.resume_tmp_prefix}*")) if self.root.is_dir() else []
+
+
+def recover_interrupted_save(path: str | os.PathLike) -> bool:
+    """Undo what a crash inside ``save_checkpoint`` left behind; returns whether the old folder came back.
+
+    The save moves the folder to ``.NAME.old`` just before the new one moves in: a crash between the two
+    leaves no folder at all, so the old one is moved back. Temporary folders are deleted either way.
+    """
+    layout = CheckpointLayout(path)
+    restored = False
+    if layout.old.is_dir():
+        if layout.root.exists():
+            shutil.rmtree(layout.old, ignore_errors=True)
+        else:
+            os.replace(layout.old, layout.root)
+            restored = True
+    for tmp in layout.save_temporaries():
+        shutil.rmtree(tmp, ignore_errors=True)
+    return restored
 
 
 class CheckpointError(RuntimeError):
@@ -40,8 +102,9 @@ def save_checkpoint(model, path: str | os.PathLike, extra_files: dict[str, Any] 
     from .model import trainable_names
 
     path = Path(path)
+    layout = CheckpointLayout(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=layout.tmp_prefix, dir=path.parent))
     try:
         keep = trainable_names(model)
         tensors = {n: p.detach().to("cpu").contiguous() for n, p in model.named_parameters() if n in keep}
@@ -49,7 +112,7 @@ def save_checkpoint(model, path: str | os.PathLike, extra_files: dict[str, Any] 
         config: dict[str, Any] = {"format": FORMAT, "version": VERSION, "model": model.cfg.to_dict()}
         if model.cfg.finetune == "full":
             config["backbone_config"] = model.runner.config.to_dict()
-            model.tokenizer.save_pretrained(str(tmp / "tokenizer"))
+            model.tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
         for name, obj in (extra_files or {}).items():
             (tmp / name).write_text(json.dumps(obj, indent=2))
@@ -58,7 +121,7 @@ def save_checkpoint(model, path: str | os.PathLike, extra_files: dict[str, Any] 
             for old in path.iterdir():
                 if not (tmp / old.name).exists() and old.is_file():
                     shutil.copy2(old, tmp / old.name)
-            backup = path.with_name(f".{path.name}.old")
+            backup = layout.old
             shutil.rmtree(backup, ignore_errors=True)
             os.replace(path, backup)
             os.replace(tmp, path)
@@ -117,7 +180,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
             hf = dict(raw["backbone_config"])
             hf_config = AutoConfig.for_model(hf.pop("model_type"), **hf)
             backbone = AutoModel.from_config(hf_config, attn_implementation="eager")
-            tok_dir = path / "tokenizer"
+            tok_dir = path / TOKENIZER_DIR
             # a full checkpoint without its tokenizer/ folder falls back to the named backbone's tokenizer only
             tokenizer = AutoTokenizer.from_pretrained(str(tok_dir) if tok_dir.is_dir() else resolve_backbone(cfg.backbone))
         else:
