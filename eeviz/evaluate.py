@@ -18,17 +18,22 @@ Results go to JSON (read by the app's Dataset page; ``load_eval`` validates it) 
      "per_layer": [{"layer", "score", "metrics"}, ...],
      "rules": {RULE: {"param", "label", "default", "early_exit",
                       "points": [{"threshold", "score", "metrics", "mean_exit_layer", "layer_speedup",
-                                  "wall_speedup" (null where not timed), "histogram" (exits at layers 1..L)}]}},
+                                  "wall_speedup" (null where not timed), "histogram" (exits at layers 1..L),
+                                  "static_score", "adaptive_gain", "top_exit_share"}]}},
      "examples": [{"text", "text_b", "gold", "layer_preds", "exit": {RULE: {"layer", "pred", "correct"}}}]}
 
-``examples`` holds at most ``MAX_EXAMPLES`` rows; each rule's exit there is at its default threshold.
+``examples`` holds at most ``MAX_EXAMPLES`` rows (texts cut to ``STORED_TEXT_CHARS``); each rule's exit there
+is at its default threshold. The file is read back as a typed ``eeviz.eval_result.EvalResult``.
+
+Adaptive gain (points) = score − the static score of cutting every example at the rule's mean exit layer
+(per-layer scores interpolated); ``top_exit_share`` = the share of examples at the most common exit layer.
+Both say whether a rule's exits really depend on the input.
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
-import json
 import math
 import sys
 import time
@@ -38,20 +43,32 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
+from .checkpoint import EVAL_FILE
 from .data import Example, load_examples_file, load_task
+from .eval_result import (
+    EvalFileError,
+    EvalResult,
+    ExampleRecord,
+    FullModel,
+    LayerScore,
+    RuleSweep,
+    SweepPoint,
+    static_score,
+)
 from .methods.base import ExitRule
 from .model import MODEL_INPUTS, encode_texts
 from .metrics import compute_metrics
+from .trace import replay_signals
 
 # Splits are a function of this seed only (not of the training seed), so training, early stopping and
 # evaluation always see the same examples.
 DATA_SPLIT_SEED = 0
 MAX_EXAMPLES = 2000  # examples stored with their per-layer predictions (the Dataset page's table)
 REGRESSION_TOLERANCE = 0.5  # a regression prediction counts as "correct" within this distance of gold
-EVAL_FILE = "eval.json"
-
-class EvalFileError(ValueError):
-    """An evaluation JSON file that cannot be used, with the reason."""
+STORED_TEXT_CHARS = 2000  # examples in eval.json keep at most this many characters of each text
+# which sweep points are timed for the wall-clock speed-up: none, the default threshold and both ends of the
+# sweep (what the Dataset page draws), or every point
+TIMING_MODES = ("none", "default", "sweep")
 
 
 # ---------------------------------------------------------------------------------------------- batches
@@ -77,9 +94,14 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+def inference_precision(device: torch.device) -> str:
+    """The precision inference runs in on ``device`` (recorded in eval.json): bf16 on a GPU that has it."""
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+
+
 def inference_autocast(device: torch.device):
     """bf16 autocast on a GPU that has it (what training used), full precision otherwise."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+    if inference_precision(device) == "bf16":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -107,38 +129,6 @@ def collect_signals(model, batches: Iterable[dict]) -> dict[str, torch.Tensor]:
     return {k: torch.cat(v, dim=1) for k, v in parts.items()}
 
 
-# ---------------------------------------------------------------------------------------------- replay
-def replay_batch(signals: dict[str, torch.Tensor], rule: ExitRule) -> tuple[torch.Tensor, torch.Tensor]:
-    """Replay ``rule`` over cached signals of a whole batch, exactly as ``eeviz.trace.replay`` does per row.
-
-    Args:
-        signals: Stacked per-layer signals, each (L, B, ...), with ``logits`` and ``probs``.
-        rule: A fresh exit rule (its state starts here).
-
-    Returns:
-        (exit_layer, probs): the 1-based exit layer (B,) long, and the probabilities the rule reports at exit
-        (B, C) (regression: (B, 1) values). Every row goes through every layer so rule state evolves as in a
-        trace; a row's exit is its first stop, or layer L.
-    """
-    num_layers, size = signals["logits"].shape[:2]
-    device = signals["logits"].device
-    state = rule.start(size, device)
-    exit_layer = torch.zeros(size, dtype=torch.long, device=device)
-    exit_probs: torch.Tensor | None = None
-    for layer in range(1, num_layers + 1):
-        sig = {k: v[layer - 1] for k, v in signals.items()}
-        stop, _ = rule.step(state, layer, sig)
-        if layer == num_layers:
-            stop = torch.ones_like(stop)
-        newly = stop & (exit_layer == 0)
-        probs = rule.probs(state, sig).float()
-        exit_probs = probs.clone() if exit_probs is None else exit_probs
-        exit_probs[newly] = probs[newly]
-        exit_layer[newly] = layer
-    assert exit_probs is not None
-    return exit_layer, exit_probs
-
-
 def predictions(probs: torch.Tensor) -> np.ndarray:
     """Class index per row, or the value itself for regression (one output)."""
     if probs.shape[-1] == 1:
@@ -154,11 +144,6 @@ def sweep_values(spec, sweep=None) -> list[float]:
         descending = len(values) > 1 and values[0] > values[-1]
         bisect.insort(values, default, key=(lambda v: -v) if descending else None)
     return values
-
-
-def is_stochastic(rule_name: str, spec) -> bool:
-    """Rules that draw random numbers (PonderNet's sampling exit): replayed once with a fixed seed."""
-    return rule_name == "sampling" or spec.param == "seed"
 
 
 # ---------------------------------------------------------------------------------------------- timing
@@ -204,9 +189,40 @@ def scores(metric: str, preds: np.ndarray, golds: np.ndarray) -> dict[str, float
 
 def device_description(device: torch.device) -> str:
     if device.type == "cuda":
-        precision = "bf16 autocast" if torch.cuda.is_bf16_supported() else "fp32"
-        return f"{device} ({torch.cuda.get_device_name(device)}, {precision})"
-    return f"{device} ({torch.get_num_threads()} threads)"
+        return f"{device} ({torch.cuda.get_device_name(device)}, {inference_precision(device)})"
+    threads = torch.get_num_threads()
+    return f"{device} ({threads} thread{'s' if threads != 1 else ''})"
+
+
+def sweep_point(value: float, exit_layer: torch.Tensor, preds: np.ndarray, golds: np.ndarray, metric: str,
+                layer_scores: list[float]) -> SweepPoint:
+    """One threshold's figures: score, exits, speed-up, and how it compares with a static cut at the same depth."""
+    num_layers = len(layer_scores)
+    metrics = scores(metric, preds, golds)
+    mean_exit = float(exit_layer.double().mean())
+    histogram = torch.bincount(exit_layer, minlength=num_layers + 1)[1:].tolist()
+    static = static_score(layer_scores, mean_exit)
+    return SweepPoint(
+        threshold=value,
+        score=metrics["score"],
+        metrics=metrics,
+        mean_exit_layer=mean_exit,
+        layer_speedup=num_layers / mean_exit,
+        wall_speedup=None,
+        histogram=histogram,
+        static_score=static,
+        adaptive_gain=100.0 * (metrics["score"] - static),
+        top_exit_share=max(histogram) / max(1, len(exit_layer)),
+    )
+
+
+def timed_values(values: list[float], default: float, timing: str) -> list[float]:
+    """The sweep points whose wall-clock speed-up is measured under ``timing`` (see ``TIMING_MODES``)."""
+    if timing == "none":
+        return []
+    if timing == "sweep":
+        return list(values)
+    return list(dict.fromkeys([default, values[0], values[-1]]))
 
 
 def evaluate_model(
@@ -219,10 +235,13 @@ def evaluate_model(
     max_examples: int = MAX_EXAMPLES,
     seed: int = 0,
     timing_repeats: int = 1,
-) -> dict[str, Any]:
-    """Sweep every exit rule of ``model``'s method over ``examples``; returns the eval.json dict."""
+    timing: str = "default",
+) -> EvalResult:
+    """Sweep every exit rule of ``model``'s method over ``examples``."""
     if not examples:
         raise ValueError(f"no examples to evaluate in {task} / {split}")
+    if timing not in TIMING_MODES:
+        raise ValueError(f"timing must be one of {TIMING_MODES}, got {timing!r}")
     cfg = model.cfg
     model.eval()
     regression = cfg.is_regression
@@ -236,9 +255,10 @@ def evaluate_model(
     per_layer = []
     for i, preds in enumerate(layer_preds):
         metrics = scores(cfg.metric, preds, golds)
-        per_layer.append({"layer": i + 1, "score": metrics["score"], "metrics": metrics})
+        per_layer.append(LayerScore(layer=i + 1, score=metrics["score"], metrics=metrics))
+    layer_scores = [p.score for p in per_layer]
 
-    rules_out: dict[str, Any] = {}
+    rules_out: dict[str, RuleSweep] = {}
     default_exits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     timed_rules: dict[tuple[str, float], ExitRule] = {}
     for name, rule_cls in model.method.rules.items():
@@ -246,58 +266,53 @@ def evaluate_model(
         values = sweep_values(spec, rule_cls.sweep_for(num_layers))
         points = []
         for value in values:
-            if is_stochastic(name, spec):
+            if spec.stochastic:
                 torch.manual_seed(seed)
-            exit_layer, probs = replay_batch(signals, model.make_rule(name, **{spec.param: value}))
+            exit_layer, probs, _ = replay_signals(signals, model.make_rule(name, **{spec.param: value}))
             preds = predictions(probs)
-            metrics = scores(cfg.metric, preds, golds)
-            mean_exit = float(exit_layer.double().mean())
-            points.append({
-                "threshold": value,
-                "score": metrics["score"],
-                "metrics": metrics,
-                "mean_exit_layer": mean_exit,
-                "layer_speedup": num_layers / mean_exit,
-                "wall_speedup": None,
-                "histogram": torch.bincount(exit_layer, minlength=num_layers + 1)[1:].tolist(),
-            })
+            points.append(sweep_point(value, exit_layer, preds, golds, cfg.metric, layer_scores))
             if value == float(spec.default):
                 default_exits[name] = (exit_layer.numpy(), preds)
         if spec.early_exit:
-            # the default and both ends of the sweep: enough to anchor the layer-ratio curve in real time
-            for value in dict.fromkeys([float(spec.default), values[0], values[-1]]):
+            for value in timed_values(values, float(spec.default), timing):
                 timed_rules[name, value] = model.make_rule(name, **{spec.param: value})
-        rules_out[name] = {"param": spec.param, "label": spec.label, "default": float(spec.default),
-                           "early_exit": bool(spec.early_exit), "points": points}
+        rules_out[name] = RuleSweep(param=spec.param, label=spec.label, default=float(spec.default),
+                                    early_exit=bool(spec.early_exit), points=points,
+                                    stochastic=bool(spec.stochastic))
 
-    torch.manual_seed(seed)
-    full_s, rule_s = time_points(model, batches, timed_rules, timing_repeats)
-    for (name, value), seconds in rule_s.items():
-        for point in rules_out[name]["points"]:
-            if point["threshold"] == value:
-                point["wall_speedup"] = full_s / seconds if seconds > 0 else None
+    full_s = None
+    if timing != "none":
+        torch.manual_seed(seed)
+        full_s, rule_s = time_points(model, batches, timed_rules, timing_repeats)
+        for (name, value), seconds in rule_s.items():
+            for point in rules_out[name].points:
+                if point.threshold == value:
+                    point.wall_speedup = full_s / seconds if seconds > 0 else None
 
-    full_metrics = per_layer[-1]["metrics"]
-    return {
-        "checkpoint": str(getattr(model, "checkpoint_path", "")),
-        "method": cfg.method,
-        "task": task,
-        "split": split,
-        "metric": cfg.metric,
-        "num_layers": num_layers,
-        "num_examples": len(examples),
-        "labels": list(cfg.labels),
-        "batch_size": batch_size,
-        "device": device_description(model.device),
-        "full_model": {"score": full_metrics["score"], "metrics": full_metrics, "time_s": full_s},
-        "per_layer": per_layer,
-        "rules": rules_out,
-        "examples": example_records(examples[:max_examples], layer_preds, default_exits, regression),
-    }
+    full = per_layer[-1]
+    return EvalResult(
+        checkpoint=str(getattr(model, "checkpoint_path", "")),
+        method=cfg.method,
+        task=task,
+        split=split,
+        metric=cfg.metric,
+        num_layers=num_layers,
+        num_examples=len(examples),
+        labels=list(cfg.labels),
+        batch_size=batch_size,
+        device=device_description(model.device),
+        full_model=FullModel(score=full.score, metrics=full.metrics, time_s=full_s),
+        per_layer=per_layer,
+        rules=rules_out,
+        examples=example_records(examples[:max_examples], layer_preds, default_exits, regression),
+        precision=inference_precision(model.device),
+        timing=timing,
+    )
 
 
-def example_records(examples, layer_preds, default_exits, regression: bool) -> list[dict[str, Any]]:
-    """Per example: texts, gold, every layer's prediction and each rule's exit at its default threshold."""
+def example_records(examples, layer_preds, default_exits, regression: bool) -> list[ExampleRecord]:
+    """Per example: texts (cut to ``STORED_TEXT_CHARS``), gold, every layer's prediction and each rule's exit
+    at its default threshold."""
 
     def plain(value):
         return float(value) if regression else int(value)
@@ -305,97 +320,49 @@ def example_records(examples, layer_preds, default_exits, regression: bool) -> l
     def correct(pred, gold) -> bool:
         return bool(abs(pred - gold) <= REGRESSION_TOLERANCE) if regression else bool(pred == gold)
 
+    def cut(text):
+        return text if text is None or len(text) <= STORED_TEXT_CHARS else text[:STORED_TEXT_CHARS] + "…"
+
     out = []
     for row, ex in enumerate(examples):
         exits = {}
         for name, (exit_layer, preds) in default_exits.items():
             exits[name] = {"layer": int(exit_layer[row]), "pred": plain(preds[row]),
                            "correct": correct(plain(preds[row]), ex.label)}
-        out.append({"text": ex.text, "text_b": ex.text_b, "gold": plain(ex.label),
-                    "layer_preds": [plain(p[row]) for p in layer_preds], "exit": exits})
+        out.append(ExampleRecord(text=cut(ex.text), text_b=cut(ex.text_b), gold=plain(ex.label),
+                                 layer_preds=[plain(p[row]) for p in layer_preds], exit=exits))
     return out
 
 
-# ---------------------------------------------------------------------------------------------- the file
-_TOP_KEYS = {
-    "checkpoint": str, "method": str, "task": str, "split": str, "metric": str, "num_layers": int,
-    "num_examples": int, "labels": list, "batch_size": int, "device": str, "full_model": dict,
-    "per_layer": list, "rules": dict, "examples": list,
-}
-_POINT_KEYS = ("threshold", "score", "metrics", "mean_exit_layer", "layer_speedup", "wall_speedup", "histogram")
-_RULE_KEYS = ("param", "label", "default", "early_exit", "points")
-_EXAMPLE_KEYS = ("text", "text_b", "gold", "layer_preds", "exit")
+def load_eval(path: str | Path) -> EvalResult:
+    """Read and validate an eval.json written by ``eeviz evaluate`` (see ``EvalResult.load``)."""
+    return EvalResult.load(path)
 
 
-def load_eval(path: str | Path) -> dict[str, Any]:
-    """Read and validate an eval.json written by ``python -m eeviz.evaluate``.
-
-    Raises:
-        EvalFileError: The file is missing, not JSON, or does not follow the schema (says what is wrong).
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / EVAL_FILE
-    if not path.is_file():
-        raise EvalFileError(f"no evaluation file at '{path}' (run: python -m eeviz.evaluate --checkpoint DIR)")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise EvalFileError(f"'{path}' is not valid JSON ({err})") from err
-
-    def fail(what: str):
-        raise EvalFileError(f"'{path}' is not an eeviz evaluation file: {what}")
-
-    if not isinstance(data, dict):
-        fail("the top level is not an object")
-    for key, kind in _TOP_KEYS.items():
-        if key not in data:
-            fail(f"key '{key}' is missing")
-        if not isinstance(data[key], kind) or (kind is int and isinstance(data[key], bool)):
-            fail(f"'{key}' should be {kind.__name__}, got {type(data[key]).__name__}")
-    num_layers = data["num_layers"]
-    for key in ("score", "metrics", "time_s"):
-        if key not in data["full_model"]:
-            fail(f"full_model.{key} is missing")
-    if len(data["per_layer"]) != num_layers:
-        fail(f"per_layer has {len(data['per_layer'])} entries for {num_layers} layers")
-    for rule, entry in data["rules"].items():
-        missing = [k for k in _RULE_KEYS if k not in entry]
-        if missing:
-            fail(f"rule '{rule}' lacks {missing}")
-        for i, point in enumerate(entry["points"]):
-            missing = [k for k in _POINT_KEYS if k not in point]
-            if missing:
-                fail(f"rule '{rule}' point {i} lacks {missing}")
-            if len(point["histogram"]) != num_layers:
-                fail(f"rule '{rule}' point {i} has a histogram of {len(point['histogram'])} bins for {num_layers} layers")
-    for i, example in enumerate(data["examples"]):
-        missing = [k for k in _EXAMPLE_KEYS if k not in example]
-        if missing:
-            fail(f"example {i} lacks {missing}")
-    return data
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """A plain-text summary: full model, per-layer scores, and every rule's sweep."""
-    num_layers = result["num_layers"]
+def format_table(result: EvalResult) -> str:
+    """A plain-text summary: full model, per-layer scores, and every rule's sweep with its adaptive gain."""
+    num_layers = result.num_layers
+    full_time = "" if result.full_model.time_s is None else f"   full pass {result.full_model.time_s:.3f} s"
     lines = [
-        f"{result['method']} on {result['task']} / {result['split']}: {result['num_examples']} examples, "
-        f"{num_layers} layers, batch size {result['batch_size']}, {result['device']}",
-        f"full model (layer {num_layers}): {result['metric']} {result['full_model']['score']:.4f}   "
-        f"full pass {result['full_model']['time_s']:.3f} s",
-        "per layer: " + "  ".join(f"{p['layer']}:{p['score']:.3f}" for p in result["per_layer"]),
+        f"{result.method} on {result.task} / {result.split}: {result.num_examples} examples, "
+        f"{num_layers} layers, batch size {result.batch_size}, {result.device}",
+        f"full model (layer {num_layers}): {result.metric} {result.full_model.score:.4f}{full_time}",
+        "per layer: " + "  ".join(f"{p.layer}:{p.score:.3f}" for p in result.per_layer),
         "layer speed-up = L / mean exit layer; wall speed-up = full-pass time / true early-exit time (same batches)",
+        "static = the per-layer score at the same mean depth; gain = (score - static) in points; "
+        "top share = examples at the most common exit layer",
     ]
-    for name, entry in result["rules"].items():
-        note = "" if entry["early_exit"] else "  (reference rule: runs every layer)"
-        lines.append(f"\nrule {name}: {entry['label']} (default {entry['default']:g}){note}")
-        lines.append(f"  {'threshold':>10} {result['metric'][:10]:>10} {'mean exit':>10} {'layer x':>8} {'wall x':>8}")
-        for p in entry["points"]:
-            wall = "" if p["wall_speedup"] is None else f"{p['wall_speedup']:.2f}"
-            mark = " *" if p["threshold"] == entry["default"] else ""
-            lines.append(f"  {p['threshold']:>10g} {p['score']:>10.4f} {p['mean_exit_layer']:>10.2f} "
-                         f"{p['layer_speedup']:>8.2f} {wall:>8}{mark}")
+    for name, entry in result.rules.items():
+        note = "" if entry.early_exit else "  (reference rule: runs every layer)"
+        lines.append(f"\nrule {name}: {entry.label} (default {entry.default:g}){note}")
+        lines.append(f"  {'threshold':>10} {result.metric[:10]:>10} {'mean exit':>10} {'layer x':>8} {'wall x':>8} "
+                     f"{'static':>8} {'gain':>7} {'top share':>9}")
+        for p in entry.points:
+            wall = "" if p.wall_speedup is None else f"{p.wall_speedup:.2f}"
+            mark = " *" if p.threshold == entry.default else ""
+            lines.append(f"  {p.threshold:>10g} {p.score:>10.4f} {p.mean_exit_layer:>10.2f} "
+                         f"{p.layer_speedup:>8.2f} {wall:>8} {p.static_score:>8.4f} {p.adaptive_gain:>+7.2f} "
+                         f"{p.top_exit_share:>9.0%}{mark}")
     return "\n".join(lines)
 
 
@@ -433,7 +400,8 @@ def evaluate_checkpoint(
     device: str = "auto",
     seed: int = 0,
     timing_repeats: int = 1,
-) -> dict[str, Any]:
+    timing: str = "default",
+) -> EvalResult:
     """Load a checkpoint, evaluate it (see ``evaluate_model``) and write the JSON; returns the result."""
     from .checkpoint import load_checkpoint
 
@@ -442,11 +410,11 @@ def evaluate_checkpoint(
     model = load_checkpoint(checkpoint, device=device)
     examples, task_name, split_name = load_eval_examples(model, data, task, split, limit)
     result = evaluate_model(model, examples, task=task_name, split=split_name, batch_size=batch_size, seed=seed,
-                            timing_repeats=timing_repeats)
+                            timing_repeats=timing_repeats, timing=timing)
     out = Path(json_path) if json_path is not None else Path(checkpoint) / EVAL_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(result))
+    tmp.write_text(result.to_json())
     tmp.replace(out)
     return result
 
@@ -467,9 +435,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="evaluate only the first N examples")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size of every pass, timed ones included")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    parser.add_argument("--seed", type=int, default=0, help="seed of stochastic exit rules (PonderNet sampling)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the exit rules that draw random numbers")
     parser.add_argument("--timing-repeats", type=int, default=1,
                         help="time each batch N times and keep the fastest (steadier on a busy machine) [1]")
+    parser.add_argument("--timing", choices=TIMING_MODES, default="default",
+                        help="which points get a measured wall-clock speed-up: none, default (the default threshold "
+                             "and both ends of each sweep, what the Dataset page draws) or sweep (every point)")
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.timing_repeats < 1 or (args.limit is not None and args.limit < 1):
         parser.error("--batch-size, --timing-repeats and --limit must be positive")
@@ -480,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate_checkpoint(
             args.checkpoint, data=args.data, task=args.task, split=args.split, json_path=args.json,
             limit=args.limit, batch_size=args.batch_size, device=args.device, seed=args.seed,
-            timing_repeats=args.timing_repeats,
+            timing_repeats=args.timing_repeats, timing=args.timing,
         )
     except (CheckpointError, ValueError, FileNotFoundError, RuntimeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

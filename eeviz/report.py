@@ -23,10 +23,10 @@ from .evaluate import (
     load_eval,
     make_batch,
     predictions,
-    replay_batch,
     scores,
 )
 from .methods import get_method
+from .trace import replay_signals
 
 COLUMNS = (
     "checkpoint", "method", "settings", "dev acc (full)", "test acc (full)", "default rule",
@@ -49,7 +49,7 @@ def checkpoint_scores(model, examples, batch_size: int = 64) -> dict[str, float]
     golds = torch.tensor([e.label for e in examples]).numpy()
     signals = collect_signals(model, batches)
     full = scores(cfg.metric, predictions(signals["probs"][-1]), golds)["score"]
-    exit_layer, probs = replay_batch(signals, model.make_rule())
+    exit_layer, probs, _ = replay_signals(signals, model.make_rule())
     return {
         "full": full,
         "rule": scores(cfg.metric, predictions(probs), golds)["score"],
@@ -82,7 +82,7 @@ def best_dev(metrics: dict) -> float | None:
 
 def row_for(info) -> dict[str, Any]:
     """One table row (as values) for a checkpoint folder with an eval.json on the test split."""
-    result = load_eval(info.path / EVAL_FILE)
+    result = load_eval(info.path / EVAL_FILE).to_dict()
     rule_name = get_method(info.cfg.method).default_rule
     rule = result["rules"][rule_name]
     point = next(p for p in rule["points"] if p["threshold"] == rule["default"])

@@ -234,7 +234,7 @@ def _eval(path: str, mtime: int) -> dict:
         from .evaluate import load_eval
     except ImportError:  # an install without the evaluator still reads the file
         return json.loads(Path(path).read_text())
-    return load_eval(path)
+    return load_eval(path).to_dict()
 
 
 def load_eval(info: CheckpointInfo) -> dict | None:

@@ -12,23 +12,22 @@ from eeviz.config import ModelConfig
 from eeviz.evaluate import (
     EvalFileError,
     evaluate_checkpoint,
-    is_stochastic,
     load_eval,
     main,
-    replay_batch,
     sweep_values,
 )
 from eeviz.methods import available_methods, get_method
 from eeviz.metrics import compute_metrics
 from eeviz.model import build_model
-from eeviz.trace import replay
+from eeviz.trace import replay, replay_signals
 
 TEXTS = ["the movie is good", "bad plot and awful acting", "not very funny", "great fun", "the worst dull story",
          "it was a film"]
 
 SCHEMA_KEYS = {"checkpoint", "method", "task", "split", "metric", "num_layers", "num_examples", "labels",
-               "batch_size", "device", "full_model", "per_layer", "rules", "examples"}
-POINT_KEYS = {"threshold", "score", "metrics", "mean_exit_layer", "layer_speedup", "wall_speedup", "histogram"}
+               "batch_size", "device", "full_model", "per_layer", "rules", "examples", "precision", "timing"}
+POINT_KEYS = {"threshold", "score", "metrics", "mean_exit_layer", "layer_speedup", "wall_speedup", "histogram",
+              "static_score", "adaptive_gain", "top_exit_share"}
 
 
 def random_model(backbone, method):
@@ -45,7 +44,7 @@ def random_model(backbone, method):
 def rule_cases(method):
     """(rule name, threshold) for every deterministic rule point of ``method``."""
     for name, rule_cls in get_method(method).rules.items():
-        if not is_stochastic(name, rule_cls.spec):
+        if not rule_cls.spec.stochastic:
             for value in sweep_values(rule_cls.spec):
                 yield name, value
 
@@ -61,14 +60,14 @@ def stack_traces(traces):
 
 
 @pytest.mark.parametrize("method", available_methods())
-def test_replay_batch_matches_trace_replay(tiny_bert, method):
+def test_replay_signals_matches_trace_replay(tiny_bert, method):
     model = random_model(tiny_bert, method)
     traces = [model.trace(t, attentions=False) for t in TEXTS]
     signals = stack_traces(traces)
     exits_seen = set()
     for name, value in rule_cases(method):
         param = get_method(method).rules[name].spec.param
-        exit_layer, probs = replay_batch(signals, model.make_rule(name, **{param: value}))
+        exit_layer, probs, _ = replay_signals(signals, model.make_rule(name, **{param: value}))
         for row, trace in enumerate(traces):
             decision = replay(trace, model.make_rule(name, **{param: value}))
             assert int(exit_layer[row]) == decision.exit_layer, (name, value, row)
@@ -78,7 +77,7 @@ def test_replay_batch_matches_trace_replay(tiny_bert, method):
 
 
 @pytest.mark.parametrize("method", available_methods())
-def test_replay_batch_matches_true_early_exit(tiny_bert, method):
+def test_replay_signals_matches_true_early_exit(tiny_bert, method):
     model = random_model(tiny_bert, method)
     batch = model.tokenize(TEXTS)
     with torch.no_grad():
@@ -87,13 +86,13 @@ def test_replay_batch_matches_true_early_exit(tiny_bert, method):
         param = get_method(method).rules[name].spec.param
         if not get_method(method).rules[name].spec.early_exit:
             continue
-        exit_layer, probs = replay_batch(signals, model.make_rule(name, **{param: value}))
+        exit_layer, probs, _ = replay_signals(signals, model.make_rule(name, **{param: value}))
         result = model.early_exit(batch, model.make_rule(name, **{param: value}))
         assert exit_layer.tolist() == result.exit_layer.tolist(), (name, value)
         torch.testing.assert_close(probs, result.probs, rtol=1e-4, atol=1e-5)
 
 
-def test_replay_batch_by_hand():
+def test_replay_signals_by_hand():
     # a rule that stops where the first class's probability exceeds 0.6; rows exit at 2, 3 (forced) and 1
     class Above(types.SimpleNamespace):
         def start(self, batch_size, device):
@@ -108,7 +107,7 @@ def test_replay_batch_by_hand():
     p = torch.tensor([[[0.5, 0.5], [0.2, 0.8], [0.7, 0.3]],
                       [[0.9, 0.1], [0.4, 0.6], [0.1, 0.9]],
                       [[0.8, 0.2], [0.3, 0.7], [0.2, 0.8]]])  # (L=3, B=3, C=2)
-    exit_layer, probs = replay_batch({"logits": p.log(), "probs": p}, Above())
+    exit_layer, probs, _ = replay_signals({"logits": p.log(), "probs": p}, Above())
     assert exit_layer.tolist() == [2, 3, 1]
     assert torch.equal(probs, torch.stack([p[1, 0], p[2, 1], p[0, 2]]))
 
@@ -136,8 +135,8 @@ def test_evaluate_checkpoint_schema_and_sweeps(tiny_bert, tmp_path, eval_data, m
     data, gold = eval_data
     model = random_model(tiny_bert, method)
     save_checkpoint(model, tmp_path / "ck")
-    result = evaluate_checkpoint(tmp_path / "ck", data=data, batch_size=5, device="cpu")
-    assert load_eval(tmp_path / "ck" / "eval.json") == json.loads(json.dumps(result))
+    result = evaluate_checkpoint(tmp_path / "ck", data=data, batch_size=5, device="cpu").to_dict()
+    assert load_eval(tmp_path / "ck" / "eval.json").to_dict() == json.loads(json.dumps(result))
     assert set(result) == SCHEMA_KEYS
     num_layers, n = result["num_layers"], len(gold)
     assert (result["method"], result["split"], result["num_examples"], result["batch_size"]) == (method, "file", n, 5)
@@ -162,7 +161,7 @@ def test_evaluate_checkpoint_schema_and_sweeps(tiny_bert, tmp_path, eval_data, m
             mean = sum((i + 1) * c for i, c in enumerate(p["histogram"])) / n
             assert p["mean_exit_layer"] == pytest.approx(mean)
             assert p["layer_speedup"] == pytest.approx(num_layers / mean)
-        if not is_stochastic(name, spec):
+        if not spec.stochastic:
             means = [p["mean_exit_layer"] for p in points]
             assert means == sorted(means), f"{name}: a stricter threshold exits earlier"
         default = next(p for p in points if p["threshold"] == spec.default)
@@ -181,7 +180,7 @@ def test_cli_writes_json_and_table(tiny_bert, tmp_path, eval_data, capsys):
     code = main(["--checkpoint", str(tmp_path / "ck"), "--data", eval_data[0], "--json", str(out), "--limit", "4",
                  "--device", "cpu"])
     printed = capsys.readouterr().out
-    assert code == 0 and load_eval(out)["num_examples"] == 4
+    assert code == 0 and load_eval(out).num_examples == 4
     assert "rule patience" in printed and "layer speed-up = L / mean exit layer" in printed
 
 
@@ -205,3 +204,25 @@ def test_load_eval_rejects_bad_files(tmp_path):
     bad.write_text(json.dumps({"checkpoint": "x"}))
     with pytest.raises(EvalFileError, match="key 'method' is missing"):
         load_eval(bad)
+
+
+def test_adaptive_gain_compares_with_a_static_cut_at_the_same_depth():
+    # per-layer accuracies 0.5, 0.7, 0.9: a rule exiting at mean depth 1.5 is compared with 0.6 (interpolated)
+    from eeviz.evaluate import sweep_point
+
+    exit_layer = torch.tensor([1, 2, 1, 2])  # mean 1.5, half the examples at each of two layers
+    preds, golds = np.array([1, 1, 0, 0]), np.array([1, 1, 0, 1])
+    point = sweep_point(0.3, exit_layer, preds, golds, "accuracy", [0.5, 0.7, 0.9])
+    assert point.score == pytest.approx(0.75) and point.static_score == pytest.approx(0.6)
+    assert point.adaptive_gain == pytest.approx(15.0)  # points
+    assert point.top_exit_share == pytest.approx(0.5)
+    assert point.layer_speedup == pytest.approx(3 / 1.5)
+
+
+def test_timing_none_measures_nothing(tiny_bert, tmp_path, eval_data):
+    data, _ = eval_data
+    save_checkpoint(random_model(tiny_bert, "pabee"), tmp_path / "ck")
+    result = evaluate_checkpoint(tmp_path / "ck", data=data, batch_size=5, device="cpu", timing="none")
+    assert result.full_model.time_s is None and result.timing == "none"
+    assert all(p.wall_speedup is None for r in result.rules.values() for p in r.points)
+    assert load_eval(tmp_path / "ck").to_dict() == result.to_dict()
