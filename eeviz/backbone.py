@@ -86,32 +86,44 @@ class BackboneRunner(nn.Module):
         self.num_layers = int(self.config.num_hidden_layers)
         self.hidden_size = int(self.config.hidden_size)
         self.num_heads = int(self.config.num_attention_heads)
-        self._attention_modules = self._find_attention_modules()
-        self._last_attention: torch.Tensor | None = None
+        self._attention_layers = [self._attention_kind(self.layer_module(i)) for i in range(self.num_layers)]
 
-    # ---------------------------------------------------------------- attention capture
-    def _find_attention_modules(self) -> list[list[nn.Module]]:
-        """Per layer, the modules transformers records attention weights from (empty if it records none).
+    # ---------------------------------------------------------------- attention weights
+    @staticmethod
+    def _attention_kind(module: nn.Module) -> str | None:
+        """How layer ``module`` yields its attention weights when run piece by piece (None: it cannot).
 
-        transformers 5 returns attention weights only through its output-recording hooks; we hook the same
-        modules, but only while a caller asks for weights: a module with a hook leaves PyTorch's fast call
-        path, and early exit should not pay for captures it never reads.
+        transformers 5 layers drop the weights their attention submodule returns (they reach callers only
+        through output-recording hooks). Hooks on a model that many sessions share would mix their results,
+        so a layer asked for weights is run as its own pieces instead: the attention submodule (which returns
+        them) and then the feed-forward part, the same calls in the same order as the layer's forward.
         """
-        attn_classes = getattr(self.model, "_can_record_outputs", {}).get("attentions")
-        if attn_classes is None:
-            return [[] for _ in range(self.num_layers)]
-        attn_classes = tuple(attn_classes) if isinstance(attn_classes, (list, tuple)) else (attn_classes,)
-        attn_classes = tuple(getattr(c, "target_class", c) for c in attn_classes)
-        attn_classes = tuple(c for c in attn_classes if isinstance(c, type))
-        return [
-            [m for m in self.layer_module(i).modules() if attn_classes and isinstance(m, attn_classes)]
-            for i in range(self.num_layers)
-        ]
+        if hasattr(module, "albert_layers"):  # ALBERT group: inner layers, each attention + FFN
+            return "albert"
+        if hasattr(module, "attention") and hasattr(module, "feed_forward_chunk"):  # BERT, RoBERTa, MiniLM, ...
+            return "bert"
+        return None
 
-    def _attention_hook(self, module, inputs, output) -> None:
-        # ALBERT reuses shared modules within one layer call: the last one that ran is the layer's
-        if isinstance(output, tuple) and len(output) > 1:
-            self._last_attention = output[1]
+    @staticmethod
+    def _bert_layer(module: nn.Module, hidden, mask):
+        from transformers.pytorch_utils import apply_chunking_to_forward
+
+        attention_output, weights = module.attention(hidden, mask)
+        out = apply_chunking_to_forward(
+            module.feed_forward_chunk, module.chunk_size_feed_forward, module.seq_len_dim, attention_output
+        )
+        return out, weights
+
+    @staticmethod
+    def _albert_group(group: nn.Module, hidden, mask):
+        from transformers.pytorch_utils import apply_chunking_to_forward
+
+        weights = None
+        for layer in group.albert_layers:  # the last inner layer's weights are the group's (as hooks saw them)
+            attention_output, weights = layer.attention(hidden, mask)
+            ffn = apply_chunking_to_forward(layer.ff_chunk, layer.chunk_size_feed_forward, layer.seq_len_dim, attention_output)
+            hidden = layer.full_layer_layer_norm(ffn + attention_output)
+        return hidden, weights
 
     # ---------------------------------------------------------------- the three pieces
     @property
@@ -156,20 +168,19 @@ class BackboneRunner(nn.Module):
         return self.model.encoder.layer[i]
 
     def layer(self, i: int, hidden, mask, output_attentions: bool = False):
-        """Run layer ``i`` (0-based). Returns (hidden, attention (B, heads, T, T) or None)."""
+        """Run layer ``i`` (0-based). Returns (hidden, attention (B, heads, T, T) or None).
+
+        A pure function of its inputs: nothing is registered on or stored in the shared model, so threads may
+        run layers of one model at the same time (the app serves every session from one cached model).
+        """
         module = self.layer_module(i)
-        if not output_attentions:
-            hidden = module(hidden, mask)
-            return (hidden[0] if isinstance(hidden, tuple) else hidden), None
-        self._last_attention = None
-        handles = [m.register_forward_hook(self._attention_hook) for m in self._attention_modules[i]]
-        try:
-            hidden = module(hidden, mask)
-        finally:
-            for handle in handles:
-                handle.remove()
-        attention, self._last_attention = self._last_attention, None
-        return (hidden[0] if isinstance(hidden, tuple) else hidden), attention
+        kind = self._attention_layers[i] if output_attentions else None
+        if kind == "bert":
+            return self._bert_layer(module, hidden, mask)
+        if kind == "albert":
+            return self._albert_group(module, hidden, mask)
+        hidden = module(hidden, mask)
+        return (hidden[0] if isinstance(hidden, tuple) else hidden), None
 
     @staticmethod
     def narrow(hidden: torch.Tensor, mask, rows: torch.Tensor, length: int | None = None):
