@@ -56,7 +56,7 @@ from .eval_result import (
     static_score,
 )
 from .methods.base import ExitRule
-from .model import MODEL_INPUTS, encode_texts
+from .model import MODEL_INPUTS, SUMMARIES, encode_texts
 from .metrics import compute_metrics
 from .trace import replay_signals
 
@@ -113,7 +113,7 @@ def synchronize(device: torch.device) -> None:
 
 def model_inputs(batch: dict) -> dict:
     """The tensors the network reads (labels and indices stay out of ``early_exit``'s way)."""
-    return {k: v for k, v in batch.items() if k in MODEL_INPUTS}
+    return {k: v for k, v in batch.items() if k in MODEL_INPUTS or k == SUMMARIES}
 
 
 @torch.inference_mode()

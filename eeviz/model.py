@@ -42,6 +42,7 @@ def add_probs(sig: Signals, regression: bool) -> Signals:
 
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+SUMMARIES = "summaries"  # batch key of cached per-layer sentence vectors (L, B, H), see ``forward_all``
 
 
 def encode_texts(tokenizer, texts, texts_b=None, max_length: int = 128) -> dict[str, torch.Tensor]:
@@ -143,7 +144,10 @@ class EarlyExitModel(nn.Module):
 
     def layer_signals(self, i: int, hidden, mask, state) -> Signals:
         """Layer ``i``'s signals (with probabilities) from its hidden states."""
-        summary = self.summarize(hidden, mask)
+        return self.summary_signals(i, self.summarize(hidden, mask), state)
+
+    def summary_signals(self, i: int, summary: torch.Tensor, state) -> Signals:
+        """Layer ``i``'s signals from its sentence vector (B, H): the pooler, the method's heads, probabilities."""
         sig = self.method.layer_signals(i, summary, self.pool(summary), state)
         return add_probs(sig, self.cfg.is_regression)
 
@@ -152,7 +156,14 @@ class EarlyExitModel(nn.Module):
 
     # ------------------------------------------------------------------ every layer
     def forward_all(self, batch, output_attentions: bool = False):
-        """Run all L layers. Returns (signals stacked to (L, B, ...), attentions list or None)."""
+        """Run all L layers. Returns (signals stacked to (L, B, ...), attentions list or None).
+
+        A batch with ``summaries`` (L, B, H), the sentence vectors of a frozen backbone cached by
+        ``eeviz.features``, skips the encoder: only the pooler and the method's heads run (exit-machinery
+        training on cached features).
+        """
+        if SUMMARIES in batch:
+            return self.signals_from_summaries(batch[SUMMARIES]), None
         hidden, mask = self._embed(batch)
         state = self.method.init_state(hidden.shape[0], hidden.device)
         per_layer: list[Signals] = []
@@ -164,6 +175,22 @@ class EarlyExitModel(nn.Module):
             per_layer.append(self.layer_signals(i, hidden, mask, state))
         stacked = {k: torch.stack([s[k] for s in per_layer]) for k in per_layer[0]}
         return stacked, attentions
+
+    def signals_from_summaries(self, summaries: torch.Tensor) -> Signals:
+        """Every layer's signals from cached sentence vectors (L, B, H), stacked to (L, B, ...)."""
+        state = self.method.init_state(summaries.shape[1], summaries.device)
+        per_layer = [self.summary_signals(i, summaries[i - 1], state) for i in range(1, self.num_layers + 1)]
+        return {k: torch.stack([s[k] for s in per_layer]) for k in per_layer[0]}
+
+    @torch.inference_mode()
+    def summaries(self, batch) -> torch.Tensor:
+        """The sentence vector of every layer (L, B, H) in float32: what ``signals_from_summaries`` reads."""
+        hidden, mask = self._embed(batch)
+        out = []
+        for i in range(1, self.num_layers + 1):
+            hidden, _ = self.runner.layer(i - 1, hidden, mask)
+            out.append(self.summarize(hidden, mask).float())
+        return torch.stack(out)
 
     def loss(self, batch, labels, phase: str = "main"):
         sig, _ = self.forward_all(batch)
