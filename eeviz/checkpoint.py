@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import ModelConfig
+from .config import ConfigError, ModelConfig
 
 FORMAT = "eeviz-checkpoint"
 VERSION = 1
@@ -32,6 +32,7 @@ WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_DIR = "tokenizer"
 METRICS_FILE = "metrics.json"  # written by training
 EVAL_FILE = "eval.json"  # the test-split sweep of ``eeviz evaluate``
+DEV_EVAL_FILE = "eval-dev.json"  # the dev-split sweep the default thresholds were chosen on
 RESUME_DIR = ".resume"  # an unfinished training run's state
 
 
@@ -56,6 +57,7 @@ class CheckpointLayout:
     tokenizer = property(lambda self: self.root / TOKENIZER_DIR)
     metrics = property(lambda self: self.root / METRICS_FILE)
     eval = property(lambda self: self.root / EVAL_FILE)
+    dev_eval = property(lambda self: self.root / DEV_EVAL_FILE)
     resume = property(lambda self: self.root / RESUME_DIR)
     resume_state = property(lambda self: self.resume / "state.json")
     resume_tensors = property(lambda self: self.resume / "state.safetensors")
@@ -134,6 +136,17 @@ def save_checkpoint(model, path: str | os.PathLike, extra_files: dict[str, Any] 
     return path
 
 
+def set_rule_defaults(path: str | os.PathLike, defaults: dict[str, float]) -> None:
+    """Store a checkpoint's default thresholds (``ModelConfig.rule_defaults``) in its config.json, atomically."""
+    layout = CheckpointLayout(path)
+    read_config(layout.root)  # a valid checkpoint, or CheckpointError
+    config = json.loads(layout.config.read_text(encoding="utf-8"))
+    config["model"]["rule_defaults"] = {k: float(v) for k, v in defaults.items()}
+    tmp = layout.config.with_name(f".{CONFIG_FILE}.tmp")
+    tmp.write_text(json.dumps(config, indent=2))
+    os.replace(tmp, layout.config)
+
+
 def read_config(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
     """Validate the folder and parse its config. Raises CheckpointError with a clear reason."""
     path = Path(path)
@@ -146,52 +159,147 @@ def read_config(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
         raise CheckpointError(f"'{path}' is not an eeviz checkpoint: {CONFIG_FILE} is missing")
     if not (path / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"'{path}' is not an eeviz checkpoint: {WEIGHTS_FILE} is missing")
-    try:
-        raw = json.loads(cfg_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"'{cfg_file}' is not valid JSON ({err})") from err
+    raw = read_json_file(cfg_file, what="checkpoint config")
     if not isinstance(raw, dict) or raw.get("format") != FORMAT or "model" not in raw:
         raise CheckpointError(f"'{cfg_file}' is not an eeviz checkpoint config (no '\"format\": \"{FORMAT}\"')")
-    if int(raw.get("version", 0)) > VERSION:
-        raise CheckpointError(f"'{path}' was written by a newer eeviz (format version {raw['version']})")
+    version = raw.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(f"'{cfg_file}': 'version' is {version!r}, expected a whole number (format version)")
+    if version > VERSION:
+        raise CheckpointError(f"'{path}' was written by a newer eeviz (format version {version})")
     try:
-        cfg = ModelConfig.from_dict(raw["model"])
-    except TypeError as err:
+        cfg = ModelConfig.checked(raw["model"])
+    except (ConfigError, TypeError) as err:
         raise CheckpointError(f"'{cfg_file}' has an invalid model config: {err}") from err
+    from .methods import get_method
+
+    try:
+        get_method(cfg.method)
+    except ValueError as err:
+        raise CheckpointError(f"'{cfg_file}': {err}") from err
+    hf = raw.get("backbone_config")
+    if hf is not None and (not isinstance(hf, dict) or not isinstance(hf.get("model_type"), str)):
+        raise CheckpointError(f"'{cfg_file}': 'backbone_config' must be a JSON object with a 'model_type' string")
     return cfg, raw
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", merge: bool = True):
-    """Rebuild the model saved at ``path`` (eval mode). ``merge``: fold LoRA adapters into the weights."""
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
-
-    from .backbone import BackboneError, load_backbone, resolve_backbone
-    from .lora import apply_lora, merge_lora
-    from .model import EarlyExitModel, trainable_names
-
+def read_json_file(path: str | os.PathLike, what: str = "file") -> Any:
+    """Parse a JSON file a checkpoint folder holds; any failure (unreadable, not UTF-8, not JSON, NaN) is a
+    CheckpointError naming the file."""
     path = Path(path)
-    cfg, raw = read_config(path)
+
+    def refuse_constant(name: str):
+        raise ValueError(f"{name} is not valid JSON")  # Python writes bare NaN/Infinity; JSON has no such values
+
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"), parse_constant=refuse_constant)
+    except UnicodeDecodeError as err:
+        raise CheckpointError(f"'{path}' ({what}) is not valid JSON: it is not UTF-8 text (byte {err.start})") from err
+    except (json.JSONDecodeError, ValueError, RecursionError) as err:
+        raise CheckpointError(f"'{path}' ({what}) is not valid JSON ({err})") from err
+    except OSError as err:
+        raise CheckpointError(f"'{path}' ({what}) cannot be read ({err.strerror or err})") from err
+
+
+def load_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu", merge: bool = True, allow_hub: bool | None = None
+):
+    """Rebuild the model saved at ``path`` (eval mode). ``merge``: fold LoRA adapters into the weights.
+
+    ``allow_hub``: whether a LoRA checkpoint's backbone may be downloaded from the Hugging Face hub (default:
+    ``$EEVIZ_ALLOW_HUB``, off); see ``eeviz.backbone.checkpoint_backbone`` for the backbones a checkpoint may
+    name. Every failure is a CheckpointError naming the folder, so one bad folder never takes a caller down.
+    """
+    path = Path(path)
+    try:
+        return _load_checkpoint(path, device, merge, allow_hub)
+    except CheckpointError:
+        raise
+    except Exception as err:  # the last line of defence: whatever else fails is this folder's problem
+        raise CheckpointError(f"cannot load checkpoint '{path}': {type(err).__name__}: {err}") from err
+
+
+# files that hold a tokenizer's vocabulary (a tokenizer folder without one loads with special tokens only)
+VOCAB_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         tensors = load_file(str(path / WEIGHTS_FILE))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"'{path / WEIGHTS_FILE}' is not a readable safetensors file ({err})") from err
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise CheckpointError(
+            f"checkpoint '{path}': {len(bad)} of {len(tensors)} weights hold NaN or infinite values (e.g. {bad[:3]}); "
+            "its training diverged: train it again (e.g. with a lower --lr)"
+        )
+    return tensors
+
+
+def _checkpoint_tokenizer(path: Path):
+    """A full checkpoint's own tokenizer; refused when missing (another vocabulary would map words wrongly)."""
+    from transformers import AutoTokenizer
+
+    tok_dir = path / TOKENIZER_DIR
+    if not tok_dir.is_dir() or not any((tok_dir / name).is_file() for name in VOCAB_FILES):
+        raise CheckpointError(
+            f"checkpoint '{path}' has no tokenizer vocabulary (expected '{TOKENIZER_DIR}/' with one of "
+            f"{', '.join(VOCAB_FILES)}): without it every word would read as [UNK]. Copy the backbone's tokenizer "
+            f"files into '{tok_dir}', or save the checkpoint again"
+        )
     try:
-        if raw.get("backbone_config") is not None:
-            hf = dict(raw["backbone_config"])
-            hf_config = AutoConfig.for_model(hf.pop("model_type"), **hf)
+        return AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
+    except Exception as err:
+        raise CheckpointError(f"checkpoint '{path}': its tokenizer cannot be loaded ({type(err).__name__}: {err})") from err
+
+
+def _load_backbone_for(path: Path, cfg: ModelConfig, raw: dict[str, Any], allow_hub: bool | None):
+    """(backbone, tokenizer) of a checkpoint: built from its own HF config, or the backbone it may name."""
+    from transformers import AutoConfig, AutoModel
+
+    from .backbone import BackboneError, checkpoint_backbone, load_backbone
+
+    if raw.get("backbone_config") is None:
+        try:
+            source = checkpoint_backbone(cfg.backbone, allow_hub)
+            backbone, tokenizer = load_backbone(source.path, local_only=source.local_only)
+        except BackboneError as err:
+            raise CheckpointError(f"checkpoint '{path}' needs backbone '{cfg.backbone}': {err}") from err
+    else:
+        hf = dict(raw["backbone_config"])
+        model_type = hf.pop("model_type")
+        try:
+            hf_config = AutoConfig.for_model(model_type, **hf)
             backbone = AutoModel.from_config(hf_config, attn_implementation="eager")
-            tok_dir = path / TOKENIZER_DIR
-            # a full checkpoint without its tokenizer/ folder falls back to the named backbone's tokenizer only
-            tokenizer = AutoTokenizer.from_pretrained(str(tok_dir) if tok_dir.is_dir() else resolve_backbone(cfg.backbone))
-        else:
-            backbone, tokenizer = load_backbone(cfg.backbone)
-    except (BackboneError, OSError) as err:
-        raise CheckpointError(f"checkpoint '{path}' needs backbone '{cfg.backbone}': {err}") from err
+        except Exception as err:
+            raise CheckpointError(
+                f"checkpoint '{path}': its backbone_config (model_type {model_type!r}) does not build a model "
+                f"({type(err).__name__}: {err})"
+            ) from err
+        tokenizer = _checkpoint_tokenizer(path)
+    vocab, known = int(backbone.config.vocab_size), len(tokenizer)
+    if not vocab // 2 <= known <= vocab:
+        raise CheckpointError(
+            f"checkpoint '{path}': its tokenizer knows {known} tokens, the model has {vocab} token embeddings: "
+            "the vocabulary does not belong to this model (missing or wrong tokenizer files)"
+        )
+    return backbone, tokenizer
+
+
+def _load_checkpoint(path: Path, device, merge: bool, allow_hub: bool | None):
+    from .backbone import BackboneError
+    from .lora import apply_lora, merge_lora
+    from .model import EarlyExitModel, trainable_names
+
+    cfg, raw = read_config(path)
+    tensors = _read_weights(path)
+    backbone, tokenizer = _load_backbone_for(path, cfg, raw, allow_hub)
     if cfg.finetune == "lora":
         apply_lora(backbone, rank=cfg.lora_rank, alpha=cfg.lora_alpha)
     try:
         model = EarlyExitModel(cfg, backbone, tokenizer)
-    except ValueError as err:
+    except (ValueError, TypeError, BackboneError) as err:  # method args of the wrong type, unsupported encoder
         raise CheckpointError(f"checkpoint '{path}': {err}") from err
     expected = trainable_names(model)
     missing = sorted(expected - set(tensors))

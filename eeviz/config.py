@@ -46,6 +46,9 @@ class ModelConfig:
     lora_alpha: float = 16.0
     classifier_dropout: float = 0.1
     method_args: dict[str, Any] = field(default_factory=dict)  # the method's own hyperparameters
+    # this checkpoint's default threshold per exit rule (rule -> value), chosen on the dev split by
+    # ``eeviz evaluate --split dev --choose-defaults``; rules not listed use their RuleSpec default
+    rule_defaults: dict[str, float] = field(default_factory=dict)
 
     @property
     def num_labels(self) -> int:
@@ -61,3 +64,71 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
         return dataclass_from_dict(cls, data, "model config")
+
+    @classmethod
+    def checked(cls, data: Any) -> "ModelConfig":
+        """``from_dict`` for data read from a file: every field checked against ``MODEL_SCHEMA``.
+
+        Raises ConfigError listing every bad field (its value and what it should be).
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(f"the model config must be a JSON object, not {type(data).__name__} ({_short(data)})")
+        problems = [p for name, value in data.items() if name in MODEL_SCHEMA for p in _field_problems(name, value)]
+        if problems:
+            raise ConfigError("; ".join(problems))
+        whole = {k: int(v) for k, v in data.items() if k in MODEL_SCHEMA and MODEL_SCHEMA[k][0] == "int"}
+        return cls.from_dict({**data, **whole})  # 128.0 -> 128
+
+
+class ConfigError(ValueError):
+    """A config read from a file that does not fit its schema, with every bad field named."""
+
+
+# The schema of a checkpoint's model config: field -> (kind, allowed values or (low, high) bounds, or None).
+# "int"/"float" refuse booleans and non-finite numbers; bounds are inclusive.
+MODEL_SCHEMA: dict[str, tuple[str, Any]] = {
+    "backbone": ("str", None),
+    "method": ("str", None),
+    "task": ("str", None),
+    "labels": ("list[str]", None),
+    "metric": ("str", None),
+    "is_pair": ("bool", None),
+    "max_length": ("int", (1, 100_000)),
+    "pooling": ("str", ("cls", "mean")),
+    "finetune": ("str", ("full", "lora")),
+    "lora_rank": ("int", (1, 4096)),
+    "lora_alpha": ("float", (1e-6, 1e6)),
+    "classifier_dropout": ("float", (0.0, 0.99)),
+    "method_args": ("dict", None),
+    "rule_defaults": ("dict", None),
+}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _field_problems(name: str, value: Any) -> list[str]:
+    """What is wrong with one field's value (empty list: nothing)."""
+    import math
+
+    kind, allowed = MODEL_SCHEMA[name]
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok_type = {
+        "str": isinstance(value, str) and value.strip() != "",
+        "bool": isinstance(value, bool),
+        "int": is_number and float(value).is_integer(),
+        "float": is_number and math.isfinite(value),
+        "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "dict": isinstance(value, dict) and all(isinstance(k, str) for k in value),
+    }[kind]
+    words = {"str": "a non-empty string", "bool": "true or false", "int": "a whole number", "float": "a finite number",
+             "list[str]": "a list of strings", "dict": "a JSON object"}[kind]
+    if not ok_type:
+        return [f"'{name}' is {_short(value)}, expected {words}"]
+    if isinstance(allowed, tuple) and kind == "str" and value not in allowed:
+        return [f"'{name}' is {_short(value)}, expected one of {', '.join(map(repr, allowed))}"]
+    if isinstance(allowed, tuple) and kind in ("int", "float") and not allowed[0] <= value <= allowed[1]:
+        return [f"'{name}' is {_short(value)}, expected {words} from {allowed[0]} to {allowed[1]}"]
+    return []

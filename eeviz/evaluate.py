@@ -43,7 +43,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from .checkpoint import EVAL_FILE
+from .checkpoint import EVAL_FILE, CheckpointLayout
 from .data import Example, load_examples_file, load_task
 from .eval_result import (
     EvalFileError,
@@ -136,10 +136,11 @@ def predictions(probs: torch.Tensor) -> np.ndarray:
     return probs.argmax(-1).numpy()
 
 
-def sweep_values(spec, sweep=None) -> list[float]:
-    """The rule's sweep (``sweep``, else ``spec.sweep``), with its default inserted in order when it lacks it."""
+def sweep_values(spec, sweep=None, default: float | None = None) -> list[float]:
+    """The rule's sweep (``sweep``, else ``spec.sweep``), with its default (``default``, else the spec's)
+    inserted in order when it lacks it."""
     values = [float(v) for v in (spec.sweep if sweep is None else sweep)]
-    default = float(spec.default)
+    default = float(spec.default if default is None else default)
     if default not in values:
         descending = len(values) > 1 and values[0] > values[-1]
         bisect.insort(values, default, key=(lambda v: -v) if descending else None)
@@ -263,7 +264,8 @@ def evaluate_model(
     timed_rules: dict[tuple[str, float], ExitRule] = {}
     for name, rule_cls in model.method.rules.items():
         spec = rule_cls.spec
-        values = sweep_values(spec, rule_cls.sweep_for(num_layers))
+        default = model.method.default_threshold(name)
+        values = sweep_values(spec, rule_cls.sweep_for(num_layers), default)
         points = []
         for value in values:
             if spec.stochastic:
@@ -271,12 +273,12 @@ def evaluate_model(
             exit_layer, probs, _ = replay_signals(signals, model.make_rule(name, **{spec.param: value}))
             preds = predictions(probs)
             points.append(sweep_point(value, exit_layer, preds, golds, cfg.metric, layer_scores))
-            if value == float(spec.default):
+            if value == default:
                 default_exits[name] = (exit_layer.numpy(), preds)
         if spec.early_exit:
-            for value in timed_values(values, float(spec.default), timing):
+            for value in timed_values(values, default, timing):
                 timed_rules[name, value] = model.make_rule(name, **{spec.param: value})
-        rules_out[name] = RuleSweep(param=spec.param, label=spec.label, default=float(spec.default),
+        rules_out[name] = RuleSweep(param=spec.param, label=spec.label, default=default,
                                     early_exit=bool(spec.early_exit), points=points,
                                     stochastic=bool(spec.stochastic))
 
@@ -332,6 +334,32 @@ def example_records(examples, layer_preds, default_exits, regression: bool) -> l
         out.append(ExampleRecord(text=cut(ex.text), text_b=cut(ex.text_b), gold=plain(ex.label),
                                  layer_preds=[plain(p[row]) for p in layer_preds], exit=exits))
     return out
+
+
+# Choosing a checkpoint's default thresholds on the dev split: the point whose exits depend most on the input
+# (largest adaptive gain), among those where no exit layer holds more than MAX_TOP_SHARE of the examples and
+# the score is at most MAX_SCORE_DROP below the full model's. Both bounds keep margin for the test split.
+MAX_TOP_SHARE = 0.55
+MAX_SCORE_DROP = 0.02
+
+
+def choose_default(sweep: RuleSweep, full_score: float) -> float | None:
+    """The threshold to make a rule's default (from a dev-split sweep), or None to keep the paper's."""
+    if not sweep.early_exit or sweep.stochastic:
+        return None
+    fits = [p for p in sweep.points if p.top_exit_share <= MAX_TOP_SHARE and p.score >= full_score - MAX_SCORE_DROP
+            and p.mean_exit_layer < len(p.histogram)]
+    if not fits:
+        return None
+    return max(fits, key=lambda p: (round(p.adaptive_gain, 6), p.score)).threshold
+
+
+def choose_defaults(result: EvalResult) -> dict[str, float]:
+    """Every rule's chosen default from ``result`` (which must not be a test-split sweep)."""
+    if result.split == "test":
+        raise ValueError("defaults are chosen on the dev split, never on test (use --split dev)")
+    chosen = {name: choose_default(sweep, result.full_model.score) for name, sweep in result.rules.items()}
+    return {k: v for k, v in chosen.items() if v is not None}
 
 
 def load_eval(path: str | Path) -> EvalResult:
@@ -438,12 +466,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the exit rules that draw random numbers")
     parser.add_argument("--timing-repeats", type=int, default=1,
                         help="time each batch N times and keep the fastest (steadier on a busy machine) [1]")
+    parser.add_argument("--choose-defaults", action="store_true",
+                        help="choose each rule's default threshold from this sweep (dev split only) and store it "
+                             "in the checkpoint's config.json")
     parser.add_argument("--timing", choices=TIMING_MODES, default="default",
                         help="which points get a measured wall-clock speed-up: none, default (the default threshold "
                              "and both ends of each sweep, what the Dataset page draws) or sweep (every point)")
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.timing_repeats < 1 or (args.limit is not None and args.limit < 1):
         parser.error("--batch-size, --timing-repeats and --limit must be positive")
+    if args.choose_defaults and (args.data is not None or args.split == "test"):
+        parser.error("--choose-defaults needs a dev sweep: --split dev (never the test split)")
+    if args.choose_defaults and args.json is None:
+        args.json = str(CheckpointLayout(args.checkpoint).dev_eval)  # keep the test sweep in eval.json
 
     from .checkpoint import CheckpointError
 
@@ -458,6 +493,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(format_table(result))
     print(f"\nwrote {args.json or Path(args.checkpoint) / EVAL_FILE}")
+    if args.choose_defaults:
+        from .checkpoint import set_rule_defaults
+
+        chosen = choose_defaults(result)
+        set_rule_defaults(args.checkpoint, chosen)
+        print("defaults chosen on dev: " + (", ".join(f"{k}={v:g}" for k, v in chosen.items()) or "none (kept)"))
     return 0
 
 

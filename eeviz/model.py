@@ -104,6 +104,10 @@ class EarlyExitModel(nn.Module):
         self.method = method_cls(
             args, self.runner.hidden_size, self.runner.num_layers, cfg.num_labels, cfg.classifier_dropout
         )
+        unknown = set(cfg.rule_defaults) - set(method_cls.rules)
+        if unknown:
+            raise ValueError(f"rule_defaults name rules that {cfg.method} lacks: {sorted(unknown)}")
+        self.method.rule_defaults = {k: float(v) for k, v in cfg.rule_defaults.items()}
         # under LoRA the pretrained weights are frozen for good; phases then pick among the rest
         keep = trainable_names(self)
         for name, param in self.named_parameters():

@@ -226,3 +226,38 @@ def test_timing_none_measures_nothing(tiny_bert, tmp_path, eval_data):
     assert result.full_model.time_s is None and result.timing == "none"
     assert all(p.wall_speedup is None for r in result.rules.values() for p in r.points)
     assert load_eval(tmp_path / "ck").to_dict() == result.to_dict()
+
+
+def test_choose_default_prefers_the_most_adaptive_point_within_bounds():
+    from eeviz.eval_result import RuleSweep, SweepPoint
+    from eeviz.evaluate import choose_default
+
+    def point(threshold, score, gain, share, mean=2.0):
+        return SweepPoint(threshold=threshold, score=score, metrics={}, mean_exit_layer=mean, layer_speedup=3 / mean,
+                          wall_speedup=None, histogram=[1, 1, 1], static_score=score - gain / 100,
+                          adaptive_gain=gain, top_exit_share=share)
+
+    sweep = RuleSweep(param="t", label="t", default=0.5, early_exit=True, points=[
+        point(0.9, 0.70, 5.0, 0.40),  # most adaptive, but 10 points below the full model
+        point(0.7, 0.79, 3.0, 0.80),  # one exit layer holds 80% of the examples
+        point(0.5, 0.79, 2.0, 0.50),  # the choice
+        point(0.3, 0.80, 1.0, 0.45),
+        point(0.0, 0.80, 0.0, 1.00, mean=3.0),  # the full model
+    ])
+    assert choose_default(sweep, full_score=0.80) == 0.5
+    sweep.stochastic = True
+    assert choose_default(sweep, full_score=0.80) is None  # a seed is no threshold
+
+
+def test_choose_defaults_on_dev_are_stored_and_used(tiny_bert, tmp_path, eval_data, capsys):
+    from eeviz.checkpoint import load_checkpoint, read_config
+
+    save_checkpoint(random_model(tiny_bert, "deebert"), tmp_path / "ck")
+    with pytest.raises(SystemExit):  # never on the test split, nor on a file with no dev split
+        main(["--checkpoint", str(tmp_path / "ck"), "--data", eval_data[0], "--choose-defaults"])
+    assert "--split dev" in capsys.readouterr().err
+    cfg, _ = read_config(tmp_path / "ck")
+    cfg.rule_defaults = {"entropy": 0.15}
+    model = build_model(cfg)
+    assert model.make_rule().threshold == 0.15 and model.method.default_threshold() == 0.15
+    assert model.make_rule(entropy=0.4).threshold == 0.4  # an explicit value still wins

@@ -141,6 +141,7 @@ class PanelSpec:
     caption: str = ""
     y_range: tuple[float, float] | None = None
     y_title: str = ""
+    hides: tuple[str, ...] = ()  # series this panel stands for without drawing them (log p(i|x) next to p(i|x))
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class LayerMarker:
     panel: str  # the PanelSpec title it belongs to
     layer: int
     label: str
+    name: str = "marker"  # the layout shape's name (tests and the app find markers by it)
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ class LayerBand:
     last: int
     label: str
     ok: bool = True
+    name: str = "band"  # the layout shape's name
 
 
 @dataclass
@@ -171,6 +174,8 @@ class FigureInputs:
     markers: list[LayerMarker] = field(default_factory=list)
     bands: list[LayerBand] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)  # PanelSpec title -> the figure's title (with a number)
+    highlight: dict[str, list[int]] = field(default_factory=dict)  # series -> layers drawn green (the best one)
 
 
 # --------------------------------------------------------------------------------------------- methods
@@ -197,6 +202,47 @@ class MethodArgs:
     """Base for each method's hyperparameter dataclass (saved in the checkpoint's method_args)."""
 
 
+# --------------------------------------------------------------------------------------------- training
+@dataclass(frozen=True, kw_only=True)
+class Hyperparameters:
+    """The optimisation settings a paper fixes, declared once: ``eeviz.training.TrainArgs`` extends them.
+
+    ``schedule``: "linear" (linear warmup over ``warmup_ratio`` of the steps, then linear decay to 0) or
+    "constant" (warmup, then a fixed rate). ``patience_epochs``: stop a phase after this many epochs without a
+    better dev score (None: run every epoch). ``dropout``: the classifier heads' dropout.
+    """
+
+    lr: float = 2e-5
+    batch_size: int = 32
+    epochs: int = 3
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    schedule: str = "linear"
+    patience_epochs: int | None = None
+    max_grad_norm: float = 1.0
+    dropout: float = 0.1
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainDefaults(Hyperparameters):
+    """A method's training defaults (``ExitMethod.train_defaults``); ``source`` says where the numbers come from."""
+
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class PresetSettings:
+    """A method's own part of a named training preset (``eeviz.presets``), on top of the preset's shared values.
+
+    ``train``: training-flag values (names as in ``TrainArgs``); ``method_args``: fields of the method's ``Args``;
+    ``warm_start``: this method trains first and the others start from its backbone weights.
+    """
+
+    train: dict[str, Any] = field(default_factory=dict)
+    method_args: dict[str, Any] = field(default_factory=dict)
+    warm_start: bool = False
+
+
 class ExitMethod(nn.Module):
     """Heads + loss + exit rules of one early-exit method."""
 
@@ -216,6 +262,9 @@ class ExitMethod(nn.Module):
     panels: ClassVar[tuple[PanelSpec, ...]] = ()
     # figure_inputs needs the gold label (the app asks for one when a typed sentence has none)
     figures_need_gold: ClassVar[bool] = False
+    # --- training: the paper's optimisation setup, and the method's part of named presets (preset name -> it)
+    train_defaults: ClassVar[TrainDefaults] = TrainDefaults()
+    preset_settings: ClassVar[dict[str, PresetSettings]] = {}
 
     def __init__(self, args, hidden_size: int, num_layers: int, num_labels: int, dropout: float = 0.1):
         super().__init__()
@@ -224,6 +273,8 @@ class ExitMethod(nn.Module):
         self.num_layers = num_layers
         self.num_labels = num_labels
         self.dropout = nn.Dropout(dropout)
+        # rule -> default threshold of this checkpoint (``ModelConfig.rule_defaults``), set by the model
+        self.rule_defaults: dict[str, float] = {}
 
     # per-row state carried from layer to layer (e.g. the previous pooled vector for PALBERT)
     def init_state(self, batch_size: int, device: torch.device) -> State:
@@ -266,10 +317,20 @@ class ExitMethod(nn.Module):
         """The plain-word name of a signal or rule-state series."""
         return cls.signal_names.get(key, key.replace("_", " "))
 
+    def default_threshold(self, rule: str | None = None) -> float:
+        """The default threshold of ``rule``: this checkpoint's (chosen on dev), else the paper's (RuleSpec)."""
+        name = rule or self.default_rule
+        spec = self.rules[name].spec
+        return float(self.rule_defaults.get(name, spec.default))
+
     def make_rule(self, rule: str | None = None, **params) -> ExitRule:
         name = rule or self.default_rule
         if name not in self.rules:
             raise ValueError(f"method '{self.name}' has no exit rule '{name}' (has: {', '.join(self.rules)})")
+        spec = self.rules[name].spec
+        if spec.param not in params and name in self.rule_defaults:
+            value = self.rule_defaults[name]
+            params[spec.param] = int(value) if spec.integer else float(value)
         return self.rules[name](self.num_layers, **params)
 
     # helpers shared by methods -----------------------------------------------------------------
@@ -278,3 +339,66 @@ class ExitMethod(nn.Module):
         if self.num_labels == 1:
             return (logits.squeeze(-1).float() - labels.float()) ** 2
         return F.cross_entropy(logits.float(), labels.long(), reduction="none")
+
+    # --- the Learn page: the method in words and formulas, and a toy to play with (plain data; the app draws it)
+    lesson: ClassVar[Lesson | None] = None
+
+    @classmethod
+    def toy_knobs(cls, num_layers: int) -> tuple[Knob, ...]:
+        """The toy's sliders on a ``num_layers``-layer toy (thresholds, toy-only head biases, hyperparameters)."""
+        return ()
+
+    @classmethod
+    def toy(cls, p_positive, knobs: dict[str, Any]) -> Toy | None:
+        """The toy for a binary example (gold: positive) with p(positive) per layer ``p_positive`` (L,) and the
+        knobs' values (key -> value); None when the method has no toy."""
+        return None
+
+
+# --------------------------------------------------------------------------------------------- Learn page
+@dataclass(frozen=True)
+class Lesson:
+    """A method's tab of the Learn page.
+
+    ``blocks`` are markdown paragraphs; a block written as ``$$...$$`` is a display formula (LaTeX).
+    ``key`` prefixes the tab's chart keys (default: the method's name).
+    """
+
+    summary: str
+    blocks: tuple[str, ...] = ()
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One control of a method's toy: a slider (numbers; integers when all four numbers are), a toggle (a bool
+    ``default``) or a select box (``choices``). ``key`` names its value in ``ExitMethod.toy``'s ``knobs``."""
+
+    key: str
+    label: str
+    default: Any
+    minimum: float = 0.0
+    maximum: float = 1.0
+    step: float = 0.01
+    help: str = ""
+    choices: tuple = ()
+
+
+@dataclass
+class Toy:
+    """What a method's toy shows, as plain data.
+
+    ``signals`` are added to the toy trace (per-layer arrays, as a model's signals); the rule ``rule`` with
+    ``params`` is replayed over it, and ``args`` (the method's ``Args``; None = the defaults) feed
+    ``figure_inputs``. ``metrics`` (label -> formatted value) and ``notes`` are shown with the figures;
+    ``loss_weights`` is each layer's weight in the training loss, if the method has such weights.
+    """
+
+    rule: str
+    params: dict[str, Any] = field(default_factory=dict)
+    signals: dict[str, Any] = field(default_factory=dict)
+    args: Any = None
+    metrics: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    loss_weights: Any = None
+    loss_weights_title: str = "Loss weight of each layer"
