@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import ExitMethod, ExitRule, MethodArgs, RuleSpec, Signals, State
+from .base import ExitMethod, ExitRule, MethodArgs, PresetSettings, RuleSpec, Signals, State, TrainDefaults
 
 
 @dataclass
@@ -89,6 +89,12 @@ class PabeeMethod(ExitMethod):
     Args = PabeeArgs
     rules = {"patience": PatienceRule}
     default_rule = "patience"
+    train_defaults = TrainDefaults(
+        lr=2e-5, batch_size=32, epochs=10, schedule="constant", patience_epochs=5,
+        source="PABEE: Adam, lr from {1e-5, 2e-5, 3e-5, 5e-5}, batch 32, until dev stops improving for 5 epochs",
+    )
+    # demo: PABEE's loss trains every layer, so it adapts the backbone first, on the whole training split
+    preset_settings = {"demo": PresetSettings(train=dict(epochs=2, train_limit=None), warm_start=True)}
     supports_regression = True
     signal_docs = {}
 
