@@ -1,8 +1,10 @@
-"""Training defaults per method (one table) and named presets that train every method in one command.
+"""Training defaults per method, and named presets that train every method in one command.
 
-``METHOD_DEFAULTS`` holds each paper's optimisation setup (see /work/shared/METHODS.md and the papers): every
-method uses AdamW (plain Adam when ``weight_decay`` is 0), classifier dropout 0.1 and gradient clipping at 1.0.
-Command-line flags override the table; a preset overrides the table and is itself overridden by flags.
+Each method declares its paper's optimisation setup in its own file (``ExitMethod.train_defaults``, see
+/work/shared/METHODS.md and the papers): every method uses AdamW (plain Adam when ``weight_decay`` is 0),
+classifier dropout 0.1 and gradient clipping at 1.0. Command-line flags override those defaults; a preset
+overrides them and is itself overridden by flags. A preset's shared values live here; what a method changes
+in a preset is the method's own ``preset_settings``.
 """
 
 from __future__ import annotations
@@ -10,61 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class TrainDefaults:
-    """One method's optimisation defaults.
-
-    ``schedule``: "linear" (linear warmup over ``warmup_ratio`` of the steps, then linear decay to 0) or
-    "constant" (warmup, then a fixed rate: the PABEE/PALBERT setup). ``patience_epochs``: stop a phase after
-    this many epochs without a better dev score (None: run every epoch). ``source`` says where the numbers
-    come from.
-    """
-
-    lr: float = 2e-5
-    batch_size: int = 32
-    epochs: int = 3
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.0
-    schedule: str = "linear"
-    patience_epochs: int | None = None
-    max_grad_norm: float = 1.0
-    dropout: float = 0.1
-    source: str = ""
-
-
-METHOD_DEFAULTS: dict[str, TrainDefaults] = {
-    "pabee": TrainDefaults(
-        lr=2e-5, batch_size=32, epochs=10, schedule="constant", patience_epochs=5,
-        source="PABEE: Adam, lr from {1e-5, 2e-5, 3e-5, 5e-5}, batch 32, until dev stops improving for 5 epochs",
-    ),
-    "deebert": TrainDefaults(
-        lr=2e-5, batch_size=32, epochs=3,
-        source="DeeBERT official scripts: HF run_glue, lr 2e-5, 3 epochs per stage, linear decay, no warmup",
-    ),
-    "pondernet": TrainDefaults(
-        lr=2e-5, batch_size=32, epochs=25, schedule="constant", patience_epochs=5,
-        source="PALBERT paper's PonderNet baseline: Adam, fixed lr, up to 25 epochs, early stop after 5",
-    ),
-    "palbert": TrainDefaults(
-        lr=2e-5, batch_size=32, epochs=25, schedule="constant", patience_epochs=5,
-        source="PALBERT: Adam, fixed lr from {1e-5, 2e-5, 3e-5, 5e-5}, batch {16, 32, 128}, up to 25 epochs, "
-        "early stop after 5 epochs without dev improvement; the Lambda head's own lr is a method argument",
-    ),
-    "elbert": TrainDefaults(
-        lr=3e-5, batch_size=32, epochs=3, warmup_ratio=0.1, weight_decay=0.01,
-        source="ELBERT: lr 3e-5, batch 32 (ALBERT's GLUE setup otherwise)",
-    ),
-    "consistentee": TrainDefaults(
-        lr=2e-5, batch_size=32, epochs=3, warmup_ratio=0.1, weight_decay=0.01,
-        source="ConsistentEE: BERT-base fine-tuning defaults (the paper gives none); epochs per training phase",
-    ),
-}
+from .methods import available_methods, get_method
+from .methods.base import TrainDefaults
 
 
 def method_defaults(method: str) -> TrainDefaults:
-    """The defaults of ``method``, or the generic ones for a method missing from the table."""
-    return METHOD_DEFAULTS.get(method, TrainDefaults())
+    """The training defaults ``method`` declares (``ExitMethod.train_defaults``)."""
+    return get_method(method).train_defaults
+
+
+def defaults_table() -> dict[str, TrainDefaults]:
+    """Every available method's training defaults (what the README's table lists)."""
+    return {name: method_defaults(name) for name in available_methods()}
 
 
 # ------------------------------------------------------------------------------------------ presets
@@ -72,32 +31,47 @@ def method_defaults(method: str) -> TrainDefaults:
 class Preset:
     """Settings that train every available method the same way.
 
-    ``train``: training-flag values (names as in ``eeviz.train.TrainArgs``) shared by all methods;
-    ``per_method``: further flag values for one method; ``method_args``: fields of a method's ``Args``.
+    ``train``: training-flag values (names as in ``eeviz.training.TrainArgs``) shared by all methods. On top,
+    each method's ``preset_settings[name]`` gives its own flag values, ``Args`` fields, and whether it is the
+    warm start (it trains first; the others start from its backbone weights).
     """
 
     name: str
     description: str
     train: dict[str, Any] = field(default_factory=dict)
-    per_method: dict[str, dict[str, Any]] = field(default_factory=dict)
-    method_args: dict[str, dict[str, Any]] = field(default_factory=dict)
     eval_split: str = "test"
-    warm_start: str | None = None  # train this method first; the others start from its backbone weights
 
     def settings(self, method: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """(training-flag values, method-argument values) of this preset for ``method``."""
-        return {**self.train, **self.per_method.get(method, {})}, dict(self.method_args.get(method, {}))
+        own = get_method(method).preset_settings.get(self.name)
+        if own is None:
+            return dict(self.train), {}
+        return {**self.train, **own.train}, dict(own.method_args)
+
+    def warm_start(self, methods: list[str]) -> str | None:
+        """The method among ``methods`` whose backbone weights the others start from (None: each from scratch)."""
+        starts = [m for m in methods
+                  if (own := get_method(m).preset_settings.get(self.name)) is not None and own.warm_start]
+        if len(starts) > 1:
+            raise ValueError(f"preset '{self.name}': several methods claim the warm start ({', '.join(starts)})")
+        return starts[0] if starts else None
+
+    def training_order(self, methods: list[str]) -> list[str]:
+        """``methods`` with the warm-start method first (the others need its checkpoint)."""
+        start = self.warm_start(methods)
+        return ([start] if start else []) + [m for m in methods if m != start]
 
 
 PRESETS: dict[str, Preset] = {
     # The shipped demo checkpoints: the offline 6-layer MiniLM on Rotten Tomatoes with LoRA, so each
     # checkpoint stores adapters + LayerNorms + pooler + heads (1-9 MB) and all of them stay far below 60 MB.
-    # To fit a 2-core CPU, PABEE (whose loss trains every layer) adapts the backbone on the whole training
-    # split first; every other method then starts from PABEE's backbone adapters (its own heads start fresh)
-    # and trains with its own loss on the first 4,800 training examples. LoRA adapters and fresh heads need a
-    # larger rate than full fine-tuning; reviews are short, so 64 tokens cover nearly all of them. The heads
-    # read the mean over tokens, as all-MiniLM-L6-v2 was trained to be used: its [CLS] state carries almost
-    # no signal before layer 4, which would leave the first layers at the majority class.
+    # To fit a 2-core CPU, one method (the warm start, named in its own file) adapts the backbone on the
+    # whole training split first; every other method then starts from its backbone adapters (its own heads
+    # start fresh) and trains with its own loss on the first 4,800 training examples (fewer for methods that
+    # train in several phases: their preset_settings). LoRA adapters and fresh heads need a larger rate than
+    # full fine-tuning; reviews are short, so 64 tokens cover nearly all of them. The heads read the mean over
+    # tokens, as all-MiniLM-L6-v2 was trained to be used: its [CLS] state carries almost no signal before
+    # layer 4, which would leave the first layers at the majority class.
     "demo": Preset(
         name="demo",
         description="every method on minilm (6 layers) + rotten_tomatoes with LoRA rank 8, then evaluate on test",
@@ -106,17 +80,6 @@ PRESETS: dict[str, Preset] = {
             lr=1e-3, batch_size=32, epochs=1, warmup_ratio=0.06, weight_decay=0.01, schedule="linear",
             patience_epochs=None, seed=42, train_limit=4800,
         ),
-        per_method={
-            "pabee": dict(epochs=2, train_limit=None),
-            # two stages (final classifier, then highways) / three phases per round: fewer examples each
-            "deebert": dict(train_limit=3200),
-            "consistentee": dict(train_limit=3200),
-        },
-        # the geometric prior's λ_p = 0.1 was set for 12-24 layers (expected depth 10); 0.25 keeps the prior's
-        # shape on 6 layers (expected depth 4) instead of piling 59% of its mass on the last layer
-        method_args={"consistentee": dict(rounds=1), "pondernet": dict(prior_lambda=0.25),
-                     "palbert": dict(prior_lambda=0.25)},
-        warm_start="pabee",
     ),
 }
 

@@ -33,7 +33,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .base import ExitMethod, ExitRule, MethodArgs, Phase, RuleSpec, Signals, State
+from .base import (
+    ExitMethod, ExitRule, MethodArgs, Phase, PresetSettings, RuleSpec, Signals, State, TrainDefaults,
+)
 from .pabee import layer_weighted_loss
 
 POLICY_WIDTH = 32
@@ -227,6 +229,12 @@ class ConsistentEEMethod(ExitMethod):
     Args = ConsistentEEArgs
     rules = {"policy": PolicyRule}
     default_rule = "policy"
+    train_defaults = TrainDefaults(
+        lr=2e-5, batch_size=32, epochs=3, warmup_ratio=0.1, weight_decay=0.01,
+        source="ConsistentEE: BERT-base fine-tuning defaults (the paper gives none); epochs per training phase",
+    )
+    # demo: three phases per round, so fewer examples each, and one round
+    preset_settings = {"demo": PresetSettings(train=dict(train_limit=3200), method_args=dict(rounds=1))}
     signal_docs = {"policy": "π_i: the policy's probability of exiting at layer i"}
 
     def __init__(self, args, hidden_size, num_layers, num_labels, dropout=0.1):

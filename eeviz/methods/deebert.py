@@ -16,7 +16,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import ExitMethod, ExitRule, MethodArgs, Phase, RuleSpec, Signals, State, entropy_from_logits
+from .base import (
+    ExitMethod, ExitRule, MethodArgs, Phase, PresetSettings, RuleSpec, Signals, State, TrainDefaults,
+    entropy_from_logits,
+)
 
 
 @dataclass
@@ -55,6 +58,12 @@ class DeebertMethod(ExitMethod):
     Args = DeebertArgs
     rules = {"entropy": EntropyRule}
     default_rule = "entropy"
+    train_defaults = TrainDefaults(
+        lr=2e-5, batch_size=32, epochs=3,
+        source="DeeBERT official scripts: HF run_glue, lr 2e-5, 3 epochs per stage, linear decay, no warmup",
+    )
+    # demo: two stages (final classifier, then highways), so fewer examples each
+    preset_settings = {"demo": PresetSettings(train=dict(train_limit=3200))}
 
     def __init__(self, args, hidden_size, num_layers, num_labels, dropout=0.1):
         super().__init__(args, hidden_size, num_layers, num_labels, dropout)

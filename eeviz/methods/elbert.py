@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import ExitMethod, ExitRule, MethodArgs, RuleSpec, Signals, State, entropy_from_logits
+from .base import (
+    ExitMethod, ExitRule, MethodArgs, RuleSpec, Signals, State, TrainDefaults, entropy_from_logits,
+)
 
 WINDOW_CRITERIA = ("monotonic", "unchanged", "range")
 
@@ -177,6 +179,10 @@ class ElbertMethod(ExitMethod):
     Args = ElbertArgs
     rules = {"two_stage": TwoStageRule, "puzzlement": PuzzlementRule}
     default_rule = "two_stage"
+    train_defaults = TrainDefaults(
+        lr=3e-5, batch_size=32, epochs=3, warmup_ratio=0.1, weight_decay=0.01,
+        source="ELBERT: lr 3e-5, batch 32 (ALBERT's GLUE setup otherwise)",
+    )
     signal_docs = {"puzzlement": "normalised entropy H(p_i)/log C in [0, 1]: stage 1 exits below δ"}
 
     def __init__(self, args: ElbertArgs, hidden_size, num_layers, num_labels, dropout=0.1):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .base import PresetSettings, TrainDefaults
 from .pondernet import ExpectationRule, PonderArgs, PonderNetMethod, QExitRule, SamplingRule
 
 
@@ -33,6 +34,13 @@ class PalbertMethod(PonderNetMethod):
     Args = PalbertArgs
     rules = {"q_exit": QExitRule, "sampling": SamplingRule, "expectation": ExpectationRule}
     default_rule = "q_exit"
+    train_defaults = TrainDefaults(
+        lr=2e-5, batch_size=32, epochs=25, schedule="constant", patience_epochs=5,
+        source="PALBERT: Adam, fixed lr from {1e-5, 2e-5, 3e-5, 5e-5}, batch {16, 32, 128}, up to 25 epochs, "
+        "early stop after 5 epochs without dev improvement; the Lambda head's own lr is a method argument",
+    )
+    # demo: the same prior as PonderNet's on 6 layers (see there)
+    preset_settings = {"demo": PresetSettings(method_args=dict(prior_lambda=0.25))}
 
 
 METHOD = PalbertMethod

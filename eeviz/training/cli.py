@@ -1,0 +1,118 @@
+"""``eeviz train`` / ``python -m eeviz.train``: one run, or a named preset that trains and evaluates every method."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..checkpoint import CheckpointLayout
+from ..methods import available_methods
+from ..presets import get_preset
+from .args import resolve_args
+from .resume import finished_run
+from .run import train
+
+
+def run_preset(name: str, out_dir: str, flags: dict[str, Any], method_arg_pairs: list[str],
+               methods: list[str] | None = None) -> list[Path]:
+    """Train every available method (or ``methods``) with preset ``name`` into OUT_DIR/METHOD, then evaluate each."""
+    from accelerate import PartialState
+
+    from ..evaluate import evaluate_checkpoint, format_table
+
+    preset = get_preset(name)
+    methods = preset.training_order(list(methods or available_methods()))
+    start = preset.warm_start(methods)  # the others start from its backbone weights
+    outs = []
+    for method in methods:
+        train_values, method_values = preset.settings(method)
+        if start and method != start:
+            train_values.setdefault("init_from", str(Path(out_dir) / start))
+        out = Path(out_dir) / method
+        args = resolve_args(method, str(out), flags, train_values, method_arg_pairs, method_values)
+        evaluated = args.resume and finished_run(out) is not None and CheckpointLayout(out).eval.is_file()
+        train(args)
+        if not evaluated and PartialState().is_main_process:
+            result = evaluate_checkpoint(out, split=preset.eval_split, limit=args.limit, batch_size=args.batch_size,
+                                         device=args.device)
+            print(format_table(result))
+        outs.append(out)
+    return outs
+
+
+def build_parser(prog: str = "eeviz train") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Train an early-exit model (any method) and save an eeviz checkpoint. Hyperparameters not "
+        "given come from the method's paper (its train_defaults in eeviz/methods/METHOD.py).",
+    )
+    run = parser.add_argument_group("what to train")
+    run.add_argument("--method", help=f"one of: {', '.join(available_methods())} (with --preset: a comma list)")
+    run.add_argument("--backbone", help="alias (minilm), HF hub name (albert-base-v2) or local folder [minilm]")
+    run.add_argument("--task", help="task name (rotten_tomatoes, sst2, rte, ...) or a .csv/.jsonl file [rotten_tomatoes]")
+    run.add_argument("--out", help="checkpoint folder to write")
+    run.add_argument("--preset", help="train every method with a named preset (demo) into --out-dir/METHOD")
+    run.add_argument("--out-dir", default="checkpoints", help="with --preset: parent folder [checkpoints]")
+    hp = parser.add_argument_group("hyperparameters (default: the method's train_defaults)")
+    hp.add_argument("--finetune", choices=["full", "lora"], help="train every weight, or LoRA adapters [full]")
+    hp.add_argument("--lora-rank", type=int, help="LoRA rank (alpha = 2 x rank) [8]")
+    hp.add_argument("--max-length", type=int, help="max tokens per input [128]")
+    hp.add_argument("--pooling", choices=["cls", "mean"],
+                    help="sentence vector the heads read: [CLS] state (the papers) or mean over tokens [cls]")
+    hp.add_argument("--lr", type=float, help="peak learning rate")
+    hp.add_argument("--batch-size", type=int, help="examples per step and process")
+    hp.add_argument("--epochs", type=int, help="epochs per phase (a phase may fix its own)")
+    hp.add_argument("--warmup-ratio", type=float, help="fraction of a phase's steps spent in linear warmup")
+    hp.add_argument("--weight-decay", type=float, help="AdamW weight decay (not on biases and LayerNorms)")
+    hp.add_argument("--schedule", choices=["linear", "constant"], help="after warmup: linear decay to 0, or constant")
+    hp.add_argument("--max-grad-norm", type=float, help="gradient clipping (0: off)")
+    hp.add_argument("--dropout", type=float, help="classifier dropout")
+    hp.add_argument("--patience-epochs", type=int,
+                    help="stop a phase after N epochs without a better dev score (0: never stop early)")
+    hp.add_argument("--seed", type=int, help="seed of initialisation, data order and dropout [42]")
+    hp.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
+                    help="a field of the method's Args dataclass (repeatable), e.g. --method-arg beta=0.5")
+    ctl = parser.add_argument_group("run control")
+    ctl.add_argument("--max-steps", type=int, help="stop after N optimizer steps in total (quick runs)")
+    ctl.add_argument("--limit", type=int, help="keep only the first N examples of each split")
+    ctl.add_argument("--train-limit", type=int, help="keep only the first N training examples (dev/test stay whole)")
+    ctl.add_argument("--init-from", help="checkpoint whose backbone weights (adapters, LayerNorms, pooler) start this run")
+    ctl.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    ctl.add_argument("--overwrite", action="store_true", help="delete an earlier run in --out and start over")
+    ctl.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present [auto]")
+    ctl.add_argument("--mixed-precision", choices=["auto", "no", "bf16", "fp16"],
+                     help="auto: bf16 on GPUs that have it, else fp16 with loss scaling; none on CPU [auto]")
+    ctl.add_argument("--num-workers", type=int, help="DataLoader worker processes for tokenisation [0]")
+    return parser
+
+
+FLAG_NAMES = (
+    "backbone", "task", "finetune", "lora_rank", "max_length", "pooling", "lr", "batch_size", "epochs", "warmup_ratio",
+    "weight_decay", "schedule", "max_grad_norm", "dropout", "patience_epochs", "seed", "limit", "train_limit",
+    "init_from", "max_steps",
+    "device", "mixed_precision", "num_workers",
+)
+
+
+def main(argv: list[str] | None = None, prog: str = "eeviz train") -> int:
+    parser = build_parser(prog)
+    ns = parser.parse_args(argv)
+    flags = {name: getattr(ns, name) for name in FLAG_NAMES}
+    flags["resume"] = ns.resume or None
+    flags["overwrite"] = ns.overwrite or None
+    from ..backbone import BackboneError
+
+    try:
+        if ns.preset:
+            methods = [m.strip() for m in ns.method.split(",")] if ns.method else None
+            run_preset(ns.preset, ns.out_dir, flags, ns.method_arg, methods)
+            return 0
+        if not ns.method or not ns.out:
+            parser.error("--method and --out are required (or use --preset)")
+        train(resolve_args(ns.method.strip().lower(), ns.out, flags, method_arg_pairs=ns.method_arg))
+    except (ValueError, FileNotFoundError, RuntimeError, BackboneError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
