@@ -8,7 +8,9 @@ import pytest
 from eeviz import plots
 from eeviz.methods.base import RuleSpec
 from eeviz.methods.deebert import EntropyRule
+from eeviz.methods.elbert import ElbertArgs, ElbertMethod
 from eeviz.methods.pabee import PatienceRule
+from eeviz.methods.pondernet import PonderArgs, PonderNetMethod, SamplingRule
 from eeviz.trace import Decision, Trace, replay
 
 
@@ -133,7 +135,8 @@ def test_halting_panel_carries_q_prior_and_exit():
     trace = halting_trace()
     decision = Decision("q_exit", {"q": 0.5}, 2, 1, np.array([0.3, 0.7]), {"cdf": trace.signals["cdf"]}, "pos")
     prior = np.array([0.5, 0.25, 0.25])
-    panels = plots.decision_panels(trace, decision, QRule.spec, prior=prior)
+    inputs = PonderNetMethod.figure_inputs(PonderArgs(prior_lambda=0.5), trace, decision)  # this very prior
+    panels = plots.decision_panels(trace, decision, QRule.spec, method=PonderNetMethod, inputs=inputs)
     assert [p.title for p in panels] == ["Halting distribution"]  # cdf, λ, log p are all in this figure
     fig = panels[0].figure
     names = [d.name for d in fig.data]
@@ -146,10 +149,10 @@ def test_halting_panel_carries_q_prior_and_exit():
 
 def test_sampling_panels_show_draws_against_lambda_and_the_spread():
     trace = halting_trace()
-    spec = RuleSpec(name="sampling", param="seed", default=0, sweep=(0,), label="random seed", integer=True)
+    spec = SamplingRule.spec  # the rule's own spec says what its exit layer follows (p(i|x))
     info = {"lambda": trace.signals["lambda"], "uniform": np.array([0.7, 0.3, 0.9])}  # fires at layer 2: 0.3 < 0.5
     decision = Decision("sampling", {"seed": 0}, 2, 1, np.array([0.3, 0.7]), info, "pos")
-    panels = plots.decision_panels(trace, decision, spec, sampled_exits=[1, 2, 2, 3])
+    panels = plots.decision_panels(trace, decision, spec, method=PonderNetMethod, sampled_exits=[1, 2, 2, 3])
     assert [p.title for p in panels] == ["Halting distribution", "Exit layer over many draws", "Rule state"]
     assert shapes(panels[0].figure, plots.THRESHOLD) == []  # no q for this rule
     np.testing.assert_allclose(panels[1].figure.data[0].y, [0.25, 0.5, 0.25])
@@ -182,7 +185,8 @@ def test_window_panel_spans_the_last_n_layers():
     decision = Decision(
         "two_stage", {"delta": 0.1, "window": 3, "criterion": "monotonic"}, 3, 1, trace.probs[2], info, "pos"
     )
-    panels = plots.decision_panels(trace, decision, spec)
+    inputs = ElbertMethod.figure_inputs(ElbertArgs(), trace, decision)
+    panels = plots.decision_panels(trace, decision, spec, method=ElbertMethod, inputs=inputs)
     assert [p.title for p in panels][:2] == ["puzzlement against δ", "Confidence window"]
     (band,) = shapes(panels[1].figure, "window")
     assert (band.x0, band.x1) == (0.5, 3.5)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from .base import (
     ExitMethod, ExitRule, MethodArgs, Phase, PresetSettings, RuleSpec, Signals, State, TrainDefaults,
 )
+from .base import FigureInputs, Knob, LayerMarker, Lesson, PanelSpec, Paper, Toy
 from .pabee import layer_weighted_loss
 
 POLICY_WIDTH = 32
@@ -236,6 +237,86 @@ class ConsistentEEMethod(ExitMethod):
     # demo: three phases per round, so fewer examples each, and one round
     preset_settings = {"demo": PresetSettings(train=dict(train_limit=3200), method_args=dict(rounds=1))}
     signal_docs = {"policy": "π_i: the policy's probability of exiting at layer i"}
+    signal_names = {
+        "policy": "exit probability π_i",
+        "reward": "reward r(e)",
+        "gold_log_likelihood": "log p_e(y|x)",
+        "neg_depth_penalty": "− depth penalty",
+    }
+    paper = Paper(
+        "ConsistentEE: A Consistent and Hardness-Guided Early Exiting Method for Accelerating Language Models Inference",
+        "Zeng et al.",
+        "AAAI 2024",
+        "https://arxiv.org/abs/2312.11882",
+    )
+    figures_need_gold = True  # the reward is for predicting the gold label
+    panels = (
+        PanelSpec(
+            "Reward",
+            bars=("reward",),
+            lines=("gold_log_likelihood", "neg_depth_penalty"),
+            caption="what training rewards for exiting at each layer, for the chosen gold label",
+            y_title="reward",
+        ),
+    )
+    lesson = Lesson(
+        summary="A small policy network per layer learns, by reinforcement learning, when to exit; easy examples are "
+        "pushed to exit early.",
+        blocks=(
+            "The *memorized layer* $m$ is the first layer from which every classifier is right ($L$ if the last is "
+            "wrong). Exiting at layer $e$ earns",
+            r"$$r(e) = \log p_e(y \mid x) - \alpha\, e \left(1 - \frac{m}{L}\right)$$",
+            "and the policies follow REINFORCE over $K$ sampled exits with the mean reward $b$ as baseline:",
+            r"$$\mathcal{L} = -\big(r - b\big) \log P(e), \qquad \log P(e) = \sum_{j<e} \log(1 - \pi_j) + \log \pi_e$$",
+            "At inference: exit at the first layer with $\\pi_i > 0.5$.",
+        ),
+    )
+
+    @classmethod
+    def figure_inputs(cls, args, trace, decision, gold=None) -> FigureInputs:
+        """The reward for exiting at each layer and its two parts, and the memorized layer (needs the gold label)."""
+        if gold is None or trace.is_regression:
+            return FigureInputs()
+        parts = reward_parts(trace.logits, int(gold), alpha=float(args.alpha), hardness_guided=bool(args.hardness_guided))
+        best = int(np.argmax(parts.reward)) + 1
+        m, num_layers = parts.memorized_layer, trace.num_layers
+        hardest = bool(args.hardness_guided) and m == num_layers
+        return FigureInputs(
+            series={
+                "reward": parts.reward,
+                "gold_log_likelihood": parts.gold_log_likelihood,
+                "neg_depth_penalty": -parts.depth_penalty,
+            },
+            markers=[LayerMarker("Reward", m, f"memorized layer m = {m}", name="memorized")],
+            highlight={"reward": [best]},
+            titles={"Reward": f"Reward for exiting at each layer (best: layer {best})"},
+            notes=[
+                f"Memorized layer m = {m}, hardness m/L = {parts.hardness:.2f}"
+                + (": the hardest examples pay nothing for depth." if hardest else ".")
+            ],
+        )
+
+    @classmethod
+    def toy_knobs(cls, num_layers: int) -> tuple[Knob, ...]:
+        return (
+            Knob("pi", "exit probability threshold", 0.5, 0.0, 1.0, 0.01),
+            Knob("pibias", "policy bias (toy)", 0.0, -3.0, 3.0, 0.1, help="in this toy, π_i = σ(8·(confidence_i − 0.85) + bias)"),
+            Knob("alpha", "depth cost α", 0.05, 0.0, 0.3, 0.01),
+            Knob("guided", "hardness-guided", True),
+        )
+
+    @classmethod
+    def toy(cls, p_positive, knobs) -> Toy:
+        """π_i from the toy's confidence; the reward comes from ``figure_inputs`` with the toy's α."""
+        p = np.clip(np.asarray(p_positive, dtype=np.float64), 1e-4, 1 - 1e-4)
+        confidence = np.maximum(p, 1 - p)
+        pi = 1.0 / (1.0 + np.exp(-(8 * (confidence - 0.85) + float(knobs["pibias"]))))
+        return Toy(
+            rule="policy",
+            params={"threshold": knobs["pi"]},
+            signals={"policy": pi},
+            args=cls.Args(alpha=float(knobs["alpha"]), hardness_guided=bool(knobs["guided"])),
+        )
 
     def __init__(self, args, hidden_size, num_layers, num_labels, dropout=0.1):
         super().__init__(args, hidden_size, num_layers, num_labels, dropout)

@@ -21,6 +21,8 @@ from .base import (
     entropy_from_logits,
 )
 
+from .base import Knob, Lesson, Paper, Toy
+
 
 @dataclass
 class DeebertArgs(MethodArgs):
@@ -58,6 +60,32 @@ class DeebertMethod(ExitMethod):
     Args = DeebertArgs
     rules = {"entropy": EntropyRule}
     default_rule = "entropy"
+    signal_names = {"entropy": "entropy H(p_i)"}
+    paper = Paper(
+        "DeeBERT: Dynamic Early Exiting for Accelerating BERT Inference",
+        "Xin et al.",
+        "ACL 2020",
+        "https://arxiv.org/abs/2004.12993",
+    )
+    lesson = Lesson(
+        summary='"Highway" classifiers after every layer; stop when one is sure.',
+        blocks=(
+            "Training in two stages: (1) the backbone and the final classifier on the final loss; (2) with those "
+            "frozen, the highways on the sum of their losses:",
+            r"$$\mathcal{L}_1 = \mathrm{CE}_L \qquad \mathcal{L}_2 = \sum_{i=1}^{L-1} \mathrm{CE}_i$$",
+            "Exit at the first layer whose prediction entropy (in nats) is below $S$:",
+            r"$$H(p_i) = -\sum_{c} p_i(c) \log p_i(c) < S$$",
+        ),
+    )
+
+    @classmethod
+    def toy_knobs(cls, num_layers: int) -> tuple[Knob, ...]:
+        # the toy has two classes: entropies stay below log 2
+        return (Knob("s", EntropyRule.spec.label, 0.3, 0.0, round(math.log(2), 2), 0.01),)
+
+    @classmethod
+    def toy(cls, p_positive, knobs) -> Toy:
+        return Toy(rule="entropy", params={"entropy": float(knobs["s"])})
     train_defaults = TrainDefaults(
         lr=2e-5, batch_size=32, epochs=3,
         source="DeeBERT official scripts: HF run_glue, lr 2e-5, 3 epochs per stage, linear decay, no warmup",

@@ -24,12 +24,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from .base import (
     ExitMethod, ExitRule, MethodArgs, RuleSpec, Signals, State, TrainDefaults, entropy_from_logits,
 )
+from .base import FigureInputs, Knob, LayerBand, Lesson, PanelSpec, Paper, Toy
 
 WINDOW_CRITERIA = ("monotonic", "unchanged", "range")
 
@@ -184,6 +186,83 @@ class ElbertMethod(ExitMethod):
         source="ELBERT: lr 3e-5, batch 32 (ALBERT's GLUE setup otherwise)",
     )
     signal_docs = {"puzzlement": "normalised entropy H(p_i)/log C in [0, 1]: stage 1 exits below δ"}
+    # "puzzlement" keeps its name: it is the paper's word, and a generic trace quantity
+    signal_names = {
+        "confidence": "p(predicted class)",
+        "window_ok": "window passes",
+        "window_filled": "window filled",
+    }
+    paper = Paper(
+        "ELBERT: Fast ALBERT with Confidence-Window Based Early Exit",
+        "Xie et al.",
+        "ICASSP 2021",
+        "https://arxiv.org/abs/2107.00175",
+    )
+    panels = (
+        PanelSpec(
+            "Confidence window",
+            lines=("confidence",),
+            caption="stage 2 exits when the last N layers predict the same class and pass the window criterion "
+            "(monotonic: a probability that never falls from one layer to the next)",
+            y_range=(0.0, 1.05),
+            y_title="probability",
+        ),
+    )
+    lesson = Lesson(
+        summary="One classifier shared by all layers, a learned weight per layer, and a two-stage exit.",
+        blocks=(
+            "Training: trainable $t_i$ set each layer's weight; the last layer takes what is left so the weights "
+            "sum to $L$:",
+            r"$$w_i = \sigma(t_i)\ (i < L), \qquad w_L = L - \sum_{i<L} \sigma(t_i), \qquad "
+            r"\mathcal{L} = \sum_i w_i\,\mathrm{CE}_i$$",
+            "Stage 1: exit when the *puzzlement* (normalised entropy) is below δ. Stage 2: exit when, over a window "
+            "of the last $N$ layers, the same class is predicted with a probability that never falls.",
+            r"$$\mathrm{Puzzlement}(i) = \frac{H(p_i)}{\log C} < \delta$$",
+        ),
+    )
+
+    @classmethod
+    def figure_inputs(cls, args, trace, decision, gold=None) -> FigureInputs:
+        """The predicted class's probability per layer, and the window of N layers ending at the exit."""
+        window = decision.params.get("window")
+        window_ok = decision.info.get("window_ok")
+        if window is None or window_ok is None:  # stage 1 alone: no window
+            return FigureInputs()
+        window, exit_layer = int(window), decision.exit_layer
+        passed = bool(np.asarray(window_ok, dtype=float)[exit_layer - 1])
+        criterion = decision.params.get("criterion", "monotonic")
+        band = LayerBand(
+            "Confidence window",
+            max(1, exit_layer - window + 1),
+            exit_layer,
+            f"window N={window}, {criterion}: {'passes' if passed else 'does not pass'}",
+            ok=passed,
+            name="window",
+        )
+        return FigureInputs(series={"confidence": np.asarray(trace.confidence, dtype=float)}, bands=[band])
+
+    @classmethod
+    def toy_knobs(cls, num_layers: int) -> tuple[Knob, ...]:
+        return (
+            Knob("delta", "puzzlement threshold δ", 0.3, 0.0, 1.0, 0.01),
+            Knob("window", "window N", default_window(num_layers), 2, num_layers, 1),
+            Knob("criterion", "window criterion", WINDOW_CRITERIA[0], choices=WINDOW_CRITERIA),
+            Knob("tinit", "t_i (all layers)", 4.0, -4.0, 6.0, 0.5),
+        )
+
+    @classmethod
+    def toy(cls, p_positive, knobs) -> Toy:
+        """The two-stage rule over the toy's puzzlement, and the loss weights every t_i = ``tinit`` gives."""
+        p = np.clip(np.asarray(p_positive, dtype=np.float64), 1e-4, 1 - 1e-4)
+        logits = torch.tensor(np.log(np.stack([1 - p, p], axis=1)))
+        weights = elbert_layer_weights(torch.full((len(p) - 1,), float(knobs["tinit"]))).numpy()
+        return Toy(
+            rule="two_stage",
+            params={"delta": knobs["delta"], "window": int(knobs["window"]), "criterion": knobs["criterion"]},
+            signals={"puzzlement": puzzlement_from_logits(logits).numpy()},
+            loss_weights=weights,
+            loss_weights_title="Loss weights w_i (sum L)",
+        )
 
     def __init__(self, args: ElbertArgs, hidden_size, num_layers, num_labels, dropout=0.1):
         super().__init__(args, hidden_size, num_layers, num_labels, dropout)

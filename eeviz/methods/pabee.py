@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from .base import ExitMethod, ExitRule, MethodArgs, PresetSettings, RuleSpec, Signals, State, TrainDefaults
+
+from .base import Knob, Lesson, Paper, Toy
 
 
 @dataclass
@@ -96,7 +99,39 @@ class PabeeMethod(ExitMethod):
     # demo: PABEE's loss trains every layer, so it adapts the backbone first, on the whole training split
     preset_settings = {"demo": PresetSettings(train=dict(epochs=2, train_limit=None), warm_start=True)}
     supports_regression = True
-    signal_docs = {}
+    signal_docs = {"counter": "c_i: how many layers in a row have repeated the previous layer's prediction"}
+    signal_names = {"counter": "patience counter c_i"}
+    paper = Paper(
+        "BERT Loses Patience: Fast and Robust Inference with Early Exit",
+        "Zhou et al.",
+        "NeurIPS 2020",
+        "https://arxiv.org/abs/2006.04152",
+    )
+    lesson = Lesson(
+        summary="One classifier per layer; stop when the prediction has stopped changing.",
+        blocks=(
+            "Training: every layer's cross-entropy, deeper layers weighted more:",
+            r"$$\mathcal{L} = \frac{\sum_{i=1}^{L} i\,\mathrm{CE}_i}{\sum_{i=1}^{L} i}$$",
+            "Exit: a patience counter grows while consecutive layers agree; stop once it reaches $t$ "
+            "($t + 1$ identical predictions in a row):",
+            r"$$c_i = \begin{cases} c_{i-1} + 1 & \hat y_i = \hat y_{i-1} \\ 0 & \text{otherwise}\end{cases}"
+            r"\qquad \text{exit at the first } i \text{ with } c_i = t$$",
+        ),
+    )
+
+    @classmethod
+    def toy_knobs(cls, num_layers: int) -> tuple[Knob, ...]:
+        return (Knob("t", "patience t", 2, 0, num_layers - 1, 1, help="t = 0 disables early exit"),)
+
+    @classmethod
+    def toy(cls, p_positive, knobs) -> Toy:
+        weights = np.arange(1, len(p_positive) + 1, dtype=float)
+        return Toy(
+            rule="patience",
+            params={"patience": int(knobs["t"])},
+            loss_weights=weights / weights.sum(),
+            loss_weights_title="Loss weight of each layer, i / Σi",
+        )
 
     def __init__(self, args, hidden_size, num_layers, num_labels, dropout=0.1):
         super().__init__(args, hidden_size, num_layers, num_labels, dropout)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .base import PresetSettings, TrainDefaults
+from .base import Lesson, Paper
 from .pondernet import ExpectationRule, PonderArgs, PonderNetMethod, QExitRule, SamplingRule
 
 
@@ -41,6 +42,29 @@ class PalbertMethod(PonderNetMethod):
     )
     # demo: the same prior as PonderNet's on 6 layers (see there)
     preset_settings = {"demo": PresetSettings(method_args=dict(prior_lambda=0.25))}
+
+    paper = Paper("PALBERT: Teaching ALBERT to Ponder", "Balagansky & Gavrilov", "NeurIPS 2022", "https://arxiv.org/abs/2204.03276")
+    lesson = Lesson(
+        summary="PonderNet's halting distribution with a deterministic exit (Q-exit) and a deeper λ head that also "
+        "sees the previous layer.",
+        blocks=(
+            "Heads: one classifier shared by all layers, and a λ head that reads the pooled hidden states of layers "
+            "$i$ and $i-1$ ($h_0 = 0$) through a 3-block MLP: "
+            "$\\lambda_i = \\sigma(\\mathrm{MLP}([h_i ; h_{i-1}]))$, the probability of halting at layer $i$ "
+            "once it is reached. As in PonderNet:",
+            r"$$p(i \mid x) = \lambda_i \prod_{j<i} (1 - \lambda_j), \qquad \text{the last layer takes the rest}$$",
+            "Training, as PonderNet: the expected loss under the halting distribution, plus a KL term that pulls it "
+            "toward a geometric prior $p_G$ (truncated to $L$ layers: its last entry takes the remaining mass):",
+            r"$$\mathcal{L} = \sum_i p(i \mid x)\,\mathrm{CE}_i + \beta\,"
+            r"\mathrm{KL}\big(p(\cdot \mid x)\,\|\,p_G(\cdot \mid \lambda_p)\big), \qquad "
+            r"p_G(k) = \lambda_p (1-\lambda_p)^{k-1}$$",
+            "Exit: instead of PonderNet's random draw, the deterministic **Q-exit** stops at the first layer whose "
+            "CDF passes $q$:",
+            r"$$\text{Q-exit: first } i \text{ with } \sum_{j \le i} p(j \mid x) > q$$",
+        ),
+        # the chart keys of the former shared PonderNet · PALBERT tab, which links and tests use
+        key="ponder",
+    )
 
 
 METHOD = PalbertMethod

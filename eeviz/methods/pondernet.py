@@ -32,6 +32,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .base import ExitMethod, ExitRule, MethodArgs, PresetSettings, RuleSpec, Signals, State, TrainDefaults
+from .base import FigureInputs, Knob, Lesson, PanelSpec, Paper, Toy
 
 KL_DIRECTIONS = ("posterior_prior", "prior_posterior")
 
@@ -269,6 +270,94 @@ class PonderNetMethod(ExitMethod):
         "cdf": "Σ_{j<=i} p(j|x): Q-exit stops once it is above q",
         "log_halt_prob": "log p(i|x), computed in log space (the KL term uses it)",
     }
+    signal_names = {
+        "halt_prob": "p(i|x)",
+        "cdf": "CDF",
+        "lambda": "λ_i",
+        "log_halt_prob": "log p(i|x)",
+        "prior": "prior p(i|λ_p)",
+        "uniform": "u_i",
+        "weight": "p(i|x) weight",
+    }
+    paper = Paper("PonderNet: Learning to Ponder", "Banino et al.", "ICML 2021 workshop", "https://arxiv.org/abs/2107.05407")
+    panels = (
+        PanelSpec(
+            "Halting distribution",
+            bars=("halt_prob", "prior"),
+            lines=("cdf", "lambda"),
+            caption="p(i|x) = λ_i ∏_{j<i}(1-λ_j) (bars), its CDF (Q-exit stops once it is above q) and λ_i, with the "
+            "geometric prior the KL term pulls toward (grey)",
+            y_range=(0.0, 1.05),
+            y_title="probability",
+            hides=("log_halt_prob",),
+        ),
+    )
+    lesson = Lesson(
+        summary="A λ head shared by all layers says, at every layer, how likely the model is to halt there; the "
+        "exit layer is drawn at random from these probabilities.",
+        blocks=(
+            "Heads: one classifier and one λ head, both shared by all layers. The λ head reads layer $i$'s pooled "
+            "hidden state $h_i$: $\\lambda_i = \\sigma(\\mathrm{Linear}(h_i))$ is the probability of halting at "
+            "layer $i$ once it is reached. Together they give the *halting distribution*:",
+            r"$$p(i \mid x) = \lambda_i \prod_{j<i} (1 - \lambda_j), \qquad \text{the last layer takes the rest}$$",
+            "Training: the expected loss under the halting distribution, plus a KL term that pulls it toward a "
+            "geometric prior $p_G$ (truncated to $L$ layers: its last entry takes the remaining mass):",
+            r"$$\mathcal{L} = \sum_i p(i \mid x)\,\mathrm{CE}_i + \beta\,"
+            r"\mathrm{KL}\big(p(\cdot \mid x)\,\|\,p_G(\cdot \mid \lambda_p)\big), \qquad "
+            r"p_G(k) = \lambda_p (1-\lambda_p)^{k-1}$$",
+            "Exit: at layer $i$, halt when a Bernoulli($\\lambda_i$) draw fires. The exit layer is random: over "
+            "many draws it follows $p(i \\mid x)$.",
+        ),
+    )
+
+    @classmethod
+    def figure_inputs(cls, args, trace, decision, gold=None) -> FigureInputs:
+        """The geometric prior next to p(i|x), and the expected depth Σ i·p(i|x) in the figure's title."""
+        inputs = FigureInputs(series={"prior": geometric_prior(trace.num_layers, args.prior_lambda).numpy()})
+        halt = trace.signals.get("halt_prob")
+        if halt is not None:
+            depth = float(expected_depth(torch.as_tensor(np.asarray(halt, dtype=np.float64))))
+            inputs.titles["Halting distribution"] = f"Halting distribution · expected depth Σ i·p(i|x) = {depth:.2f}"
+        return inputs
+
+    @classmethod
+    def toy_knobs(cls, num_layers: int) -> tuple[Knob, ...]:
+        spec = cls.rules[cls.default_rule].spec
+        if spec.stochastic:
+            threshold = Knob(spec.param, spec.label, 0, 0, 99, 1, help="the seed picks the Bernoulli draws")
+        else:
+            threshold = Knob(spec.param, spec.label, spec.default, spec.minimum, spec.maximum, spec.step)
+        return (
+            Knob("bias", "λ head bias (toy)", 0.0, -3.0, 3.0, 0.1, help="in this toy, λ_i = σ(6·(confidence_i − 0.8) + bias)"),
+            threshold,
+            Knob("lp", "prior λ_p", 0.1, 0.05, 0.9, 0.01),
+            Knob("beta", "KL weight β", 0.5, 0.0, 2.0, 0.05),
+        )
+
+    @classmethod
+    def toy(cls, p_positive, knobs) -> Toy:
+        """λ_i from the toy's confidence, the halting distribution it induces, and the loss's two terms."""
+        p = np.clip(np.asarray(p_positive, dtype=np.float64), 1e-4, 1 - 1e-4)
+        confidence = np.maximum(p, 1 - p)
+        lambdas = 1.0 / (1.0 + np.exp(-(6 * (confidence - 0.8) + float(knobs["bias"]))))
+        halt = halting_distribution(torch.tensor(lambdas)).numpy()
+        cdf = np.cumsum(halt)
+        cdf[-1] = 1.0
+        prior = geometric_prior(len(p), float(knobs["lp"])).double()
+        kl = float(truncated_kl(torch.tensor(halt)[:, None], prior)[0])
+        beta = float(knobs["beta"])
+        spec = cls.rules[cls.default_rule].spec
+        return Toy(
+            rule=cls.default_rule,
+            params={spec.param: knobs[spec.param]},
+            signals={"lambda": lambdas, "halt_prob": halt, "cdf": cdf, "log_halt_prob": np.log(halt)},
+            args=cls.Args(prior_lambda=float(knobs["lp"]), beta=beta),
+            metrics={
+                "Σ p(i|x)·CE_i": f"{float((halt * -np.log(p)).sum()):.3f}",
+                "β·KL": f"{beta * kl:.3f}",
+                "Expected depth": f"{float(expected_depth(torch.tensor(halt))):.2f}",
+            },
+        )
 
     def __init__(self, args: PonderArgs, hidden_size, num_layers, num_labels, dropout=0.1):
         super().__init__(args, hidden_size, num_layers, num_labels, dropout)

@@ -1,0 +1,84 @@
+"""Plotly figures and tables for the app: pure functions of traces, decisions and evaluation results.
+
+- ``style``: colours, escaping, the layer axis, and the exit, skipped-layers and threshold markers;
+- ``traces``: per-layer figures of one trace (probabilities, a signal against a threshold, a method's panel);
+- ``panels``: the figures that explain one decision (``decision_panels``) and the per-layer table;
+- ``attention``: layers x tokens heatmaps;
+- ``compare``: one sentence through several checkpoints;
+- ``dataset``: evaluation sweeps (accuracy against speed-up, exit histograms, per-layer scores).
+
+Conventions shared by every per-layer figure: layers are 1-based on the x axis (on the y axis for the
+layers x tokens heatmaps); the exit layer is a dashed line (or a row outline) in a layout shape named
+``"exit"``, the layers true early exit never runs a band named ``"skipped"``, and threshold lines are shapes
+named ``"threshold"``. Tests and the app find the markers by these names.
+
+Which figures a decision gets depends only on what its rule and method declare (``RuleSpec``, ``panels``,
+``figure_inputs``): nothing here names a method, so a new method's signals show up without changes.
+"""
+
+from ..analysis import examples_table, is_overthinking, overthinking_examples
+from .attention import token_heatmap
+from .compare import compare_exit_figure, compare_layers_figure, compare_table
+from .dataset import exit_histogram_figure, per_layer_figure, tradeoff_figure
+from .panels import Panel, decision_panels, layer_table, threshold_series
+from .style import (
+    CLASS_COLORS,
+    EXIT,
+    EXIT_COLOR,
+    SERIES_COLORS,
+    SKIPPED,
+    THRESHOLD,
+    THRESHOLD_COLOR,
+    ZONE_COLOR,
+    class_color,
+    escape,
+    fires,
+    mark_exit,
+)
+from .traces import (
+    exit_distribution_figure,
+    flags_figure,
+    lines_figure,
+    panel_figure,
+    probability_heatmap,
+    probability_lines,
+    reward_figure,
+    signal_figure,
+)
+
+__all__ = [
+    "CLASS_COLORS",
+    "EXIT",
+    "EXIT_COLOR",
+    "SERIES_COLORS",
+    "SKIPPED",
+    "THRESHOLD",
+    "THRESHOLD_COLOR",
+    "ZONE_COLOR",
+    "Panel",
+    "class_color",
+    "compare_exit_figure",
+    "compare_layers_figure",
+    "compare_table",
+    "decision_panels",
+    "escape",
+    "examples_table",
+    "exit_distribution_figure",
+    "exit_histogram_figure",
+    "fires",
+    "flags_figure",
+    "is_overthinking",
+    "layer_table",
+    "lines_figure",
+    "mark_exit",
+    "overthinking_examples",
+    "panel_figure",
+    "per_layer_figure",
+    "probability_heatmap",
+    "probability_lines",
+    "reward_figure",
+    "signal_figure",
+    "threshold_series",
+    "token_heatmap",
+    "tradeoff_figure",
+]

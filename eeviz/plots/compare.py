@@ -1,0 +1,137 @@
+"""One sentence through several checkpoints: a table of their decisions, their exit layers, and every layer's
+prediction side by side."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from ..trace import Decision, Trace
+from .style import EXIT, class_color, escape, layer_axis, layers, style
+
+
+def compare_table(
+    traces: Mapping[str, Trace], decisions: Mapping[str, Decision], titles: Mapping[str, str]
+) -> pd.DataFrame:
+    """One row per checkpoint: its rule's decision, its last layer's prediction, and whether it is in the majority."""
+    rows = []
+    for name, trace in traces.items():
+        d = decisions[name]
+        rows.append(
+            {
+                "checkpoint": titles.get(name, name),
+                "folder": name,
+                "rule": d.rule,
+                "threshold": ", ".join(f"{k}={v:g}" for k, v in d.params.items() if isinstance(v, (int, float))),
+                "exit layer": d.exit_layer,
+                "layers": trace.num_layers,
+                "depth used": d.exit_layer / trace.num_layers,
+                "prediction": d.label,
+                "confidence": float(np.max(d.probs)) if not trace.is_regression else float("nan"),
+                "last layer says": trace.label_name(trace.preds[-1]),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    votes = Counter(frame["prediction"])
+    top = votes.most_common()
+    majority = top[0][0] if len(top) == 1 or top[0][1] > top[1][1] else None
+    frame["agrees"] = [majority is not None and p == majority for p in frame["prediction"]]
+    return frame
+
+
+def compare_exit_figure(table: pd.DataFrame, labels: Sequence[str] = ()) -> go.Figure:
+    """Each checkpoint's exit layer out of its depth, coloured by its prediction."""
+    order = {label: i for i, label in enumerate(labels)}
+    for p in table["prediction"]:
+        order.setdefault(p, len(order))
+    names = [escape(n) for n in table["checkpoint"]]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(y=names, x=table["layers"], orientation="h", marker_color="#E8E8E8", name="all layers", hoverinfo="skip")
+    )
+    for label, index in order.items():
+        rows = table[table["prediction"] == label]
+        if rows.empty:
+            continue
+        fig.add_trace(
+            go.Bar(
+                y=[escape(n) for n in rows["checkpoint"]],
+                x=rows["exit layer"],
+                orientation="h",
+                name=escape(label),
+                marker_color=class_color(index),
+                text=[
+                    f"layer {e}/{n} · {escape(label)}" + ("" if np.isnan(c) else f" · {c:.0%}")
+                    for e, n, c in zip(rows["exit layer"], rows["layers"], rows["confidence"])
+                ],
+                textposition="inside",
+                insidetextanchor="start",
+                hovertemplate="%{y}<br>exit at layer %{x}<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title="layer", dtick=1, range=[0, float(table["layers"].max()) + 0.3])
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=names)
+    return style(fig, "Exit layer and prediction of every checkpoint", height=120 + 45 * len(table))
+
+
+def compare_layers_figure(
+    traces: Mapping[str, Trace], decisions: Mapping[str, Decision], titles: Mapping[str, str]
+) -> go.Figure:
+    """Checkpoints x layers grid of each layer's prediction, the exit cell outlined: where methods disagree."""
+    names = list(traces)
+    labels: list[str] = []
+    for trace in traces.values():
+        labels += [label for label in trace.labels if label not in labels]
+    index = {label: i for i, label in enumerate(labels)}
+    max_layers = max(t.num_layers for t in traces.values())
+    z = np.full((len(names), max_layers), np.nan)
+    text = [[""] * max_layers for _ in names]
+    for r, name in enumerate(names):
+        trace = traces[name]
+        for layer in range(trace.num_layers):
+            label = trace.label_name(trace.preds[layer])
+            z[r, layer] = index.get(label, np.nan)
+            text[r][layer] = (
+                f"{escape(label)}<br>{trace.confidence[layer]:.2f}" if not trace.is_regression else escape(label)
+            )
+    num_classes = max(1, len(labels))
+    scale = []
+    for i in range(num_classes):
+        scale += [[i / num_classes, class_color(i)], [(i + 1) / num_classes, class_color(i)]]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=layers(max_layers),
+            y=list(range(len(names))),
+            zmin=-0.5,
+            zmax=num_classes - 0.5,
+            colorscale=scale,
+            showscale=False,
+            text=text,
+            texttemplate="%{text}" if max_layers <= 16 else None,
+            xgap=2,
+            ygap=2,
+            opacity=0.85,
+            hovertemplate="layer %{x}: %{text}<extra></extra>",
+        )
+    )
+    for r, name in enumerate(names):
+        e = decisions[name].exit_layer
+        fig.add_shape(
+            type="rect", name=EXIT, x0=e - 0.5, x1=e + 0.5, y0=r - 0.5, y1=r + 0.5, line=dict(color="black", width=3)
+        )
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=list(range(len(names))),
+        ticktext=[escape(titles.get(n, n)) for n in names],
+        autorange="reversed",
+    )
+    layer_axis(fig, max_layers)
+    return style(fig, "Prediction at every layer (outlined: where each method exits)", height=110 + 50 * len(names))

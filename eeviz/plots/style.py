@@ -1,0 +1,133 @@
+"""What every figure shares: colours, escaping, titles, the layer axis, and the exit and threshold markers.
+
+Markers are layout shapes with fixed names, so tests and the app find them: ``"exit"`` (a dashed line, or a
+row outline on heatmaps), ``"skipped"`` (the band over the layers true early exit never runs) and
+``"threshold"`` (a dotted horizontal line).
+
+Strings that come from users or data (tokens, class names, sentences, folder names) go through
+:func:`escape`: plotly renders a subset of HTML in tick labels, legends and hover text, so a token such as
+``<br>`` or ``<a href=...>`` would otherwise become markup. Plotly decodes the entities back for display.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+EXIT = "exit"
+SKIPPED = "skipped"
+THRESHOLD = "threshold"
+
+EXIT_COLOR = "#D62728"
+THRESHOLD_COLOR = "#555555"
+ZONE_COLOR = "#2CA02C"
+MISS_COLOR = "#F58518"  # a band whose condition does not hold (e.g. a window that does not pass)
+CLASS_COLORS = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#72B7B2", "#9D755D", "#EECA3B", "#FF9DA6")
+SERIES_COLORS = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#72B7B2", "#9D755D")
+# bars after the first are reference distributions (a prior): grey first, so the first stays the eye-catcher
+BAR_COLORS = (SERIES_COLORS[0], "#BBBBBB", SERIES_COLORS[4], SERIES_COLORS[5])
+LINE_COLORS = (SERIES_COLORS[1], SERIES_COLORS[2], SERIES_COLORS[3], SERIES_COLORS[5])
+SIDES = ("below", "above", "at_least")
+
+
+def escape(text: Any) -> str:
+    """``text`` as plotly-safe label text (``<``, ``>``, ``&`` as entities)."""
+    return html.escape(str(text), quote=False)
+
+
+def class_color(index: int) -> str:
+    return CLASS_COLORS[int(index) % len(CLASS_COLORS)]
+
+
+def layers(num_layers: int) -> np.ndarray:
+    """The x values of a per-layer figure: 1..L."""
+    return np.arange(1, num_layers + 1)
+
+
+def style(fig: go.Figure, title: str, height: int = 300, y_title: str | None = None) -> go.Figure:
+    """Title, height, margins and a legend under the plot: the look every figure shares."""
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14)),
+        height=height,
+        margin=dict(l=10, r=10, t=56, b=10),
+        legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0.0, font=dict(size=11)),
+        hovermode="closest",
+    )
+    if y_title is not None:
+        fig.update_yaxes(title=y_title)
+    return fig
+
+
+def layer_axis(fig: go.Figure, num_layers: int) -> None:
+    """An x axis of layers 1..L, one tick per layer (every other one past 24 layers)."""
+    fig.update_xaxes(
+        title="layer", range=[0.5, num_layers + 0.5], tickmode="linear", tick0=1, dtick=1 if num_layers <= 24 else 2
+    )
+
+
+def mark_exit(fig: go.Figure, exit_layer: int | None, num_layers: int, on_heatmap: bool = False) -> go.Figure:
+    """Dashed line at the exit layer and a band over the layers after it (never run by true early exit): grey
+    over line charts, a white veil over heatmaps (where grey would just shift the colours)."""
+    if exit_layer is None:
+        return fig
+    fig.add_vline(
+        x=exit_layer,
+        name=EXIT,
+        line=dict(color=EXIT_COLOR, dash="dash", width=2),
+        annotation=dict(text=f"exit · layer {exit_layer}", font=dict(color=EXIT_COLOR, size=11), yanchor="bottom"),
+        annotation_position="top",
+    )
+    if exit_layer < num_layers:
+        fig.add_vrect(
+            x0=exit_layer + 0.5,
+            x1=num_layers + 0.5,
+            name=SKIPPED,
+            line_width=0,
+            fillcolor="white" if on_heatmap else "#888888",
+            opacity=0.5 if on_heatmap else 0.12,
+        )
+    return fig
+
+
+def threshold_line(fig: go.Figure, value: float, label: str) -> None:
+    """The rule's threshold as a dotted horizontal line named ``"threshold"``, labelled ``label = value``."""
+    fig.add_hline(
+        y=value,
+        name=THRESHOLD,
+        line=dict(color=THRESHOLD_COLOR, dash="dot", width=2),
+        annotation=dict(text=escape(f"{label} = {value:g}"), font=dict(size=11, color=THRESHOLD_COLOR)),
+        annotation_position="top right",
+    )
+
+
+def exit_zone(fig: go.Figure, threshold: float, side: str | None, y_range) -> None:
+    """Shade the side of the threshold on which the rule stops (nothing when the side is unknown)."""
+    if side not in SIDES:
+        return
+    y0, y1 = (y_range[0], threshold) if side == "below" else (threshold, y_range[1])
+    fig.add_hrect(y0=y0, y1=y1, name="exit zone", fillcolor=ZONE_COLOR, opacity=0.07, line_width=0)
+
+
+def fires(values: np.ndarray, threshold: float, side: str | None) -> np.ndarray:
+    """Where a ``side`` comparison with ``threshold`` holds (all False when the side is unknown)."""
+    values = np.asarray(values, dtype=float)
+    if side == "below":
+        return values < threshold
+    if side == "above":
+        return values > threshold
+    if side == "at_least":
+        return values >= threshold
+    return np.zeros(values.shape, dtype=bool)
+
+
+def auto_range(values: np.ndarray, extra: tuple[float, ...] = (), from_zero: bool = False) -> tuple[float, float]:
+    """A y range around the finite ``values`` and ``extra`` points (a threshold), padded by 8%; bars start at 0."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    points = np.concatenate([finite, np.asarray(extra, dtype=float), [0.0] if from_zero else []])
+    lo, hi = (float(points.min()), float(points.max())) if points.size else (0.0, 1.0)
+    pad = 0.08 * (hi - lo) if hi > lo else 0.5
+    return lo - (0 if from_zero and lo == 0 else pad), hi + pad
