@@ -11,6 +11,8 @@ shared layer groups applied ``num_hidden_layers`` times, after ``embedding_hidde
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -45,31 +47,109 @@ def resolve_backbone(name: str) -> str:
     return name
 
 
-def load_backbone(name: str, hf_config=None):
+def load_backbone(name: str, hf_config=None, local_only: bool = False):
     """Load (model, tokenizer) for ``name`` with eager attention (the only kind that returns weights).
 
     ``hf_config``: build a randomly initialised model from this config instead of pretrained weights
-    (checkpoints that store every weight themselves).
+    (checkpoints that store every weight themselves). ``local_only``: never contact the hub (a hub name then
+    loads from the local Hugging Face cache or not at all). Every failure is a BackboneError.
     """
     from transformers import AutoModel, AutoTokenizer
 
     path = resolve_backbone(name)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
         if hf_config is not None:
             model = AutoModel.from_config(hf_config, attn_implementation="eager")
         else:
-            model = AutoModel.from_pretrained(path, attn_implementation="eager")
+            model = AutoModel.from_pretrained(path, attn_implementation="eager", local_files_only=local_only)
     except OSError as err:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1" or not Path(path).exists()
         hint = (
             " It is not a local folder and the Hugging Face hub cannot be reached from here; the offline "
             "default backbone is 'minilm'."
-            if offline
+            if offline and not local_only
             else ""
         )
+        if local_only and not Path(path).exists():
+            hint = (
+                f" It is not in the local Hugging Face cache, and hub access is off for checkpoints: set "
+                f"{ALLOW_HUB_ENV}=1 to let checkpoints download their backbone."
+            )
         raise BackboneError(f"cannot load backbone '{name}': {err}.{hint}") from err
+    except Exception as err:  # a folder that is not a model: unknown model_type, refused pickle, bad JSON, ...
+        raise BackboneError(f"cannot load backbone '{name}': {type(err).__name__}: {err}") from err
     return model, tokenizer
+
+
+# ---------------------------------------------------------------------------------------- what checkpoints may name
+# A checkpoint file is data, not a command: the backbone it names must not make the app fetch from the hub or read
+# any folder on the machine. Training chooses its backbone explicitly (``load_backbone``) and is not limited.
+BACKBONE_ROOT_ENV = "EEVIZ_BACKBONE_ROOT"  # folder(s), os.pathsep-separated, that checkpoints may name backbones in
+ALLOW_HUB_ENV = "EEVIZ_ALLOW_HUB"  # "1": checkpoints may download their backbone from the Hugging Face hub
+DEFAULT_BACKBONE_ROOT = Path(__file__).resolve().parent.parent / "backbones"
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+
+
+def hub_allowed(allow_hub: bool | None = None) -> bool:
+    """``allow_hub`` if given, else whether ``$EEVIZ_ALLOW_HUB`` is 1/true/yes (off by default)."""
+    if allow_hub is not None:
+        return bool(allow_hub)
+    return os.environ.get(ALLOW_HUB_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def backbone_roots() -> list[Path]:
+    """The folders checkpoints may name backbone folders in: ``$EEVIZ_BACKBONE_ROOT``, else ``backbones/``."""
+    raw = os.environ.get(BACKBONE_ROOT_ENV, "")
+    parts = [part for part in raw.split(os.pathsep) if part.strip()] or [str(DEFAULT_BACKBONE_ROOT)]
+    return [Path(os.path.normpath(Path(part).expanduser().absolute())) for part in parts]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    # lexically (".." removed, links kept: a link the operator put in the root is theirs) or once resolved
+    lexical = Path(os.path.normpath(path))
+    return lexical.is_relative_to(root) or path.resolve().is_relative_to(root.resolve())
+
+
+@dataclass(frozen=True)
+class BackboneSource:
+    """A backbone a checkpoint may use: what ``load_backbone`` gets, and whether it may contact the hub."""
+
+    name: str  # as the checkpoint spells it
+    path: str  # an alias, a folder inside a backbone root, or a hub name
+    local_only: bool
+
+
+def checkpoint_backbone(name, allow_hub: bool | None = None) -> BackboneSource:
+    """Check the backbone a checkpoint names; raise BackboneError saying what is allowed.
+
+    Allowed: an alias (``minilm``); a folder inside a backbone root (``backbone_roots``), by a path relative
+    to the root or an absolute one; a hub name (e.g. ``KNOWN_HUB_BACKBONES``), read from the local Hugging Face
+    cache only (nothing is fetched) unless hub access is allowed (``hub_allowed``: ``allow_hub``, else
+    ``$EEVIZ_ALLOW_HUB``).
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise BackboneError(f"the backbone name {name!r} is not a non-empty string")
+    name = name.strip()
+    if name.lower() in BACKBONE_ALIASES:
+        return BackboneSource(name, name, local_only=True)
+    roots = backbone_roots()
+    where = " or ".join(f"'{r}'" for r in roots)
+    given = Path(name).expanduser()
+    candidates = [given] if given.is_absolute() else [root / given for root in roots]
+    for candidate in candidates:
+        if any(_inside(candidate, root) for root in roots) and candidate.is_dir():
+            return BackboneSource(name, str(Path(os.path.normpath(candidate))), local_only=True)
+    # transformers reads an existing folder before the hub: a hub-like name that is a folder here (relative to the
+    # working directory) would load that folder, so it is refused too
+    path_like = given.is_absolute() or name.startswith((".", "~")) or "\\" in name or ".." in name or given.exists()
+    if path_like or not HUB_ID.match(name):
+        raise BackboneError(
+            f"backbone '{name}' is not a folder inside the backbone root {where}: a checkpoint may name only a "
+            f"known backbone ({', '.join([*BACKBONE_ALIASES, *KNOWN_HUB_BACKBONES])}) or a folder there. Put (or "
+            f"link) the backbone folder there, or set {BACKBONE_ROOT_ENV} to the folder that holds it."
+        )
+    return BackboneSource(name, name, local_only=not hub_allowed(allow_hub))
 
 
 class BackboneRunner(nn.Module):

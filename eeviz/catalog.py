@@ -6,14 +6,13 @@ sentence is tokenized once per distinct tokenizer, not once per method.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, read_config
+from .checkpoint import CheckpointError, read_config, read_json_file
 from .config import ModelConfig
 from .trace import Trace
 
@@ -58,12 +57,19 @@ def find_checkpoints(root: str | os.PathLike | None = None) -> tuple[list[Checkp
         except CheckpointError as err:
             problems.append(str(err))
             continue
+        except Exception as err:  # noqa: BLE001 - one bad folder must never take the listing (and the app) down
+            problems.append(f"'{path}' cannot be read as a checkpoint ({type(err).__name__}: {err})")
+            continue
         metrics = {}
         if (path / "metrics.json").is_file():
+            # training metrics are extra information: a broken file is reported, the checkpoint stays usable
             try:
-                metrics = json.loads((path / "metrics.json").read_text())
-            except json.JSONDecodeError:
-                problems.append(f"'{path / 'metrics.json'}' is not valid JSON")
+                metrics = read_json_file(path / "metrics.json", what="training metrics")
+            except CheckpointError as err:
+                problems.append(str(err))
+            if not isinstance(metrics, dict):
+                problems.append(f"'{path / 'metrics.json'}' (training metrics) is not a JSON object")
+                metrics = {}
         found.append(CheckpointInfo(path.name, path, cfg, metrics, (path / "eval.json").is_file()))
     return found, problems
 

@@ -66,6 +66,13 @@ def make_tiny_backbone(folder, kind: str = "bert", num_layers: int = 3, seed: in
     return str(folder)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def backbone_root_is_pytest_tmp(tmp_path_factory):
+    """Checkpoints may name backbone folders only inside a backbone root: the tests' tiny backbones live in
+    pytest's temporary folders (set in os.environ so that CLI subprocesses see it too)."""
+    os.environ["EEVIZ_BACKBONE_ROOT"] = str(tmp_path_factory.getbasetemp())
+
+
 @pytest.fixture(scope="session")
 def tiny_backbones(tmp_path_factory):
     """{"bert": path, "roberta": path, "albert": path} of tiny random encoders."""
