@@ -172,8 +172,8 @@ class Trainer:
             self.save_resume(optimizer, scheduler)
 
     def early_stopped(self) -> bool:
-        patience = self.args.patience_epochs
-        return patience is not None and self.progress.stale_epochs >= patience
+        stale_limit = self.args.patience_epochs
+        return stale_limit is not None and self.progress.stale_epochs >= stale_limit
 
     @torch.no_grad()
     def prepare(self, phase) -> None:
