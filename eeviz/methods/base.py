@@ -402,3 +402,52 @@ class Toy:
     notes: list[str] = field(default_factory=list)
     loss_weights: Any = None
     loss_weights_title: str = "Loss weight of each layer"
+
+
+# --------------------------------------------------------------------------------------------- checking user values
+def check_rule_params(method_name: str, rules: dict[str, type[ExitRule]], params: dict[str, dict[str, Any]]):
+    """Check rule parameters a user typed (the trace CLI's ``--set``) against each rule's ``RuleSpec``.
+
+    ``params``: rule name -> {parameter: value}. The threshold (``spec.param``) must be a finite number within
+    [``spec.minimum``, ``spec.maximum``], whole when ``spec.integer``; a rule's other parameters must be finite
+    when numeric. Returns the values typed (int for integer thresholds); raises ValueError naming every unknown
+    rule or parameter and every bad value with its valid range.
+    """
+    import math
+
+    problems, out = [], {}
+    for rule, values in params.items():
+        if rule not in rules:
+            problems.append(f"method '{method_name}' has no exit rule '{rule}' (rules: {', '.join(rules)})")
+            continue
+        spec, allowed = rules[rule].spec, rules[rule].allowed_params()
+        out[rule] = {}
+        for name, value in values.items():
+            where = f"{rule}.{name}={value}"
+            if name not in allowed:
+                problems.append(f"rule '{rule}' has no parameter '{name}' (parameters: {', '.join(sorted(allowed))})")
+                continue
+            if isinstance(value, str):
+                try:
+                    value = float(value)
+                except ValueError:
+                    value = value.strip()  # e.g. a criterion's name: the rule itself checks it
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if name != spec.param:
+                if number and not math.isfinite(value):
+                    problems.append(f"{where}: not a finite number")
+                out[rule][name] = value
+                continue
+            kind = "a whole number" if spec.integer else "a number"
+            valid = f"{spec.label or name} takes {kind} from {spec.minimum:g} to {spec.maximum:g}"
+            if not number or not math.isfinite(value):
+                problems.append(f"{where}: not a finite number; {valid}")
+            elif spec.integer and not float(value).is_integer():
+                problems.append(f"{where}: not a whole number; {valid}")
+            elif not spec.minimum <= value <= spec.maximum:
+                problems.append(f"{where} is out of range; {valid}")
+            else:
+                out[rule][name] = int(value) if spec.integer else float(value)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return out

@@ -1,0 +1,103 @@
+"""Bad data rows and bad rule values: clear ValueErrors naming the file and line, or the rule and its range."""
+
+import json
+
+import pytest
+
+from eeviz.data import MAX_TEXT_CHARS, load_examples_file, load_task
+from eeviz.methods import available_methods, get_method
+from eeviz.methods.base import check_rule_params
+
+
+# ------------------------------------------------------------------------------------------------ data rows
+@pytest.mark.parametrize(
+    "line,match",
+    [("5", "line 2: expected an object .* got a number 5"), ("null", "line 2: expected an object .* got null"),
+     ("[1, 2]", "line 2: expected an object .* got an array"), ('"text"', "line 2: .* got a string"),
+     ('{"text": ["a"], "label": 1}', "line 2: 'text' must be a string"),
+     ('{"text": "a", "label": {"x": 1}}', "line 2: the label must be a number or a string")],
+)
+def test_jsonl_rows_that_are_not_objects(tmp_path, line, match):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "good", "label": 1}\n' + line + "\n")
+    with pytest.raises(ValueError, match=match) as info:
+        load_task(str(path))
+    assert "rows.jsonl" in str(info.value)
+
+
+def test_json_array_items_that_are_not_objects(tmp_path):
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps([{"text": "good", "label": 1}, 5]))
+    with pytest.raises(ValueError, match="rows.json.*item 2"):
+        load_examples_file(str(path))
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="item 1"):
+        load_task(str(path))
+
+
+@pytest.mark.parametrize("name", ["latin1.csv", "latin1.jsonl"])
+def test_non_utf8_file_is_named(tmp_path, name):
+    path = tmp_path / name
+    body = b"text,label\ncaf\xe9,1\n" if name.endswith(".csv") else b'{"text": "caf\xe9", "label": 1}\n'
+    path.write_bytes(body)
+    with pytest.raises(ValueError, match=f"{name}.*not UTF-8.*line") as info:
+        load_task(str(path))
+    assert not isinstance(info.value, UnicodeDecodeError)
+
+
+def test_utf8_bom_is_fine(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufefftext,label\ncafé,1\nbad,0\n".encode("utf-8"))
+    examples, names = load_examples_file(str(path))
+    assert [e.text for e in examples] == ["café", "bad"] and names == ["0", "1"]
+
+
+def test_long_texts_are_cut_with_a_warning(tmp_path):
+    path = tmp_path / "long.csv"
+    huge = "good " * 400_000  # 2 MB on one line
+    path.write_text(f"text,text_b,label\n{huge},short,1\nfine,{huge},0\nok,ok,1\n")
+    with pytest.warns(UserWarning, match=f"long.csv: 2 example.*longer than {MAX_TEXT_CHARS}"):
+        examples, _ = load_examples_file(str(path))
+    assert [len(e.text) for e in examples] == [MAX_TEXT_CHARS, 4, 2]
+    assert [len(e.text_b) for e in examples] == [5, MAX_TEXT_CHARS, 2]
+    with pytest.warns(UserWarning, match="longer than"):
+        task = load_task(str(path))
+    assert max(len(e.text) for split in (task.train, task.dev, task.test) for e in split) <= MAX_TEXT_CHARS
+
+
+def test_non_finite_label(tmp_path):
+    path = tmp_path / "nan.jsonl"
+    path.write_text('{"text": "a", "label": 1.5}\n{"text": "b", "label": Infinity}\n')
+    with pytest.raises(ValueError, match="line 2.*not a finite number"):
+        load_task(str(path))
+
+
+# ------------------------------------------------------------------------------------------------ rule values
+PABEE = get_method("pabee")
+
+
+@pytest.mark.parametrize(
+    "params,match",
+    [({"patience": {"patience": "1e309"}}, r"patience.patience=1e309: not a finite number; .* from 0 to 24"),
+     ({"patience": {"patience": float("nan")}}, "not a finite number"),
+     ({"patience": {"patience": 99}}, "out of range; .* from 0 to 24"),
+     ({"patience": {"patience": 2.5}}, "not a whole number"),
+     ({"patience": {"patience": "abc"}}, "not a finite number"),
+     ({"patience": {"tolerance": "inf"}}, "tolerance=inf: not a finite number"),
+     ({"patience": {"nope": 1}}, r"no parameter 'nope' \(parameters: patience, tolerance\)"),
+     ({"entropy": {"entropy": 0.2}}, r"no exit rule 'entropy' \(rules: patience\)")],
+)
+def test_rule_params_are_checked_against_their_spec(params, match):
+    with pytest.raises(ValueError, match=match):
+        check_rule_params("pabee", PABEE.rules, params)
+
+
+def test_every_problem_is_listed_and_good_values_are_typed():
+    with pytest.raises(ValueError) as info:
+        check_rule_params("pabee", PABEE.rules, {"patience": {"patience": -1, "x": 1}, "nope": {}})
+    assert all(part in str(info.value) for part in ("patience=-1", "'x'", "'nope'"))
+    assert check_rule_params("pabee", PABEE.rules, {"patience": {"patience": "3"}}) == {"patience": {"patience": 3}}
+    for method in map(get_method, available_methods()):  # every default and swept value of every rule passes
+        for name, rule in method.rules.items():
+            for value in (rule.spec.default, *rule.spec.sweep, *rule.sweep_for(12)):
+                check_rule_params(method.name, method.rules, {name: {rule.spec.param: value}})
