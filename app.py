@@ -7,7 +7,8 @@ updates every figure instantly.
 
 import streamlit as st
 
-from eeviz import plots, ui
+from eeviz import plots
+from eeviz.app import ui
 from eeviz.trace import replay
 
 ui.setup_page("Explore")
@@ -42,13 +43,18 @@ if not trace.is_regression:
 right.plotly_chart(plots.probability_lines(trace, exit_layer), key="lines")
 
 st.subheader(f"How {method_cls.title} decides")
+paper = method_cls.paper
+if paper is not None:
+    st.caption(f"[{ui.md_escape(paper.title)}]({paper.url}), {ui.md_escape(f'{paper.authors}, {paper.venue}')}")
 extras = ui.method_extras(model, trace, decision, gold)
-panels = plots.decision_panels(trace, decision, rule.spec, signal_docs=method_cls.signal_docs, **extras)
+panels = plots.decision_panels(trace, decision, rule.spec, **extras)
 for start in range(0, len(panels), 2):
     for col, panel in zip(st.columns(2), panels[start : start + 2]):
         col.plotly_chart(panel.figure, key=f"panel-{start}-{panel.title}")
         if panel.caption:
             col.caption(ui.md_escape(panel.caption))
+for note in extras["inputs"].notes:
+    st.caption(ui.md_escape(note))
 
 if len(method_cls.rules) > 1:
     st.markdown("**Every exit rule of this method** at its current threshold")

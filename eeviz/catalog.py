@@ -1,7 +1,7 @@
-"""Find the checkpoints in a folder and trace one sentence through several of them.
+"""Find the checkpoint folders under a root and say what each holds, without loading any weights.
 
-The app and the benchmark share this path: each model is loaded once (callers cache the result), and a
-sentence is tokenized once per distinct tokenizer, not once per method.
+(Tracing one sentence through several models moved to ``eeviz.tracing``; ``trace_all`` stays importable from
+here for callers of the former location.)
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from .checkpoint import CheckpointError, read_config, read_json_file
 from .config import ModelConfig
-from .trace import Trace
+from .tracing import trace_all  # noqa: F401  (the former location)
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -72,19 +70,3 @@ def find_checkpoints(root: str | os.PathLike | None = None) -> tuple[list[Checkp
                 metrics = {}
         found.append(CheckpointInfo(path.name, path, cfg, metrics, (path / "eval.json").is_file()))
     return found, problems
-
-
-@torch.inference_mode()
-def trace_all(models: dict, text: str, text_b: str | None = None, attentions: bool = True) -> dict[str, Trace]:
-    """One sentence through every model in ``models`` (name -> EarlyExitModel), all layers each.
-
-    Models that share a tokenizer configuration reuse one tokenization.
-    """
-    encodings: dict[tuple, dict] = {}
-    out = {}
-    for name, model in models.items():
-        key = (getattr(model.tokenizer, "name_or_path", id(model.tokenizer)), model.cfg.max_length, str(model.device))
-        if key not in encodings:
-            encodings[key] = model.tokenize([text], None if text_b is None else [text_b])
-        out[name] = model.trace_batch(encodings[key], text, text_b, attentions=attentions)
-    return out

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from eeviz import plots, ui
+from eeviz import plots
+from eeviz.app import ui
 from eeviz.trace import replay
 
 ui.setup_page("Compare")

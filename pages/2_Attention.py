@@ -3,8 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from eeviz import plots, ui
-from eeviz.bertviz_offline import head_view_html, model_view_html
+from eeviz import plots
+from eeviz.app import ui
+from eeviz.app.bertviz_offline import head_view_html, model_view_html
 from eeviz.trace import replay
 
 MAX_BERTVIZ_TOKENS = 60  # bertviz draws T² lines per head; beyond this it gets slow in the browser
@@ -56,7 +57,7 @@ st.plotly_chart(
         matrix[:, keep],
         tokens,
         exit_layer=exit_layer,
-        title="Cumulative [CLS] attention (ELBERT): [CLS] row of Aˡ···A¹, "
+        title="Cumulative [CLS] attention: what [CLS] attends to (its row of Aˡ···A¹), "
         + ("mean over heads" if head == "mean" else f"head {head + 1}"),
     ),
     key="cumulative",

@@ -4,7 +4,8 @@ examples, from each checkpoint's eval.json (written by ``python -m eeviz.evaluat
 import pandas as pd
 import streamlit as st
 
-from eeviz import plots, ui
+from eeviz import plots
+from eeviz.app import ui
 
 ui.setup_page("Dataset")
 infos = ui.list_checkpoints()

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from eeviz import ui  # noqa: E402
+from eeviz.app import ui  # noqa: E402
 from eeviz.checkpoint import save_checkpoint  # noqa: E402
 from eeviz.config import ModelConfig  # noqa: E402
 from eeviz.model import build_model  # noqa: E402

@@ -244,7 +244,8 @@ class ConsistentEEMethod(ExitMethod):
         "neg_depth_penalty": "− depth penalty",
     }
     paper = Paper(
-        "ConsistentEE: A Consistent and Hardness-Guided Early Exiting Method for Accelerating Language Models Inference",
+        "ConsistentEE: A Consistent and Hardness-Guided Early Exiting Method for Accelerating Language Models "
+        "Inference",
         "Zeng et al.",
         "AAAI 2024",
         "https://arxiv.org/abs/2312.11882",
@@ -277,10 +278,11 @@ class ConsistentEEMethod(ExitMethod):
         """The reward for exiting at each layer and its two parts, and the memorized layer (needs the gold label)."""
         if gold is None or trace.is_regression:
             return FigureInputs()
-        parts = reward_parts(trace.logits, int(gold), alpha=float(args.alpha), hardness_guided=bool(args.hardness_guided))
+        guided = bool(args.hardness_guided)
+        parts = reward_parts(trace.logits, int(gold), alpha=float(args.alpha), hardness_guided=guided)
         best = int(np.argmax(parts.reward)) + 1
         m, num_layers = parts.memorized_layer, trace.num_layers
-        hardest = bool(args.hardness_guided) and m == num_layers
+        hardest = guided and m == num_layers
         return FigureInputs(
             series={
                 "reward": parts.reward,
@@ -300,7 +302,15 @@ class ConsistentEEMethod(ExitMethod):
     def toy_knobs(cls, num_layers: int) -> tuple[Knob, ...]:
         return (
             Knob("pi", "exit probability threshold", 0.5, 0.0, 1.0, 0.01),
-            Knob("pibias", "policy bias (toy)", 0.0, -3.0, 3.0, 0.1, help="in this toy, π_i = σ(8·(confidence_i − 0.85) + bias)"),
+            Knob(
+                "pibias",
+                "policy bias (toy)",
+                0.0,
+                -3.0,
+                3.0,
+                0.1,
+                help="in this toy, π_i = σ(8·(confidence_i − 0.85) + bias)",
+            ),
             Knob("alpha", "depth cost α", 0.05, 0.0, 0.3, 0.01),
             Knob("guided", "hardness-guided", True),
         )

@@ -43,7 +43,12 @@ class PalbertMethod(PonderNetMethod):
     # demo: the same prior as PonderNet's on 6 layers (see there)
     preset_settings = {"demo": PresetSettings(method_args=dict(prior_lambda=0.25))}
 
-    paper = Paper("PALBERT: Teaching ALBERT to Ponder", "Balagansky & Gavrilov", "NeurIPS 2022", "https://arxiv.org/abs/2204.03276")
+    paper = Paper(
+        "PALBERT: Teaching ALBERT to Ponder",
+        "Balagansky & Gavrilov",
+        "NeurIPS 2022",
+        "https://arxiv.org/abs/2204.03276",
+    )
     lesson = Lesson(
         summary="PonderNet's halting distribution with a deterministic exit (Q-exit) and a deeper λ head that also "
         "sees the previous layer.",

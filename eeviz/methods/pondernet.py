@@ -279,14 +279,16 @@ class PonderNetMethod(ExitMethod):
         "uniform": "u_i",
         "weight": "p(i|x) weight",
     }
-    paper = Paper("PonderNet: Learning to Ponder", "Banino et al.", "ICML 2021 workshop", "https://arxiv.org/abs/2107.05407")
+    paper = Paper(
+        "PonderNet: Learning to Ponder", "Banino et al.", "ICML 2021 workshop", "https://arxiv.org/abs/2107.05407"
+    )
     panels = (
         PanelSpec(
             "Halting distribution",
             bars=("halt_prob", "prior"),
             lines=("cdf", "lambda"),
-            caption="p(i|x) = λ_i ∏_{j<i}(1-λ_j) (bars), its CDF (Q-exit stops once it is above q) and λ_i, with the "
-            "geometric prior the KL term pulls toward (grey)",
+            caption="p(i|x) = λ_i ∏_{j<i}(1-λ_j) (bars), its CDF (Q-exit stops once it is above q) and λ_i, "
+            "with the geometric prior the KL term pulls toward (grey)",
             y_range=(0.0, 1.05),
             y_title="probability",
             hides=("log_halt_prob",),
@@ -328,7 +330,15 @@ class PonderNetMethod(ExitMethod):
         else:
             threshold = Knob(spec.param, spec.label, spec.default, spec.minimum, spec.maximum, spec.step)
         return (
-            Knob("bias", "λ head bias (toy)", 0.0, -3.0, 3.0, 0.1, help="in this toy, λ_i = σ(6·(confidence_i − 0.8) + bias)"),
+            Knob(
+                "bias",
+                "λ head bias (toy)",
+                0.0,
+                -3.0,
+                3.0,
+                0.1,
+                help="in this toy, λ_i = σ(6·(confidence_i − 0.8) + bias)",
+            ),
             threshold,
             Knob("lp", "prior λ_p", 0.1, 0.05, 0.9, 0.01),
             Knob("beta", "KL weight β", 0.5, 0.0, 2.0, 0.05),

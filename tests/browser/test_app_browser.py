@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from eeviz import bertviz_offline
+from eeviz.app import bertviz_offline
 from eeviz.checkpoint import save_checkpoint
 from eeviz.config import ModelConfig
 from eeviz.model import build_model

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eeviz import bertviz_offline as bo
+from eeviz.app import bertviz_offline as bo
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,7 +112,7 @@ DEMO_APP = textwrap.dedent(
     import json
     import numpy as np
     import streamlit as st
-    from eeviz.bertviz_offline import head_view_html, model_view_html
+    from eeviz.app.bertviz_offline import head_view_html, model_view_html
 
     st.set_page_config(page_title="bertviz offline demo", layout="wide")
     TOKENS = json.loads({tokens!r})

@@ -40,7 +40,7 @@ __all__ = [
     "safe_json_for_script",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # eeviz/app/ -> the repository
 #: Where ``npm install`` (postinstall step in package.json) puts the libraries.
 VENDOR_DIR = REPO_ROOT / "static" / "vendor"
 VENDOR_FILES = ("require.js", "d3.min.js", "jquery.min.js")

@@ -1,0 +1,142 @@
+"""The sentence widgets: text boxes and an example picker, synced with the URL's query parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from ..analysis import overthinking_examples
+from ..catalog import CheckpointInfo
+from ..config import ModelConfig
+from ..inputs import MAX_CHARS, InputError, check_inputs
+from .loading import load_eval
+from .page import md_escape
+
+DEFAULT_TEXT = "the acting is wonderful, but the plot is a complete mess."
+DEFAULT_TEXT_B = "the film is worth seeing."
+BUILTIN_EXAMPLES = (
+    {"text": "a gripping, beautifully acted film that never lets up.", "tag": "clearly positive"},
+    {"text": "the plot is thin and the jokes fall flat.", "tag": "clearly negative"},
+    {"text": "not bad at all, though hardly memorable.", "tag": "mixed"},
+    {"text": "i expected to hate it, and i did not.", "tag": "negation"},
+)
+BUILTIN_PAIRS = (
+    {"text": "A man is playing a guitar on stage.", "text_b": "A person is performing music.", "tag": "entailment"},
+    {"text": "A man is playing a guitar on stage.", "text_b": "The stage is empty.", "tag": "contradiction"},
+)
+
+
+def example_choices(info: CheckpointInfo, infos: list[CheckpointInfo]) -> list[dict]:
+    """Examples to offer for ``info``: from its eval.json (or another evaluated checkpoint on the same task),
+    overthinking ones first; built-in sentences when no evaluation exists."""
+    candidates = [info] + [
+        i for i in infos if i is not info and i.cfg.task == info.cfg.task and i.cfg.is_pair == info.cfg.is_pair
+    ]
+    for candidate in candidates:
+        ev = load_eval(candidate) if candidate.has_eval else None
+        if not ev or not ev.get("examples"):
+            continue
+        labels = ev.get("labels", [])
+        over = overthinking_examples(ev)
+        rest = [e for e in ev["examples"] if e not in over]
+        out = []
+        for example, tag in [(e, "overthinking") for e in over[:25]] + [(e, "") for e in rest[:40]]:
+            gold = example.get("gold")
+            gold_name = labels[int(gold)] if labels and gold is not None else gold
+            out.append(
+                {
+                    "text": example["text"],
+                    "text_b": example.get("text_b"),
+                    "gold": gold,
+                    "tag": f"{tag + ', ' if tag else ''}gold: {gold_name}",
+                }
+            )
+        return out
+    return [dict(e) for e in (BUILTIN_PAIRS if info.cfg.is_pair else BUILTIN_EXAMPLES)]
+
+
+def _use_example(examples: list[dict]) -> None:
+    index = st.session_state.get("example")
+    if index is None:
+        return
+    st.session_state["text"] = examples[index]["text"]
+    if examples[index].get("text_b") is not None:
+        st.session_state["text_b"] = examples[index]["text_b"]
+
+
+def _shorten(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def sentence_inputs(cfg: ModelConfig, examples: list[dict]) -> tuple[str, str | None]:
+    """Text box(es) (query parameters ``text``, ``text_b``) and an example picker; returns the checked inputs.
+
+    Stops the page with the reason when the input cannot be traced (empty, too long, pair vs single).
+    """
+    cols = st.columns([3, 2]) if not cfg.is_pair else st.columns([2, 2, 2])
+    with cols[0]:
+        text = st.text_area(
+            "Sentence" if not cfg.is_pair else "First sentence (premise)",
+            value=DEFAULT_TEXT,
+            key="text",
+            max_chars=MAX_CHARS,
+            height=90,
+            bind="query-params",
+            persist_state="session",
+            help="Ctrl+Enter or click outside the box to run it",
+        )
+    text_b = None
+    if cfg.is_pair:
+        with cols[1]:
+            text_b = st.text_area(
+                "Second sentence (hypothesis)",
+                value=DEFAULT_TEXT_B,
+                key="text_b",
+                max_chars=MAX_CHARS,
+                height=90,
+                bind="query-params",
+                persist_state="session",
+            )
+    with cols[-1]:
+        forget_stale("example", range(len(examples)))
+        st.selectbox(
+            "…or pick an example",
+            list(range(len(examples))),
+            index=None,
+            key="example",
+            format_func=lambda i: _shorten(
+                f"[{examples[i]['tag']}] {examples[i]['text']}"
+                + (f" ‖ {examples[i]['text_b']}" if examples[i].get("text_b") else "")
+            ),
+            on_change=_use_example,
+            args=(examples,),
+            placeholder=f"{len(examples)} examples",
+        )
+    try:
+        return check_inputs(text, text_b, cfg.is_pair)
+    except InputError as err:
+        st.warning(md_escape(err))
+        st.stop()
+
+
+def gold_of(examples: list[dict], text: str, text_b: str | None) -> Any:
+    """The gold label of the example with this text, if it is one of ``examples``."""
+    for example in examples:
+        if example["text"] == text and (example.get("text_b") or None) == (text_b or None):
+            return example.get("gold")
+    return None
+
+
+def forget_stale(key: str, options) -> None:
+    """Drop a remembered choice that the current options (they change with the checkpoint) no longer offer."""
+    if key in st.session_state and st.session_state[key] is not None and st.session_state[key] not in options:
+        del st.session_state[key]
+
+
+def _clamp_state(key: str, lo, hi, kind) -> None:
+    """Keep a remembered value inside a range that changed with the checkpoint (e.g. patience up to L)."""
+    if key in st.session_state and st.session_state[key] is not None:
+        value = kind(st.session_state[key])
+        if not lo <= value <= hi:
+            st.session_state[key] = min(max(value, lo), hi)

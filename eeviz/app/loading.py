@@ -1,0 +1,179 @@
+"""Checkpoints for the pages: the catalog, models loaded once per process (``st.cache_resource``) and traces
+cached per (checkpoint, sentence) (``st.cache_data``), so moving a threshold only re-runs ``replay``, never the
+network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from ..catalog import CheckpointInfo, checkpoints_root, find_checkpoints
+from ..checkpoint import WEIGHTS_FILE, CheckpointError, load_checkpoint
+from ..trace import Trace
+from ..tracing import trace_all
+from .page import TRAIN_COMMAND, md_escape
+
+
+def list_checkpoints() -> list[CheckpointInfo]:
+    """The valid checkpoints; problems with other folders go to a sidebar expander. Stops the page, with the
+    command to train one, when there are none."""
+    infos, problems = find_checkpoints()
+    if problems:
+        with st.sidebar.expander(f"{len(problems)} folder(s) skipped", icon=":material/warning:"):
+            for problem in problems:
+                st.text(problem)
+    if not infos:
+        root = checkpoints_root()
+        st.info("No checkpoints found in this folder:")
+        st.code(str(root), language=None)
+        st.markdown("Train the demo models with:")
+        st.code(TRAIN_COMMAND, language="bash")
+        st.caption(
+            "or point the EEVIZ_CHECKPOINTS environment variable at a folder of eeviz checkpoints. "
+            "The Learn page works without any."
+        )
+        st.page_link("pages/4_Learn.py", label="Learn how the methods work", icon=":material/school:")
+        st.stop()
+    return infos
+
+
+def titles(infos: list[CheckpointInfo]) -> dict[str, str]:
+    """Folder name -> short human title: "method · backbone · task" without the parts every checkpoint shares,
+    and with the folder name added where titles still repeat."""
+    parts = {i.name: i.title.split(" · ") for i in infos}
+    widths = {len(p) for p in parts.values()}
+    if len(infos) > 1 and len(widths) == 1:
+        width = widths.pop()
+        shared = [k for k in range(1, width) if len({p[k] for p in parts.values()}) == 1]
+        parts = {n: [x for k, x in enumerate(p) if k not in shared] for n, p in parts.items()}
+    short = {n: " · ".join(p) for n, p in parts.items()}
+    counts: dict[str, int] = {}
+    for title in short.values():
+        counts[title] = counts.get(title, 0) + 1
+    return {n: t if counts[t] == 1 else f"{t} ({n})" for n, t in short.items()}
+
+
+def pick_checkpoint(infos: list[CheckpointInfo], where=None) -> CheckpointInfo:
+    """Checkpoint selectbox showing titles, with the folder name in query parameter ``ckpt``.
+
+    Synced by hand rather than with ``bind``: a bound selectbox writes its *displayed* text to the URL, and
+    titles depend on which other checkpoints exist, while folder names do not. A ``ckpt`` in the URL that this
+    session did not write (a shared link, a reload, a link from the Dataset page) wins over the remembered one.
+    """
+    where = where or st.sidebar
+    by_name = {i.name: i for i in infos}
+    names = titles(infos)
+    url = st.query_params.get("ckpt")
+    if url in by_name and url != st.session_state.get("_ckpt_in_url"):
+        st.session_state["ckpt"] = url
+    if st.session_state.get("ckpt") not in by_name:
+        st.session_state.pop("ckpt", None)
+    # index 0 only applies when the session holds no choice yet (index=None would make the box clearable)
+    name = where.selectbox(
+        "Checkpoint",
+        list(by_name),
+        index=0,
+        format_func=names.get,
+        key="ckpt",
+        persist_state="session",
+        help="method · backbone · task; folders under " + str(checkpoints_root()),
+    )
+    st.query_params["ckpt"] = name
+    st.session_state["_ckpt_in_url"] = name
+    return by_name[name]
+
+
+def _stamp(info: CheckpointInfo) -> int:
+    """Changes when the checkpoint is rewritten, so a retrained model is reloaded."""
+    weights = info.path / WEIGHTS_FILE
+    return weights.stat().st_mtime_ns if weights.exists() else 0
+
+
+@st.cache_resource(show_spinner=False)
+def _model(path: str, stamp: int):
+    return load_checkpoint(path)
+
+
+@st.cache_resource(show_spinner=False)
+def _loaded() -> set:
+    """(path, stamp) of the models already in ``_model``'s cache: only new loads show progress."""
+    return set()
+
+
+def load_model(info: CheckpointInfo):
+    """The checkpoint's model, loaded once per process. Stops the page with the reason if it cannot load."""
+    return load_models([info])[info.name]
+
+
+def load_models(infos: list[CheckpointInfo], stop_on_error: bool = True) -> dict[str, Any]:
+    """Models by folder name; new loads show progress. Checkpoints that fail to load are reported and left out
+    (or stop the page when ``stop_on_error``)."""
+    pending = [i for i in infos if (str(i.path), _stamp(i)) not in _loaded()]
+    models, failed = {}, []
+    if pending:
+        slot = st.empty()  # the progress box disappears once the models are in
+        with slot.status(f"Loading {len(pending)} model(s)…", expanded=False) as status:
+            for info in pending:
+                status.update(label=f"Loading {info.title}…")
+                try:
+                    _model(str(info.path), _stamp(info))
+                    _loaded().add((str(info.path), _stamp(info)))
+                except CheckpointError as err:
+                    failed.append((info, err))
+        slot.empty()
+    for info in infos:
+        if any(f[0] is info for f in failed):
+            continue
+        models[info.name] = _model(str(info.path), _stamp(info))
+    for info, err in failed:
+        st.error(f"Cannot load checkpoint {md_escape(info.name)}: {md_escape(err)}")
+    if failed and stop_on_error:
+        st.stop()
+    return models
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _trace(path: str, stamp: int, text: str, text_b: str | None) -> Trace:
+    return _model(path, stamp).trace(text, text_b)
+
+
+def get_trace(info: CheckpointInfo, text: str, text_b: str | None) -> Trace:
+    """One sentence through every layer of a loaded checkpoint, cached per (checkpoint, sentence)."""
+    with st.spinner("Running every layer…"):
+        return _trace(str(info.path), _stamp(info), text, text_b)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _traces(paths: tuple[tuple[str, str, int], ...], text: str, text_b: str | None) -> dict[str, Trace]:
+    models = {name: _model(path, stamp) for name, path, stamp in paths}
+    return trace_all(models, text, text_b)
+
+
+def get_traces(infos: list[CheckpointInfo], text: str, text_b: str | None) -> dict[str, Trace]:
+    """The sentence through every given (loaded) checkpoint, with one tokenization per tokenizer."""
+    with st.spinner(f"Running {len(infos)} models…"):
+        return _traces(tuple((i.name, str(i.path), _stamp(i)) for i in infos), text, text_b)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _eval(path: str, mtime: int) -> dict:
+    try:
+        from ..evaluate import load_eval
+    except ImportError:  # an install without the evaluator still reads the file
+        return json.loads(Path(path).read_text())
+    return load_eval(path).to_dict()
+
+
+def load_eval(info: CheckpointInfo) -> dict | None:
+    """The checkpoint's eval.json, or None (a broken file is reported as a warning)."""
+    path = info.path / "eval.json"
+    if not path.is_file():
+        return None
+    try:
+        return _eval(str(path), path.stat().st_mtime_ns)
+    except (ValueError, OSError) as err:
+        st.warning(f"Ignoring {md_escape(path)}: {md_escape(err)}")
+        return None

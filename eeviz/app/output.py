@@ -1,0 +1,109 @@
+"""The decision banner, the downloads, and bertviz's sentence-pair boundary."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from ..catalog import CheckpointInfo
+from ..plots import layer_table
+from ..trace import Decision, Trace
+from .page import md_escape
+
+
+def show_decision(trace: Trace, decision: Decision, gold: Any = None) -> None:
+    """The decision in large type: exit layer, prediction, confidence, layers saved; and how it compares
+    with the full model (and the gold label when known)."""
+    num_layers = trace.num_layers
+    exit_layer = decision.exit_layer
+    with st.container(border=True):
+        cols = st.columns(5)
+        cols[0].metric("Exit layer", f"{exit_layer} / {num_layers}")
+        cols[1].metric("Prediction", decision.label)
+        if trace.is_regression:
+            cols[2].metric("Value", f"{float(decision.pred):.3f}")
+        else:
+            cols[2].metric("Confidence", f"{float(np.max(decision.probs)):.1%}")
+        saved = num_layers - exit_layer
+        cols[3].metric("Layers saved", f"{saved} ({saved / num_layers:.0%})")
+        cols[4].metric("Speed-up", f"{num_layers / exit_layer:.1f}×", help="L / exit layer: the saving in layers run")
+        last = trace.label_name(trace.preds[-1])
+        changed = last != decision.label
+        if gold is not None and not trace.is_regression:
+            gold_name = trace.label_name(gold)
+            right = decision.label == gold_name
+            verdict = "right" if right else "wrong"
+            if changed and right:
+                st.success(
+                    f"Gold: **{md_escape(gold_name)}**. Exiting at layer {exit_layer} is {verdict}; the full model "
+                    f"(layer {num_layers}) says **{md_escape(last)}**: overthinking, and early exit avoids it."
+                )
+            elif changed:
+                st.error(
+                    f"Gold: **{md_escape(gold_name)}**. Exiting at layer {exit_layer} is {verdict}; the full model "
+                    f"(layer {num_layers}) would have said **{md_escape(last)}**."
+                )
+            else:
+                (st.success if right else st.error)(
+                    f"Gold: **{md_escape(gold_name)}**: the prediction is {verdict}, as the full model's is."
+                )
+        elif changed:
+            st.warning(
+                f"The full model (layer {num_layers}) would predict **{md_escape(last)}**: exiting early changes the answer."
+            )
+        else:
+            st.caption(
+                f"Same answer as the full model (layer {num_layers})"
+                + (f", with {saved} layer(s) fewer." if saved else ".")
+            )
+
+
+def export_payload(info: CheckpointInfo, trace: Trace, decision: Decision) -> dict:
+    """Everything needed to reproduce the view: checkpoint, config, decision and the trace (no attentions)."""
+    return {
+        "checkpoint": info.name,
+        "config": info.cfg.to_dict(),
+        "decision": decision.to_dict(),
+        "trace": trace.to_dict(attentions=False),
+    }
+
+
+def export_buttons(info: CheckpointInfo, trace: Trace, decision: Decision) -> None:
+    """Download the trace and decision as JSON, and the per-layer table as CSV."""
+    cols = st.columns([1, 1, 3])
+    cols[0].download_button(
+        "Trace as JSON",
+        json.dumps(export_payload(info, trace, decision), indent=1),
+        file_name=f"eeviz-{info.name}.json",
+        mime="application/json",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    cols[1].download_button(
+        "Layers as CSV",
+        layer_table(trace, decision).to_csv(index=False),
+        file_name=f"eeviz-{info.name}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    cols[2].caption(
+        "The page's URL holds the checkpoint, the sentence, the rule and its threshold: copy it to share "
+        "this exact view."
+    )
+
+
+def pair_boundary(tokens: list[str], is_pair: bool) -> int | None:
+    """Index of the second sentence's first token ([SEP] / </s> separated), for bertviz's pair colouring."""
+    if not is_pair:
+        return None
+    seps = [i for i, t in enumerate(tokens) if t in ("[SEP]", "</s>")]
+    if not seps:
+        return None
+    start = seps[0] + 1
+    while start < len(tokens) and tokens[start] in ("[SEP]", "</s>"):
+        start += 1
+    return start if 0 < start < len(tokens) else None

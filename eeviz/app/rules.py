@@ -1,0 +1,168 @@
+"""Exit-rule widgets (the rule and its threshold, in the URL) and what the method's figures need from the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from ..methods.base import ExitMethod, ExitRule, RuleSpec
+from ..trace import Decision, Trace, replay
+from .inputs import _clamp_state, forget_stale
+
+SAMPLED_DRAWS = 200  # draws of a random rule shown as a distribution of exit layers
+# integer thresholds with a range up to this count layers (patience) and are capped at the model's depth;
+# wider integer ranges (a random seed) get a number box instead of a slider
+MAX_LAYER_COUNT_RANGE = 100
+
+
+def threshold_input(spec: RuleSpec, num_layers: int, where=None, shared: dict | None = None) -> float | int | None:
+    """The widget for a rule's threshold (query parameter ``t_<rule>``); None for rules without one.
+
+    ``shared`` collects the values of widgets already drawn in this run, so two methods with the same rule
+    (PonderNet and PALBERT) share one widget instead of drawing a duplicate.
+    """
+    where = where or st.sidebar
+    key = f"t_{spec.name}"
+    if shared is not None and key in shared:
+        return shared[key]
+    if spec.minimum == spec.maximum:
+        where.caption(f"{spec.label}")
+        value = None
+    elif spec.integer:
+        lo, hi, default = int(spec.minimum), int(spec.maximum), int(spec.default)
+        if hi - lo <= MAX_LAYER_COUNT_RANGE:
+            hi = max(lo + 1, min(hi, num_layers))
+        _clamp_state(key, lo, hi, int)
+        if hi - lo > MAX_LAYER_COUNT_RANGE:
+            value = where.number_input(
+                spec.label,
+                lo,
+                hi,
+                min(max(default, lo), hi),
+                1,
+                key=key,
+                help=spec.description,
+                bind="query-params",
+                persist_state="session",
+            )
+        else:
+            value = where.slider(
+                spec.label,
+                lo,
+                hi,
+                min(max(default, lo), hi),
+                max(1, int(spec.step)),
+                key=key,
+                help=spec.description,
+                bind="query-params",
+                persist_state="session",
+            )
+    else:
+        lo, hi = float(spec.minimum), float(spec.maximum)
+        _clamp_state(key, lo, hi, float)
+        value = where.slider(
+            spec.label,
+            lo,
+            hi,
+            min(max(float(spec.default), lo), hi),
+            float(spec.step),
+            key=key,
+            help=spec.description,
+            bind="query-params",
+            persist_state="session",
+        )
+    if shared is not None:
+        shared[key] = value
+    return value
+
+
+def rule_controls(
+    method_cls: type[ExitMethod], num_layers: int, where=None, shared: dict | None = None
+) -> tuple[str, dict]:
+    """Exit-rule choice (query parameter ``rule_<method>``) and its threshold; returns (rule name, params)."""
+    where = where or st.sidebar
+    names = list(method_cls.rules)
+    rule = method_cls.default_rule
+    if len(names) > 1:
+        # no format_func: a bound widget writes its displayed text to the URL
+        rule = where.radio(
+            "Exit rule",
+            names,
+            index=names.index(rule),
+            key=f"rule_{method_cls.name}",
+            horizontal=True,
+            help=f"default: {method_cls.default_rule}. "
+            + " · ".join(f"{n} ({r.spec.display}): {r.spec.description}" for n, r in method_cls.rules.items()),
+            bind="query-params",
+            persist_state="session",
+        )
+    spec = method_cls.rules[rule].spec
+    value = threshold_input(spec, num_layers, where, shared)
+    return rule, ({} if value is None else {spec.param: value})
+
+
+def sampled_exits(trace: Trace, rule_cls: type[ExitRule], params: dict, draws: int = SAMPLED_DRAWS) -> np.ndarray:
+    """Exit layers of a random rule over ``draws`` seeds (its parameter; the rule's own code, replayed)."""
+    seed = rule_cls.spec.param
+    rules = (rule_cls(trace.num_layers, **{**params, seed: k}) for k in range(draws))
+    return np.asarray([replay(trace, rule).exit_layer for rule in rules])
+
+
+def gold_input(trace: Trace, gold: Any = None, where=None) -> int | None:
+    """A gold-label select box for figures that need one (a typed sentence has none); None for regression."""
+    if trace.is_regression:
+        return None
+    where = where or st
+    labels = trace.labels
+    forget_stale("figure_gold", range(len(labels)))
+    return where.selectbox(
+        "Gold label for the figures",
+        range(len(labels)),
+        index=int(gold) if gold is not None else int(trace.preds[-1]),
+        format_func=lambda c: labels[c],
+        key="figure_gold",
+        help="this method's figures need the true label; for a typed sentence, choose it",
+    )
+
+
+def method_extras(model, trace: Trace, decision: Decision, gold: Any = None, where=None) -> dict:
+    """The keyword arguments of ``plots.decision_panels`` that need the model: the method's class, its figure
+    inputs (asking for a gold label when they need one), and a random rule's spread over many draws."""
+    method_cls = type(model.method)
+    rule_cls = method_cls.rules[decision.rule]
+    if method_cls.figures_need_gold:
+        gold = gold_input(trace, gold, where)
+    extras: dict[str, Any] = {
+        "method": method_cls,
+        "inputs": method_cls.figure_inputs(model.method.args, trace, decision, gold),
+    }
+    if rule_cls.spec.stochastic:
+        extras["sampled_exits"] = sampled_exits(trace, rule_cls, decision.params)
+    return extras
+
+
+def all_rules_table(model, trace: Trace, chosen: dict[str, dict]):
+    """Every rule of the method at its current threshold (from ``chosen`` or the session, else its default)."""
+    import pandas as pd
+
+    rows = []
+    for name, rule_cls in model.method.rules.items():
+        spec = rule_cls.spec
+        params = chosen.get(name)
+        if params is None:
+            value = st.session_state.get(f"t_{name}")
+            params = {} if value is None or spec.minimum == spec.maximum else {spec.param: value}
+        d = replay(trace, model.make_rule(name, **params))
+        value = params.get(spec.param, None if spec.minimum == spec.maximum else spec.default)
+        rows.append(
+            {
+                "rule": spec.display,
+                "threshold": "—" if value is None else f"{spec.label} = {value:g}",
+                "exit layer": d.exit_layer,
+                "prediction": d.label,
+                "early exit": spec.early_exit,
+            }
+        )
+    return pd.DataFrame(rows)

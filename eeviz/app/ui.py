@@ -1,0 +1,65 @@
+"""The helpers the pages call, under one name (``from eeviz.app import ui``); see ``eeviz.app`` for the modules.
+
+Widgets are synced with URL query parameters (the checkpoint by hand, the others with ``bind="query-params"``),
+so a view's checkpoint, sentence, rule and thresholds travel in its link and survive a reload; they keep their
+values across pages (``persist_state="session"``).
+"""
+
+from .inputs import (
+    BUILTIN_EXAMPLES,
+    BUILTIN_PAIRS,
+    DEFAULT_TEXT,
+    DEFAULT_TEXT_B,
+    example_choices,
+    forget_stale,
+    gold_of,
+    sentence_inputs,
+)
+from .loading import (
+    get_trace,
+    get_traces,
+    list_checkpoints,
+    load_eval,
+    load_model,
+    load_models,
+    pick_checkpoint,
+    titles,
+)
+from .output import export_buttons, export_payload, pair_boundary, show_decision
+from .page import EVALUATE_COMMAND, PAGE_ICON, PAGES, TRAIN_COMMAND, md_escape, setup_page
+from .rules import all_rules_table, gold_input, method_extras, rule_controls, sampled_exits, threshold_input
+
+__all__ = [
+    "BUILTIN_EXAMPLES",
+    "BUILTIN_PAIRS",
+    "DEFAULT_TEXT",
+    "DEFAULT_TEXT_B",
+    "EVALUATE_COMMAND",
+    "PAGES",
+    "PAGE_ICON",
+    "TRAIN_COMMAND",
+    "all_rules_table",
+    "example_choices",
+    "export_buttons",
+    "export_payload",
+    "forget_stale",
+    "get_trace",
+    "get_traces",
+    "gold_input",
+    "gold_of",
+    "list_checkpoints",
+    "load_eval",
+    "load_model",
+    "load_models",
+    "md_escape",
+    "method_extras",
+    "pair_boundary",
+    "pick_checkpoint",
+    "rule_controls",
+    "sampled_exits",
+    "sentence_inputs",
+    "setup_page",
+    "show_decision",
+    "threshold_input",
+    "titles",
+]
