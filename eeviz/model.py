@@ -9,6 +9,7 @@ Three ways to run it:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +46,9 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 SUMMARIES = "summaries"  # batch key of cached per-layer sentence vectors (L, B, H), see ``forward_all``
 
 
+TOKENIZER_LOCK = threading.Lock()  # held only while a tokenizer call runs (tens of microseconds per sentence)
+
+
 def encode_texts(tokenizer, texts, texts_b=None, max_length: int = 128) -> dict[str, torch.Tensor]:
     """Tokenize a batch with dynamic padding: the network's inputs as CPU tensors.
 
@@ -52,14 +56,17 @@ def encode_texts(tokenizer, texts, texts_b=None, max_length: int = 128) -> dict[
     """
     if texts_b is not None and all(t is None for t in texts_b):
         texts_b = None
-    enc = tokenizer(
-        list(texts),
-        text_pair=None if texts_b is None else list(texts_b),
-        padding=True,
-        truncation=True,
-        max_length=max_length,
-        return_tensors="pt",
-    )
+    # A fast tokenizer keeps its truncation and padding settings as state that each call sets, then reads: two
+    # threads sharing one tokenizer with different settings could each get the other's (silently wrong lengths).
+    with TOKENIZER_LOCK:
+        enc = tokenizer(
+            list(texts),
+            text_pair=None if texts_b is None else list(texts_b),
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        )
     return {k: v for k, v in enc.items() if k in MODEL_INPUTS}
 
 

@@ -72,3 +72,28 @@ def test_trace_leaves_no_hooks_on_the_shared_model(tiny_bert):
     trace = model.trace("the movie is good")
     assert trace.attentions is not None and seen == [0] * model.num_layers
     assert not hasattr(model.runner, "_last_attention")
+
+
+def test_threads_sharing_a_tokenizer_with_different_lengths(tiny_bert):
+    from transformers import AutoTokenizer
+
+    from eeviz.model import encode_texts
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    texts = {t: ["the movie is good " * (t + 1)] for t in range(8)}
+    expected = {(t, n): encode_texts(tokenizer, texts[t], max_length=n)["input_ids"] for t in texts for n in (16, 32)}
+    wrong: list[tuple] = []
+
+    def work(t: int) -> None:
+        for r in range(200):
+            n = 16 if (t + r) % 2 else 32
+            got = encode_texts(tokenizer, texts[t], max_length=n)["input_ids"]
+            if not torch.equal(got, expected[t, n]):
+                wrong.append((t, n, tuple(got.shape)))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in texts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not wrong, f"{len(wrong)} tokenizations got another call's length, e.g. {wrong[:3]}"
