@@ -260,3 +260,33 @@ def test_cli_trains_with_max_steps(capsys, tmp_path, tiny_bert, reviews):
     metrics = json.loads((out / METRICS_FILE).read_text())
     assert code == 0 and metrics["steps"] == 2 and metrics["stopped_by"] == "max_steps"
     assert metrics["history"][0]["complete"] is False  # cut inside the first epoch (3 steps)
+
+
+# ------------------------------------------------------------------------------------------ cached features
+@pytest.fixture(scope="module")
+def lora_start(tiny_bert, reviews, tmp_path_factory):
+    """A LoRA checkpoint whose backbone the cached-feature runs start from (and must leave unchanged)."""
+    start = tmp_path_factory.mktemp("start") / "pabee"
+    train(quick_args(tiny_bert, reviews, start, "pabee", finetune="lora"))
+    return start
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_cached_features_train_heads_on_a_frozen_encoder(tiny_bert, reviews, lora_start, tmp_path, method):
+    # every method's loss runs on cached features; only the heads (and pooler) change, the encoder does not
+    out = tmp_path / method
+    metrics = train(quick_args(tiny_bert, reviews, out, method, finetune="lora", init_from=str(lora_start),
+                               cached_features=True, epochs=3))
+    assert metrics["finished"] and metrics["train_args"]["cached_features"]
+    before, after = load_file(str(lora_start / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    encoder = [n for n in after if n.startswith("runner.") and "pooler" not in n]
+    assert encoder and all(torch.equal(before[n], after[n]) for n in encoder)
+    heads = [n for n in after if n.startswith("method.")]
+    assert heads and load_checkpoint(out).trace("the movie was good").num_layers > 0
+
+
+def test_cached_features_lower_the_loss(tiny_bert, reviews, lora_start, tmp_path):
+    metrics = train(quick_args(tiny_bert, reviews, tmp_path / "heads", "deebert", finetune="lora",
+                               init_from=str(lora_start), cached_features=True, epochs=8, dropout=0.0))
+    losses = [h["train_loss"] for h in metrics["history"] if h["phase"] == metrics["history"][-1]["phase"]]
+    assert losses[-1] < losses[0]

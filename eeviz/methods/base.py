@@ -188,6 +188,9 @@ class Phase:
     ``prepare(model, loader)`` runs before the phase with a non-shuffled loader over the training split whose
     batches carry ``labels`` and ``index`` (the example's position in the split): ConsistentEE computes
     memorized layers there. ``epochs`` overrides the run's epoch count for this phase, ``lr`` its rate.
+    ``selects_by`` is what picks the phase's best epoch on dev: "full" (the full model's score, for phases
+    that train the classifiers) or "rule" (the default exit rule's score, for phases that train only the exit
+    machinery: the full model does not change there).
     """
 
     name: str
@@ -195,6 +198,7 @@ class Phase:
     prepare: Callable[..., None] | None = None
     epochs: int | None = None
     lr: float | None = None
+    selects_by: str = "full"
 
 
 @dataclass

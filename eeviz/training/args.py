@@ -36,6 +36,9 @@ class TrainArgs(Hyperparameters):
     limit: int | None = None
     train_limit: int | None = None
     init_from: str | None = None
+    # train the method's heads and exit machinery on cached per-layer features of the frozen encoder
+    # (``eeviz.features``) instead of jointly with the backbone
+    cached_features: bool = False
     method_args: dict[str, Any] = field(default_factory=dict)
     max_steps: int | None = None
     resume: bool = False

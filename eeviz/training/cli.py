@@ -79,6 +79,9 @@ def build_parser(prog: str = "eeviz train") -> argparse.ArgumentParser:
     ctl.add_argument("--limit", type=int, help="keep only the first N examples of each split")
     ctl.add_argument("--train-limit", type=int, help="keep only the first N training examples (dev/test stay whole)")
     ctl.add_argument("--init-from", help="checkpoint whose backbone weights (adapters, LayerNorms, pooler) start this run")
+    ctl.add_argument("--cached-features", action="store_true", default=None,
+                     help="freeze the encoder (start it with --init-from) and train the method's heads and exit "
+                          "machinery on its per-layer sentence vectors, computed once: many epochs on a CPU")
     ctl.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     ctl.add_argument("--overwrite", action="store_true", help="delete an earlier run in --out and start over")
     ctl.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present [auto]")
@@ -91,7 +94,7 @@ def build_parser(prog: str = "eeviz train") -> argparse.ArgumentParser:
 FLAG_NAMES = (
     "backbone", "task", "finetune", "lora_rank", "max_length", "pooling", "lr", "batch_size", "epochs", "warmup_ratio",
     "weight_decay", "schedule", "max_grad_norm", "dropout", "patience_epochs", "seed", "limit", "train_limit",
-    "init_from", "max_steps",
+    "init_from", "cached_features", "max_steps",
     "device", "mixed_precision", "num_workers",
 )
 

@@ -62,12 +62,28 @@ class Trainer:
         self.train_lengths = token_lengths(self.model.tokenizer, task.train, args.max_length)
         self.dev_batches = [make_batch(self.model.tokenizer, task.dev, idx, args.max_length, regression)
                             for idx in index_batches(len(task.dev), args.batch_size)]
+        if args.cached_features:
+            self.use_cached_features()
         self.dev_golds = np.array([e.label for e in task.dev])
         self.progress = Progress()
         self.best_weights: dict[str, torch.Tensor] = {}
         self.pending: dict[str, Any] | None = None  # optimizer/scheduler state to load into the resumed phase
         self.resumed_buffers: dict[str, torch.Tensor] | None = None  # method buffers, until the resumed phase starts
         self.stopped_by = "running"  # then "completed", "max_steps" or "non-finite loss"
+
+    def use_cached_features(self) -> None:
+        """Freeze the encoder and train on its per-layer sentence vectors, computed once (``eeviz.features``)."""
+        from ..features import FeatureCollate, cache_summaries, encoder_frozen
+
+        self.trainable = {n for n in self.trainable if not encoder_frozen(n)}
+        size = self.args.batch_size
+        train = [self.collate(idx) for idx in index_batches(len(self.task.train), size)]  # split order
+        self.collate = FeatureCollate(cache_summaries(self.model, train, "caching train features"),
+                                      torch.cat([b["labels"] for b in train]))
+        dev = FeatureCollate(cache_summaries(self.model, self.dev_batches, "caching dev features"),
+                             torch.cat([b["labels"] for b in self.dev_batches]))
+        self.dev_batches = [dev(idx) for idx in index_batches(len(self.task.dev), size)]
+        self.train_lengths = None  # no padding to save: batches need no length bucketing
 
     def warm_start(self, folder: Path) -> None:
         copied = copy_backbone_weights(self.model, self.trainable, folder, self.args.backbone, self.args.finetune)
@@ -240,7 +256,7 @@ class Trainer:
             "steps": progress.global_step, "train_loss": loss, "lr": optimizer.param_groups[0]["lr"],
             "complete": complete, "dev": dev,
         })
-        score = selection_score(dev)
+        score = selection_score(dev, phase.selects_by)
         if progress.best_score is not None and score <= progress.best_score:
             progress.stale_epochs += 1
             return False
