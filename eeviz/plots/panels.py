@@ -129,7 +129,8 @@ def decision_panels(
         shown.update(state)
     flags = {k: v for k, v in info.items() if k != name and k not in state}
     if flags:
-        panels.append(Panel("Rule flags", flags_figure(flags, "Rule flags per layer", exit_layer)))
+        named = {name_of(k): v for k, v in flags.items()}
+        panels.append(Panel("Rule flags", flags_figure(named, "Rule flags per layer", exit_layer)))
         shown.update(flags)
     for key, values in signals.items():
         if key not in shown:
