@@ -258,63 +258,7 @@ def replay_all(trace: Trace, params: dict[str, dict[str, float]] | None = None) 
     }
 
 
-# ---------------------------------------------------------------------------------------------- CLI
-def format_trace(trace: Trace, decisions: dict[str, Decision]) -> str:
-    """A plain-text per-layer table plus each rule's decision."""
-    frame = trace.to_frame()
-    lines = [f"method: {trace.method}   text: {trace.text!r}" + (f"   text_b: {trace.text_b!r}" if trace.text_b else "")]
-    lines.append(f"tokens ({len(trace.tokens)}): {' '.join(trace.tokens)}")
-    lines.append(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    for name, d in decisions.items():
-        params = ", ".join(f"{k}={v}" for k, v in d.params.items())
-        lines.append(f"rule {name} ({params}): exit at layer {d.exit_layer}/{trace.num_layers} -> {d.label}")
-    return "\n".join(lines)
+if __name__ == "__main__":  # ``python -m eeviz.trace``: the CLI lives in eeviz.tools.trace_cli (no import circle)
+    from .tools.trace_cli import main
 
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(
-        prog="python -m eeviz.trace", description="Per-layer trace of one sentence and every exit rule's decision."
-    )
-    parser.add_argument("--checkpoint", required=True, help="checkpoint folder (config.json + model.safetensors)")
-    parser.add_argument("--text", required=True, help="the sentence (first sentence for pair tasks)")
-    parser.add_argument("--text-b", default=None, help="second sentence for pair tasks (RTE, MRPC, NLI)")
-    parser.add_argument("--json", action="store_true", help="print JSON (trace + decisions) instead of a table")
-    parser.add_argument("--no-attentions", action="store_true", help="leave attention weights out of the JSON")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="RULE.PARAM=VALUE", help="override a rule threshold, e.g. patience.patience=3"
-    )
-    args = parser.parse_args(argv)
-
-    from .checkpoint import CheckpointError, load_checkpoint
-    from .inputs import InputError, check_inputs
-
-    params: dict[str, dict[str, float]] = {}
-    for item in args.set:
-        try:
-            key, value = item.split("=", 1)
-            rule, param = key.split(".", 1)
-            params.setdefault(rule, {})[param] = float(value)
-        except ValueError:
-            parser.error(f"--set expects RULE.PARAM=VALUE, got {item!r}")
-    try:
-        model = load_checkpoint(args.checkpoint)
-        text, text_b = check_inputs(args.text, args.text_b, model.cfg.is_pair)
-        trace = model.trace(text, text_b)
-        decisions = replay_all(trace, params)
-    except (CheckpointError, InputError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.json:
-        out = trace.to_dict(attentions=not args.no_attentions)
-        out["decisions"] = {k: d.to_dict() for k, d in decisions.items()}
-        print(json.dumps(out))
-    else:
-        print(format_trace(trace, decisions))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(prog="python -m eeviz.trace"))

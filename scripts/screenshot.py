@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from eeviz.browser import CHROMIUM_ARGS, is_local_url  # noqa: E402
+from eeviz.tools.browser import CHROMIUM_ARGS, is_local_url  # noqa: E402
 
 _CONTENT_HEIGHT_JS = """() => {
   let h = document.documentElement.scrollHeight;

@@ -17,7 +17,8 @@ from eeviz.methods.elbert import (
     puzzlement_from_logits,
 )
 from eeviz.model import build_model
-from eeviz.trace import Trace, main, replay
+from eeviz.tools.trace_cli import main
+from eeviz.trace import Trace, replay
 from samples import PLANTED, TEXTS
 
 

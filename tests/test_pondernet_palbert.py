@@ -21,7 +21,8 @@ from eeviz.methods.pondernet import (
     truncated_kl,
 )
 from eeviz.model import build_model
-from eeviz.trace import Trace, main, replay
+from eeviz.tools.trace_cli import main
+from eeviz.trace import Trace, replay
 from samples import PLANTED, TEXTS
 
 LAMBDAS = [0.2, 0.5, 0.25, 0.9]

@@ -8,7 +8,7 @@ from eeviz.checkpoint import load_checkpoint
 from eeviz.data import load_task
 from eeviz.evaluate import DATA_SPLIT_SEED
 from eeviz.methods import available_methods
-from eeviz.report import parse_table, checkpoint_scores
+from eeviz.tools.report import parse_table, checkpoint_scores
 
 README = DEFAULT_ROOT / "README.md"
 pytestmark = pytest.mark.slow

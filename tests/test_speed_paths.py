@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from eeviz.bench import FixedExitRule
+from eeviz.tools.bench import FixedExitRule
 from eeviz.config import ModelConfig
 from eeviz.methods import ExitRule, available_methods, get_method
 from eeviz.model import build_model, row_lengths

@@ -1,6 +1,6 @@
 """Does early exit pay off in wall-clock time? One run, every figure side by side on the same inputs.
 
-``python -m eeviz.bench [--checkpoints DIR | --backbone minilm] [--repeats N] [--device cpu|cuda] [--json OUT]``
+``eeviz bench [--checkpoints DIR | --backbone minilm] [--repeats N] [--device cpu|cuda] [--json OUT]``
 
 Five sections, each a markdown table; times are medians over ``--repeats`` of a pass over all sentences, and
 the variants of a row are timed interleaved (sentence by sentence) so machine noise hits them alike:
@@ -35,7 +35,7 @@ from typing import Callable
 
 import torch
 
-from .methods.base import ExitRule, RuleSpec, Signals, State
+from ..methods.base import ExitRule, RuleSpec, Signals, State
 
 DEFAULT_SENTENCES = 64
 DEFAULT_BATCH = 32
@@ -123,13 +123,13 @@ def reset_peak_memory(device: torch.device) -> None:
 # --------------------------------------------------------------------------------------------- inputs
 def load_models(args, device: torch.device) -> tuple[dict, list[str]]:
     """(name -> EarlyExitModel in eval mode, notes about what could not be loaded)."""
-    from .checkpoint import CheckpointError, load_checkpoint
-    from .config import ModelConfig
-    from .model import build_model
+    from ..checkpoint import CheckpointError, load_checkpoint
+    from ..config import ModelConfig
+    from ..model import build_model
 
     models, notes = {}, []
     if args.backbone:
-        from .methods import available_methods
+        from ..methods import available_methods
 
         for method in available_methods():
             torch.manual_seed(0)
@@ -139,7 +139,7 @@ def load_models(args, device: torch.device) -> tuple[dict, list[str]]:
             except (ValueError, TypeError) as err:
                 notes.append(f"{method}: not built ({err})")
         return models, notes
-    from .catalog import checkpoints_root, find_checkpoints
+    from ..catalog import checkpoints_root, find_checkpoints
 
     found, problems = find_checkpoints(args.checkpoints or checkpoints_root())
     notes.extend(problems)
@@ -331,7 +331,7 @@ def bench_rules(models, texts, repeats, device) -> list[dict]:
 
 def bench_traces(models, texts, device) -> dict:
     """Section 4: every model's full trace (with attentions) of a new sentence per repeat, end to end."""
-    from .catalog import trace_all
+    from ..catalog import trace_all
 
     trace_all(models, texts[0])  # warm-up on a sentence the timed runs never see
     timer = Timer(device)
@@ -438,8 +438,8 @@ def report(results: dict) -> str:
     return "\n".join(out)
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m eeviz.bench", description=__doc__.split("\n\n")[0])
+def parse_args(argv, prog: str = "eeviz bench"):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--checkpoints", default=None, help="folder of trained checkpoints (default: checkpoints/)")
     source.add_argument("--backbone", default=None, help="untrained models of every method on it (e.g. minilm)")
@@ -455,10 +455,10 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    from .catalog import checkpoints_root
-    from .data import load_task
+def main(argv: list[str] | None = None, prog: str = "eeviz bench") -> int:
+    args = parse_args(argv, prog)
+    from ..catalog import checkpoints_root
+    from ..data import load_task
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -1,7 +1,7 @@
-"""The table of shipped checkpoints: ``python -m eeviz.report [--root checkpoints]`` writes ROOT/README.md.
+"""The table of shipped checkpoints: ``eeviz report [--root checkpoints]`` writes ROOT/README.md.
 
 Each row comes from a checkpoint's ``config.json``, ``metrics.json`` (training) and ``eval.json``
-(``python -m eeviz.evaluate`` on the test split). ``checkpoint_scores`` recomputes the test accuracies the table
+(``eeviz evaluate`` on the test split). ``checkpoint_scores`` recomputes the test accuracies the table
 records; the shipped-checkpoint test calls it to check the table against the models.
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from .catalog import checkpoints_root, find_checkpoints
-from .evaluate import (
+from ..catalog import checkpoints_root, find_checkpoints
+from ..checkpoint import CheckpointLayout
+from ..evaluate import (
     DATA_SPLIT_SEED,
-    EVAL_FILE,
     collect_signals,
     index_batches,
     load_eval,
@@ -25,8 +25,8 @@ from .evaluate import (
     predictions,
     scores,
 )
-from .methods import get_method
-from .trace import replay_signals
+from ..methods import get_method
+from ..trace import replay_signals
 
 COLUMNS = (
     "checkpoint", "method", "settings", "dev acc (full)", "test acc (full)", "default rule",
@@ -82,7 +82,7 @@ def best_dev(metrics: dict) -> float | None:
 
 def row_for(info) -> dict[str, Any]:
     """One table row (as values) for a checkpoint folder with an eval.json on the test split."""
-    result = load_eval(info.path / EVAL_FILE).to_dict()
+    result = load_eval(CheckpointLayout(info.path).eval).to_dict()
     rule_name = get_method(info.cfg.method).default_rule
     rule = result["rules"][rule_name]
     point = next(p for p in rule["points"] if p["threshold"] == rule["default"])
@@ -131,7 +131,7 @@ def parse_table(markdown: str) -> list[dict[str, str]]:
 
 def write_readme(root: Path, intro: str = "") -> Path:
     infos, problems = find_checkpoints(root)
-    rows = [row_for(i) for i in infos if (i.path / EVAL_FILE).is_file()]
+    rows = [row_for(i) for i in infos if CheckpointLayout(i.path).eval.is_file()]
     if not rows:
         raise SystemExit(f"no evaluated checkpoints under {root}: " + "; ".join(problems))
     devices = sorted({r["device"] for r in rows})
@@ -141,8 +141,8 @@ Every method trained on the offline default: the `minilm` backbone (all-MiniLM-L
 `rotten_tomatoes` task (seeded split {DATA_SPLIT_SEED}: test = {rows[0]['split']} split). Reproduce them all with
 
 ```bash
-python -m eeviz.train --preset demo --out-dir checkpoints --overwrite
-python -m eeviz.report --root checkpoints
+eeviz train --preset demo --out-dir checkpoints --overwrite
+eeviz report --root checkpoints
 ```
 {intro}
 Accuracies are in percent. "full" is the last layer (no early exit); "rule" is the method's default exit rule
@@ -160,8 +160,8 @@ on {', '.join(devices)}. Per-threshold sweeps are in each folder's `eval.json` (
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eeviz.report", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "eeviz report") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=None, help="checkpoint folder [checkpoints/ or $EEVIZ_CHECKPOINTS]")
     args = parser.parse_args(argv)
     root = Path(args.root) if args.root else checkpoints_root()

@@ -39,7 +39,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from eeviz.browser import CHROMIUM_ARGS, is_local_url
+from eeviz.tools.browser import CHROMIUM_ARGS, is_local_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
