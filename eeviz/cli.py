@@ -1,0 +1,75 @@
+"""``eeviz``: one command for everything (installed by ``pip install -e .`` / scripts/install.sh).
+
+``eeviz train|evaluate|trace|bench|report ARGS`` run the same code as ``python -m eeviz.X ARGS``; ``eeviz app
+[STREAMLIT ARGS]`` starts the Streamlit app from the repository root on the shipped checkpoints (or on
+``$EEVIZ_CHECKPOINTS`` / ``--checkpoints DIR``). Subcommands import their module only when run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# subcommand -> (module with ``main(argv)``, one line of help)
+COMMANDS = {
+    "train": ("eeviz.training.cli", "train an early-exit model, or every method with a preset"),
+    "evaluate": ("eeviz.evaluate", "sweep every exit rule of a checkpoint over a split (writes eval.json)"),
+    "trace": ("eeviz.tools.trace_cli", "per-layer trace of one sentence and every exit rule's decision"),
+    "bench": ("eeviz.tools.bench", "wall-clock benchmark of early exit against full passes"),
+    "report": ("eeviz.tools.report", "write the table of shipped checkpoints (ROOT/README.md)"),
+    "app": (__name__, "start the Streamlit app on the shipped checkpoints (extra arguments go to streamlit)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eeviz",
+        description="Early exit in transformer encoders, layer by layer. `eeviz COMMAND --help` for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n" + "\n".join(f"  {name:<9} {text}" for name, (_, text) in COMMANDS.items()),
+    )
+    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND", help=", ".join(COMMANDS))
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's own arguments")
+    return parser
+
+
+def app_main(argv: list[str] | None = None, prog: str = "eeviz app") -> int:
+    """``streamlit run app.py`` from the repository root; ``--checkpoints DIR`` sets ``$EEVIZ_CHECKPOINTS``."""
+    parser = argparse.ArgumentParser(prog=prog, description=COMMANDS["app"][1] + ".")
+    parser.add_argument("--checkpoints", help="checkpoint folder [the repository's checkpoints/]")
+    ns, streamlit_args = parser.parse_known_args(argv)
+    app = REPO_ROOT / "app.py"
+    if not app.is_file():
+        print(f"error: no app.py in {REPO_ROOT}: the app runs from a source checkout (pip install -e .)",
+              file=sys.stderr)
+        return 2
+    env = dict(os.environ)
+    if ns.checkpoints:
+        env["EEVIZ_CHECKPOINTS"] = str(Path(ns.checkpoints).resolve())
+    command = [sys.executable, "-m", "streamlit", "run", str(app), *streamlit_args]
+    try:
+        return subprocess.call(command, cwd=REPO_ROOT, env=env)
+    except KeyboardInterrupt:
+        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    module_name, _ = COMMANDS[ns.command]
+    run = app_main if ns.command == "app" else importlib.import_module(module_name).main
+    prog = f"eeviz {ns.command}"
+    # modules whose main takes ``prog`` name themselves after the short command in their usage lines
+    if "prog" in inspect.signature(run).parameters:
+        return run(ns.args, prog=prog)
+    return run(ns.args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
