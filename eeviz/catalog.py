@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint import CheckpointError, read_config, read_json_file
+from .checkpoint import CheckpointError, CheckpointLayout, read_config, read_json_file
 from .config import ModelConfig
 from .tracing import trace_all  # noqa: F401  (the former location)
 
@@ -58,15 +58,16 @@ def find_checkpoints(root: str | os.PathLike | None = None) -> tuple[list[Checkp
         except Exception as err:  # noqa: BLE001 - one bad folder must never take the listing (and the app) down
             problems.append(f"'{path}' cannot be read as a checkpoint ({type(err).__name__}: {err})")
             continue
+        layout = CheckpointLayout(path)
         metrics = {}
-        if (path / "metrics.json").is_file():
+        if layout.metrics.is_file():
             # training metrics are extra information: a broken file is reported, the checkpoint stays usable
             try:
-                metrics = read_json_file(path / "metrics.json", what="training metrics")
+                metrics = read_json_file(layout.metrics, what="training metrics")
             except CheckpointError as err:
                 problems.append(str(err))
             if not isinstance(metrics, dict):
-                problems.append(f"'{path / 'metrics.json'}' (training metrics) is not a JSON object")
+                problems.append(f"'{layout.metrics}' (training metrics) is not a JSON object")
                 metrics = {}
-        found.append(CheckpointInfo(path.name, path, cfg, metrics, (path / "eval.json").is_file()))
+        found.append(CheckpointInfo(path.name, path, cfg, metrics, layout.eval.is_file()))
     return found, problems

@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 
 from ..catalog import CheckpointInfo, checkpoints_root, find_checkpoints
-from ..checkpoint import WEIGHTS_FILE, CheckpointError, load_checkpoint
+from ..checkpoint import CheckpointError, CheckpointLayout, load_checkpoint
 from ..trace import Trace
 from ..tracing import trace_all
 from .page import TRAIN_COMMAND, md_escape
@@ -88,7 +88,7 @@ def pick_checkpoint(infos: list[CheckpointInfo], where=None) -> CheckpointInfo:
 
 def _stamp(info: CheckpointInfo) -> int:
     """Changes when the checkpoint is rewritten, so a retrained model is reloaded."""
-    weights = info.path / WEIGHTS_FILE
+    weights = CheckpointLayout(info.path).weights
     return weights.stat().st_mtime_ns if weights.exists() else 0
 
 
@@ -169,7 +169,7 @@ def _eval(path: str, mtime: int) -> dict:
 
 def load_eval(info: CheckpointInfo) -> dict | None:
     """The checkpoint's eval.json, or None (a broken file is reported as a warning)."""
-    path = info.path / "eval.json"
+    path = CheckpointLayout(info.path).eval
     if not path.is_file():
         return None
     try:
