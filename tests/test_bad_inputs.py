@@ -101,3 +101,27 @@ def test_every_problem_is_listed_and_good_values_are_typed():
         for name, rule in method.rules.items():
             for value in (rule.spec.default, *rule.spec.sweep, *rule.sweep_for(12)):
                 check_rule_params(method.name, method.rules, {name: {rule.spec.param: value}})
+
+
+def test_trace_cli_refuses_bad_rule_values(tiny_bert, tmp_path):
+    import subprocess
+    import sys
+
+    from eeviz.checkpoint import save_checkpoint
+    from eeviz.config import ModelConfig
+    from eeviz.model import build_model
+
+    ck = save_checkpoint(build_model(ModelConfig(backbone=tiny_bert, method="pabee")), tmp_path / "ck")
+
+    def run(*sets):
+        cmd = [sys.executable, "-m", "eeviz.trace", "--checkpoint", str(ck), "--text", "the movie is good"]
+        return subprocess.run(cmd + [a for s in sets for a in ("--set", s)], capture_output=True, text=True, timeout=120)
+
+    for sets, match in [(["patience.patience=1e309"], "not a finite number; patience t takes a whole number from 0 to 24"),
+                        (["patience.patience=99"], "out of range"),
+                        (["nope.x=1"], "no exit rule 'nope' (rules: patience)"),
+                        (["patience.nope=1"], "no parameter 'nope'")]:
+        out = run(*sets)
+        assert out.returncode == 2 and match in out.stderr and "Traceback" not in out.stderr, out.stderr
+    ok = run("patience.patience=1")
+    assert ok.returncode == 0 and "rule patience (patience=1" in ok.stdout, ok.stderr

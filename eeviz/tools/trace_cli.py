@@ -44,16 +44,20 @@ def main(argv: list[str] | None = None, prog: str = "eeviz trace") -> int:
     from ..checkpoint import CheckpointError, load_checkpoint
     from ..inputs import InputError, check_inputs
 
-    params: dict[str, dict[str, float]] = {}
+    from ..methods import get_method
+    from ..methods.base import check_rule_params
+
+    typed: dict[str, dict[str, str]] = {}  # values as typed: check_rule_params reads them against each rule's spec
     for item in args.set:
-        try:
-            key, value = item.split("=", 1)
-            rule, param = key.split(".", 1)
-            params.setdefault(rule, {})[param] = float(value)
-        except ValueError:
+        key, has_value, value = item.partition("=")
+        rule, has_param, param = key.partition(".")
+        if not (has_value and has_param and rule.strip() and param.strip()):
             parser.error(f"--set expects RULE.PARAM=VALUE, got {item!r}")
+        typed.setdefault(rule.strip(), {})[param.strip()] = value.strip()
     try:
         model = load_checkpoint(args.checkpoint)
+        method = get_method(model.cfg.method)
+        params = check_rule_params(method.name, method.rules, typed)  # ValueError naming the valid range
         text, text_b = check_inputs(args.text, args.text_b, model.cfg.is_pair)
         trace = model.trace(text, text_b)
         decisions = replay_all(trace, params)
