@@ -249,3 +249,18 @@ def test_reinforce_moves_easy_examples_earlier_and_hard_ones_later(model):
     assert easy_after[1] > hard_after[1] + 0.3
     torch.testing.assert_close(easy_after[2], easy_before[2])  # the forced last exit gets no gradient
     assert easy_exits == [1, 1, 1, 1] and hard_exits == [3, 3, 3, 3]
+
+
+def test_policy_gradient_survives_bf16_autocast():
+    # under bf16, σ(6.5) rounds to 1.0: a log-probability taken from π has exactly zero gradient there
+    from eeviz.methods.consistentee import trajectory_log_prob_from_logits
+
+    z = torch.tensor([[6.5, 0.0, 0.0]], requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logit = torch.nn.functional.linear(z, torch.eye(3))  # a bf16 policy output, as in a real network
+        log_prob = trajectory_log_prob_from_logits(logit, torch.tensor([2]))  # continue at 1, exit at 2
+    log_prob.sum().backward()
+    assert z.grad[0, 0] != 0  # d/dz log(1 − σ(z)) = −σ(z) ≈ −0.998
+    assert log_prob.dtype == torch.float32
+    expected = math.log(1 - 1 / (1 + math.exp(-6.5))) + math.log(0.5)
+    assert float(log_prob) == pytest.approx(expected, rel=1e-2)

@@ -250,3 +250,27 @@ def test_checkpoint_keeps_the_weights_and_cli_shows_puzzlement(trained, tmp_path
     assert "puzzlement" in header.split()
     assert "rule two_stage (delta=0.3, window=2, criterion=monotonic, range_bound=0.1): exit at layer" in out
     assert "rule puzzlement (delta=0.9): exit at layer" in out
+
+
+def test_window_replay_equals_true_early_exit_on_near_tie_logits(tiny_bert):
+    # class probabilities 1e-6 apart in logits: a float64 trace flipped `confidence >= previous` against the
+    # engine's float32; the trace now computes them exactly as the engine does
+    model = build_model(ModelConfig(backbone=tiny_bert, method="elbert", labels=["a", "b"])).eval()
+    num_layers = model.num_layers
+    base = torch.tensor([0.3, 0.0])
+    logits = torch.stack([base + torch.tensor([i * 1e-6, 0.0]) for i in range(num_layers)])  # (L, C)
+    trace = Trace(method="elbert", text="x", tokens=["x"], labels=["a", "b"], logits=logits.numpy(),
+                  signals={"puzzlement": puzzlement_from_logits(logits).numpy()})
+    signals = {"logits": logits[:, None], "probs": F.softmax(logits.float(), -1)[:, None],
+               "puzzlement": puzzlement_from_logits(logits)[:, None]}
+    for criterion in ("monotonic", "range", "unchanged"):
+        rule = lambda: TwoStageRule(num_layers, delta=0.0, window=2, criterion=criterion)  # noqa: E731
+        engine, engine_exit = rule(), None
+        engine_state = engine.start(1, torch.device("cpu"))
+        for i in range(1, num_layers + 1):
+            stop, _ = engine.step(engine_state, i, {k: v[i - 1] for k, v in signals.items()})
+            if bool(stop[0]) or i == num_layers:
+                engine_exit = i
+                break
+        assert replay(trace, rule()).exit_layer == engine_exit, criterion
+        np.testing.assert_array_equal(trace.probs, signals["probs"][:, 0].numpy())

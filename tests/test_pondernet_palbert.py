@@ -280,3 +280,28 @@ def test_cli_shows_the_halting_signals(trained, tmp_path, capsys):
     assert {"lambda", "halt_prob", "cdf"} <= set(header.split())
     assert "rule q_exit (q=0.9): exit at layer" in out
     assert "rule sampling (seed=0)" in out and "rule expectation" in out
+
+
+def test_palbert_lambda_head_knows_the_layer_position(tiny_bert):
+    # the same pooled vector at two depths gets two λ once the position embedding has learned something
+    from eeviz.methods.palbert import PalbertArgs
+
+    assert PalbertArgs().layer_embedding and not PonderArgs().layer_embedding
+    model = build_model(ModelConfig(backbone=tiny_bert, method="palbert", labels=["neg", "pos"])).eval()
+    head = model.method
+    assert head.layer_position.shape == (model.num_layers, 2 * model.runner.hidden_size)
+    assert any(n == "method.layer_position" for n, _ in model.named_parameters())
+    pooled = torch.randn(2, model.runner.hidden_size)
+    with torch.no_grad():
+        same = [head.lambda_logit(pooled, {"prev_pooled": pooled}, i) for i in (1, 2)]
+        assert torch.equal(same[0], same[1])  # zero at the start: no position effect yet
+        head.layer_position[1].fill_(0.5)
+        moved = [head.lambda_logit(pooled, {"prev_pooled": pooled}, i) for i in (1, 2)]
+    assert not torch.allclose(moved[0], moved[1])
+
+
+def test_sampling_draws_come_from_a_cpu_generator_whatever_the_device():
+    rule = SamplingRule(4, seed=7)
+    state = rule.start(3, torch.device("cpu"))
+    expected = torch.rand(3, 4, generator=torch.Generator(device="cpu").manual_seed(7))
+    assert torch.equal(state["uniform"], expected)

@@ -264,6 +264,8 @@ class ExitMethod(nn.Module):
     signal_names: ClassVar[dict[str, str]] = {}
     # figures that draw several series together; series not in any panel get a figure of their own
     panels: ClassVar[tuple[PanelSpec, ...]] = ()
+    # signals kept in traces for the loss but not drawn on their own (e.g. a logit next to its probability)
+    internal_signals: ClassVar[tuple[str, ...]] = ()
     # figure_inputs needs the gold label (the app asks for one when a typed sentence has none)
     figures_need_gold: ClassVar[bool] = False
     # --- training: the paper's optimisation setup, and the method's part of named presets (preset name -> it)

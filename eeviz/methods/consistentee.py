@@ -153,14 +153,24 @@ def trajectory_log_prob(pi: torch.Tensor, exits: torch.Tensor) -> torch.Tensor:
     Returns:
         (...) log-probabilities, differentiable in ``pi``.
     """
-    num_layers = pi.shape[-1]
-    pi = pi.float().clamp(EPS, 1.0 - EPS)
-    layers = torch.arange(1, num_layers + 1, device=pi.device)
+    return trajectory_log_prob_from_logits(torch.logit(pi.float().clamp(EPS, 1.0 - EPS)), exits)
+
+
+def trajectory_log_prob_from_logits(z: torch.Tensor, exits: torch.Tensor) -> torch.Tensor:
+    """``trajectory_log_prob`` from the policies' logits z (π = σ(z)), in float32 and log space.
+
+    log π = logsigmoid(z) and log(1 − π) = logsigmoid(−z): exact for any logit. Going through π instead
+    rounds π to 1.0 for logits above ~6 under bf16 autocast, and the gradient there is exactly zero.
+    """
+    z = z.float()
+    num_layers = z.shape[-1]
+    layers = torch.arange(1, num_layers + 1, device=z.device)
     exits = exits.unsqueeze(-1)
     continued = layers < exits
     chose_exit = (layers == exits) & (layers < num_layers)
-    zero = torch.zeros_like(pi)
-    return torch.where(continued, torch.log1p(-pi), zero).sum(-1) + torch.where(chose_exit, pi.log(), zero).sum(-1)
+    zero = torch.zeros_like(z)
+    return (torch.where(continued, F.logsigmoid(-z), zero).sum(-1)
+            + torch.where(chose_exit, F.logsigmoid(z), zero).sum(-1))
 
 
 @dataclass
@@ -236,9 +246,14 @@ class ConsistentEEMethod(ExitMethod):
     )
     # demo: three phases per round, so fewer examples each, and one round
     preset_settings = {"demo": PresetSettings(train=dict(train_limit=3200), method_args=dict(rounds=1))}
-    signal_docs = {"policy": "π_i: the policy's probability of exiting at layer i"}
+    signal_docs = {
+        "policy": "π_i: the policy's probability of exiting at layer i",
+        "policy_logit": "z_i, with π_i = σ(z_i): the loss takes log π_i and log(1 − π_i) from it",
+    }
+    internal_signals = ("policy_logit",)
     signal_names = {
         "policy": "exit probability π_i",
+        "policy_logit": "policy logit z_i",
         "reward": "reward r(e)",
         "gold_log_likelihood": "log p_e(y|x)",
         "neg_depth_penalty": "− depth penalty",
@@ -344,8 +359,9 @@ class ConsistentEEMethod(ExitMethod):
     def layer_signals(self, i: int, summary, pooled, state: State) -> Signals:
         # the policy reads the pooled state without dropout: π is the distribution REINFORCE samples from, and
         # dropout would add randomness its log-probabilities do not account for
-        pi = torch.sigmoid(self.policies[i - 1](pooled)).squeeze(-1)
-        return {"logits": self.classifiers[i - 1](self.dropout(pooled)), "policy": pi}
+        # the logit in float32: the loss takes log π and log(1 − π) from it (see trajectory_log_prob_from_logits)
+        z = self.policies[i - 1](pooled).squeeze(-1).float()
+        return {"logits": self.classifiers[i - 1](self.dropout(pooled)), "policy": torch.sigmoid(z), "policy_logit": z}
 
     def phases(self) -> list[Phase]:
         schedule = [Phase("warmup", trainable=_not_policy)]
@@ -357,6 +373,7 @@ class ConsistentEEMethod(ExitMethod):
                     prepare=self.compute_memorized,
                     epochs=self.args.policy_epochs,
                     lr=self.args.policy_lr,
+                    selects_by="rule",  # the full model is frozen here: only the exits can improve
                 )
             )
             schedule.append(Phase("classifiers", trainable=_not_policy, epochs=self.args.classifier_epochs))
@@ -413,6 +430,9 @@ class ConsistentEEMethod(ExitMethod):
     def _policy_loss(self, sig: Signals, labels, batch):
         logits = sig["logits"].detach()  # rewards are sampled returns, never differentiated
         pi = sig["policy"].transpose(0, 1).float()  # (B, L)
+        # the logit when the signals carry it (the model's do), else recovered from π
+        z = sig["policy_logit"] if "policy_logit" in sig else torch.logit(sig["policy"].float().clamp(EPS, 1 - EPS))
+        z = z.transpose(0, 1).float()
         memorized = self._batch_memorized(logits, labels, batch)
         rewards_per_exit = exit_rewards(
             gold_log_likelihood(logits, labels).transpose(0, 1), memorized, self.args.alpha, self.args.hardness_guided
@@ -421,7 +441,7 @@ class ConsistentEEMethod(ExitMethod):
         exits = sample_exits(pi, k, self.args.mode, self.args.epsilon)  # (K, B)
         rewards = rewards_per_exit.unsqueeze(0).expand(k, -1, -1).gather(-1, (exits - 1).unsqueeze(-1)).squeeze(-1)
         advantage = rewards - rewards.mean(0, keepdim=True)
-        log_prob = trajectory_log_prob(pi.unsqueeze(0).expand(k, -1, -1), exits)  # (K, B)
+        log_prob = trajectory_log_prob_from_logits(z.unsqueeze(0).expand(k, -1, -1), exits)  # (K, B)
         loss = -(advantage * log_prob).mean()
         return loss, {
             "loss": float(loss.detach()),

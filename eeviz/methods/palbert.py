@@ -8,8 +8,9 @@
 The paper's Table 1 ablations are switches of the shared ``PonderArgs``: the exit criterion is the rule
 (``q_exit`` vs ``sampling``, or the ``expectation`` reference); ``lambda_layers`` (3 vs 0 = one linear
 layer); ``concat_prev`` (with or without p_{i-1}); ``lambda_lr``; plus the prior (``prior_lambda``, β) and the
-KL direction. Not implemented: the official code's extras that the paper does not describe (learned layer
-position embeddings added to the λ input, an RNN λ head, a "normal" prior).
+KL direction; ``layer_embedding``: the λ head is aware of "the number of currently running layers" (the
+paper's introduction), through a learned embedding of the layer's position added to its input, as in the
+official code. Not implemented: the official code's RNN λ head and "normal" prior.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class PalbertArgs(PonderArgs):
 
     lambda_layers: int = 3
     concat_prev: bool = True
+    layer_embedding: bool = True
 
 
 class PalbertMethod(PonderNetMethod):

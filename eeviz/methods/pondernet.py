@@ -51,6 +51,8 @@ class PonderArgs(MethodArgs):
             layer (PonderNet), 3 = PALBERT's MLP.
         concat_prev: feed [p_i ; p_{i-1}] (p_0 = 0) to the λ head instead of p_i alone (PALBERT).
         lambda_lr: learning rate of the λ head; None = the run's rate.
+        layer_embedding: add a learned embedding of the layer's position to the λ head's input, so the head
+            knows "the number of currently running layers" (PALBERT, Sec. 1; its official code does this).
     """
 
     prior_lambda: float = 0.1
@@ -60,6 +62,7 @@ class PonderArgs(MethodArgs):
     lambda_layers: int = 0
     concat_prev: bool = False
     lambda_lr: float | None = None
+    layer_embedding: bool = False
 
 
 # --------------------------------------------------------------------------------------------- pure functions
@@ -211,8 +214,10 @@ class SamplingRule(ExitRule):
     )
 
     def start(self, batch_size: int, device: torch.device) -> State:
-        generator = torch.Generator(device=device).manual_seed(int(self.threshold))
-        return {"uniform": torch.rand(batch_size, self.num_layers, generator=generator, device=device)}
+        # drawn on the CPU whatever the device: a seed gives the same draws, so the same exits, on CUDA as in
+        # the app's replay (CUDA generators produce other numbers from the same seed)
+        generator = torch.Generator(device="cpu").manual_seed(int(self.threshold))
+        return {"uniform": torch.rand(batch_size, self.num_layers, generator=generator).to(device)}
 
     def step(self, state: State, i: int, sig: Signals):
         lam = sig["lambda"].float()
@@ -378,23 +383,27 @@ class PonderNetMethod(ExitMethod):
         self.classifier = nn.Linear(hidden_size, num_labels)
         in_features = hidden_size * (2 if args.concat_prev else 1)
         self.lambda_head = lambda_head(in_features, int(args.lambda_layers))
+        # zero at the start: the head begins as without it and learns what each position adds
+        self.layer_position = nn.Parameter(torch.zeros(num_layers, in_features)) if args.layer_embedding else None
 
     def init_state(self, batch_size: int, device: torch.device) -> State:
         # log ∏_{j<i}(1-λ_j): the log-probability that layer i is reached
         return {"log_not_halted": torch.zeros(batch_size, device=device)}
 
-    def lambda_logit(self, pooled: torch.Tensor, state: State) -> torch.Tensor:
+    def lambda_logit(self, pooled: torch.Tensor, state: State, i: int) -> torch.Tensor:
         features = pooled
         if self.args.concat_prev:
             prev = state.get("prev_pooled")
             prev = torch.zeros_like(pooled) if prev is None else prev  # p_0 = 0
             features = torch.cat([pooled, prev], dim=-1)
             state["prev_pooled"] = pooled
+        if self.layer_position is not None:
+            features = features + self.layer_position[i - 1].to(features.dtype)
         return self.lambda_head(self.dropout(features)).squeeze(-1).float()
 
     def layer_signals(self, i: int, summary, pooled, state: State) -> Signals:
         logits = self.classifier(self.dropout(pooled))
-        z = self.lambda_logit(pooled, state)
+        z = self.lambda_logit(pooled, state, i)
         log_reached = state["log_not_halted"]
         log_not_halted = log_reached + F.logsigmoid(-z)
         if i < self.num_layers:

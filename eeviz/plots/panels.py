@@ -96,7 +96,7 @@ def decision_panels(
     threshold = float(decision.params.get(spec.param, spec.default))
     if side == "at_least" and threshold <= 0:
         side = None  # a count threshold of 0 disables the rule: nothing can reach it
-    shown: set[str] = set()
+    shown: set[str] = set(getattr(method, "internal_signals", ()))
     panels: list[Panel] = []
 
     declared = [p for p in getattr(method, "panels", ()) if any(k in series for k in (*p.bars, *p.lines))]
