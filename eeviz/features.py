@@ -14,8 +14,13 @@ off while the vectors are cached (the heads' own dropout still applies).
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
+
 import torch
 
+from .model import MODEL_INPUTS as INPUT_KEYS
 from .model import SUMMARIES
 
 
@@ -27,19 +32,60 @@ def encoder_frozen(name: str) -> bool:
     return name.startswith("runner.") and "pooler" not in name
 
 
-@torch.no_grad()
+def cache_dir() -> Path:
+    """Where computed features are kept between runs: ``$EEVIZ_CACHE`` or ``~/.cache/eeviz``, then features/."""
+    return Path(os.environ.get("EEVIZ_CACHE") or Path.home() / ".cache" / "eeviz") / "features"
+
+
+def content_key(model, batches: list[dict]) -> str:
+    """A hash of everything the features depend on: the encoder's weights, the pooling and the inputs."""
+    digest = hashlib.sha256(f"{model.cfg.pooling}|{model.num_layers}".encode())
+    for name, param in sorted(model.named_parameters()):
+        if encoder_frozen(name):
+            digest.update(name.encode())
+            digest.update(param.detach().cpu().float().numpy().tobytes())
+    for batch in batches:
+        for key in INPUT_KEYS:
+            if key in batch:
+                digest.update(batch[key].cpu().numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
 def cache_summaries(model, batches: list[dict], desc: str = "caching features") -> torch.Tensor:
     """Every layer's sentence vector for the examples of ``batches`` (in their order): (L, N, H) on the CPU.
 
-    The model runs in eval mode (no dropout) and full precision, so the cache is deterministic.
+    Computed once per content (``content_key``) and kept in ``cache_dir()``: every method of a preset starts
+    from the same encoder, so only the first one pays for the pass. A missing or unreadable file is
+    recomputed.
     """
+    from safetensors.torch import load_file, save_file
+
+    path = cache_dir() / f"{content_key(model, batches)}.safetensors"
+    try:
+        return load_file(str(path))["summaries"]
+    except Exception:  # noqa: BLE001 - no cache yet, or a broken one: compute it again
+        pass
+    summaries = compute_summaries(model, batches, desc)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        save_file({"summaries": summaries.contiguous()}, str(tmp))
+        os.replace(tmp, path)
+    except OSError:  # a read-only home: the run still works, the next one recomputes
+        pass
+    return summaries
+
+
+@torch.no_grad()
+def compute_summaries(model, batches: list[dict], desc: str = "caching features") -> torch.Tensor:
+    """``cache_summaries`` without the disk: eval mode (no dropout), full precision, so it is deterministic."""
     from tqdm.auto import tqdm
 
     was_training = model.training
     model.eval()
     parts = []
     for batch in tqdm(batches, desc=desc, leave=False):
-        inputs = {k: v.to(model.device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        inputs = {k: v.to(model.device) for k, v in batch.items() if k in INPUT_KEYS}
         parts.append(model.summaries(inputs).cpu())
     model.train(was_training)
     return torch.cat(parts, dim=1)

@@ -7,6 +7,8 @@ import string
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# cached features of test runs go to a throwaway folder, not the user's ~/.cache/eeviz
+os.environ.setdefault("EEVIZ_CACHE", __import__("tempfile").mkdtemp(prefix="eeviz-test-cache-"))
 
 import pytest
 import torch

@@ -13,7 +13,8 @@ TEXTS = ["the movie is good", "bad plot and awful acting", "not very funny", "gr
 
 @pytest.mark.parametrize("method", available_methods())
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
-def test_signals_from_cached_summaries_equal_the_full_pass(tiny_bert, method, pooling):
+def test_signals_from_cached_summaries_equal_the_full_pass(tiny_bert, method, pooling, tmp_path, monkeypatch):
+    monkeypatch.setenv("EEVIZ_CACHE", str(tmp_path))
     torch.manual_seed(0)
     model = build_model(ModelConfig(backbone=tiny_bert, method=method, labels=["neg", "pos"], pooling=pooling)).eval()
     batches = [model.tokenize(TEXTS[:3]), model.tokenize(TEXTS[3:])]
@@ -37,3 +38,25 @@ def test_only_the_encoder_is_frozen(tiny_bert):
     assert frozen and all(n.startswith("runner.") for n in frozen)
     assert not any("pooler" in n for n in frozen)
     assert not any(encoder_frozen(n) for n in names if n.startswith("method."))
+
+
+def test_features_are_computed_once_per_content(tiny_bert, tmp_path, monkeypatch):
+    from eeviz.features import cache_dir
+
+    monkeypatch.setenv("EEVIZ_CACHE", str(tmp_path))
+    model = build_model(ModelConfig(backbone=tiny_bert, method=available_methods()[0], labels=["a", "b"])).eval()
+    batches = [model.tokenize(TEXTS)]
+    first = cache_summaries(model, batches)
+    files = list(cache_dir().glob("*.safetensors"))
+    assert len(files) == 1
+    calls = []
+    monkeypatch.setattr("eeviz.features.compute_summaries", lambda *a, **k: calls.append(1))
+    assert torch.equal(cache_summaries(model, batches), first) and not calls  # read back, not recomputed
+    monkeypatch.undo()
+    monkeypatch.setenv("EEVIZ_CACHE", str(tmp_path))
+    files[0].write_bytes(b"broken")  # a broken file is computed again, and replaced
+    assert torch.equal(cache_summaries(model, batches), first)
+    with torch.no_grad():  # another encoder is another file
+        next(p for n, p in model.named_parameters() if n.startswith("runner.") and "pooler" not in n).add_(1.0)
+    assert not torch.equal(cache_summaries(model, batches), first)
+    assert len(list(cache_dir().glob("*.safetensors"))) == 2
