@@ -7,6 +7,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .methods import DEFAULT_METHOD
+
 T = TypeVar("T")
 
 
@@ -29,7 +31,7 @@ class ModelConfig:
     """Everything needed to rebuild an early-exit model (saved as a checkpoint's config.json)."""
 
     backbone: str = "minilm"  # alias, HF hub name or local path
-    method: str = "pabee"
+    method: str = DEFAULT_METHOD
     task: str = "rotten_tomatoes"
     labels: list[str] = field(default_factory=lambda: ["rotten", "fresh"])  # [] = regression
     metric: str = "accuracy"

@@ -14,7 +14,12 @@ METHOD_MODULES = {
     "palbert": "palbert",
     "elbert": "elbert",
     "consistentee": "consistentee",
+    "berxit": "berxit",
 }
+
+
+# what a model config names when it names none: the first method registered
+DEFAULT_METHOD = next(iter(METHOD_MODULES))
 
 
 def available_methods() -> list[str]:
