@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import pandas as pd
+
+from .eval_result import EvalResult, ExampleRecord
 
 
 def is_overthinking(layer_preds: Sequence, gold) -> bool:
@@ -14,9 +16,9 @@ def is_overthinking(layer_preds: Sequence, gold) -> bool:
     return layer_preds[-1] != gold and any(p == gold for p in layer_preds[:-1])
 
 
-def examples_table(ev: Mapping[str, Any], rule: str) -> pd.DataFrame:
-    """eval.json's examples with one rule's exit (at its default threshold) and the per-layer story."""
-    labels = list(ev.get("labels", []))
+def examples_table(ev: EvalResult, rule: str) -> pd.DataFrame:
+    """An evaluation's examples with one rule's exit (at its default threshold) and the per-layer story."""
+    labels = list(ev.labels)
 
     def name(value):
         if value is None:
@@ -24,15 +26,15 @@ def examples_table(ev: Mapping[str, Any], rule: str) -> pd.DataFrame:
         return labels[int(value)] if labels and 0 <= int(value) < len(labels) else f"{float(value):.3f}"
 
     rows = []
-    for example in ev.get("examples", []):
-        preds = list(example.get("layer_preds", []))
-        gold = example.get("gold")
-        exit_info = example.get("exit", {}).get(rule, {})
+    for example in ev.examples:
+        preds = list(example.layer_preds)
+        gold = example.gold
+        exit_info = example.exit.get(rule, {})
         correct_layers = [i + 1 for i, p in enumerate(preds) if p == gold] if labels else []
         rows.append(
             {
-                "text": example.get("text", ""),
-                "text_b": example.get("text_b") or "",
+                "text": example.text,
+                "text_b": example.text_b or "",
                 "gold": name(gold),
                 "exit layer": exit_info.get("layer"),
                 "prediction": name(exit_info.get("pred")),
@@ -48,8 +50,8 @@ def examples_table(ev: Mapping[str, Any], rule: str) -> pd.DataFrame:
     return frame
 
 
-def overthinking_examples(ev: Mapping[str, Any]) -> list[dict]:
-    """The eval examples whose last layer is wrong while an earlier layer was right."""
-    if not ev.get("labels"):
+def overthinking_examples(ev: EvalResult) -> list[ExampleRecord]:
+    """The evaluation's examples whose last layer is wrong while an earlier layer was right."""
+    if not ev.labels:
         return []
-    return [e for e in ev.get("examples", []) if is_overthinking(e.get("layer_preds", []), e.get("gold"))]
+    return [e for e in ev.examples if is_overthinking(e.layer_preds, e.gold)]

@@ -52,13 +52,13 @@ summary = pd.DataFrame(
     [
         {
             "checkpoint": names[n],
-            "task": ev["task"],
-            "split": ev["split"],
-            "examples": ev["num_examples"],
-            "metric": ev["metric"],
-            "full model": ev["full_model"]["score"],
-            "layers": ev["num_layers"],
-            "device": ev["device"],
+            "task": ev.task,
+            "split": ev.split,
+            "examples": ev.num_examples,
+            "metric": ev.metric,
+            "full model": ev.full_model.score,
+            "layers": ev.num_layers,
+            "device": ev.device,
         }
         for n, ev in evals.items()
     ]
@@ -70,32 +70,42 @@ st.header("One checkpoint")
 cols = st.columns(3)
 name = cols[0].selectbox("Checkpoint", list(evals), format_func=names.get, key="ds_one")
 ev = evals[name]
-rule_names = list(ev["rules"])
+rule_names = list(ev.rules)
 rule = cols[1].selectbox("Exit rule", rule_names, key="ds_rule")
-entry = ev["rules"][rule]
-points = entry["points"]
-default_index = min(range(len(points)), key=lambda k: abs(points[k]["threshold"] - entry["default"]))
+entry = ev.rules[rule]
+points = entry.points
+default_index = min(range(len(points)), key=lambda k: abs(points[k].threshold - entry.default))
 k = cols[2].select_slider(
-    entry["label"],
+    entry.label,
     options=list(range(len(points))),
     value=default_index,
     key="ds_point",
-    format_func=lambda j: f"{points[j]['threshold']:g}",
+    format_func=lambda j: f"{points[j].threshold:g}",
 )
 point = points[k]
-metric_cols = st.columns(4)
-metric_cols[0].metric(
-    ev["metric"], f"{point['score']:.4f}", f"{point['score'] - ev['full_model']['score']:+.4f} vs full"
-)
-metric_cols[1].metric("Mean exit layer", f"{point['mean_exit_layer']:.2f} / {ev['num_layers']}")
-metric_cols[2].metric("Layer speed-up", f"{point['layer_speedup']:.2f}×")
-wall = point.get("wall_speedup")
+metric_cols = st.columns(6)
+metric_cols[0].metric(ev.metric, f"{point.score:.4f}", f"{point.score - ev.full_model.score:+.4f} vs full")
+metric_cols[1].metric("Mean exit layer", f"{point.mean_exit_layer:.2f} / {ev.num_layers}")
+metric_cols[2].metric("Layer speed-up", f"{point.layer_speedup:.2f}×")
+wall = point.wall_speedup
 metric_cols[3].metric("Wall-clock speed-up", "not measured" if wall is None else f"{wall:.2f}×")
+if point.adaptive_gain is not None:
+    metric_cols[4].metric(
+        "Adaptive gain",
+        f"{point.adaptive_gain:+.1f} points",
+        help=f"{ev.metric} minus the static {ev.metric} of cutting every example at the same mean depth "
+        f"({point.static_score:.4f}, the per-layer scores interpolated): positive when the exits really depend "
+        "on the input",
+    )
+    metric_cols[5].metric(
+        "Most common exit layer", f"{point.top_exit_share:.0%} of examples",
+        help="share of examples at the most common exit layer: near 100% means the rule hardly adapts",
+    )
 st.plotly_chart(
     plots.exit_histogram_figure(
         point,
-        ev["num_layers"],
-        f"Exit layers of {ev['num_examples']} examples, " f"{rule} at {entry['param']} = {point['threshold']:g}",
+        ev.num_layers,
+        f"Exit layers of {ev.num_examples} examples, " f"{rule} at {entry.param} = {point.threshold:g}",
     ),
     key="histogram",
 )
@@ -106,7 +116,7 @@ if table.empty:
     st.info("This evaluation stored no examples.")
     st.stop()
 st.caption(
-    f"Exits at the rule's default threshold ({entry['param']} = {entry['default']:g}). Overthinking: the last "
+    f"Exits at the rule's default threshold ({entry.param} = {entry.default:g}). Overthinking: the last "
     "layer is wrong although an earlier one was right."
 )
 filters = st.columns(3)

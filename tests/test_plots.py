@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from eeviz import plots
+from eeviz.eval_result import EvalResult, SweepPoint
 from eeviz.methods.base import RuleSpec
 from eeviz.methods.deebert import EntropyRule
 from eeviz.methods.elbert import ElbertArgs, ElbertMethod
@@ -337,14 +338,14 @@ def eval_dict():
 
 
 def test_tradeoff_figure_layer_and_wall_speedups():
-    fig = plots.tradeoff_figure({"x": eval_dict()}, "layer")
+    fig = plots.tradeoff_figure({"x": EvalResult.from_dict(eval_dict())}, "layer")
     names = [d.name for d in fig.data]
     assert names == ["x · entropy", "x · full model", "x · fixed layer"]  # the reference rule never exits early
     curve = fig.data[0]
     assert list(curve.x) == [1.0, 2.0, 3.0] and list(curve.y) == [0.75, 0.75, 0.5]  # sorted by speed-up
     assert list(fig.data[1].x) == [1.0] and list(fig.data[1].y) == [0.75]
     assert list(fig.data[2].x) == [3.0, 1.5, 1.0]  # L / l
-    wall = plots.tradeoff_figure({"x": eval_dict()}, "wall")
+    wall = plots.tradeoff_figure({"x": EvalResult.from_dict(eval_dict())}, "wall")
     assert [d.name for d in wall.data] == ["x · entropy", "x · full model"]
     assert list(wall.data[0].x) == [1.0, 2.5]  # the unmeasured point is left out
     with pytest.raises(ValueError):
@@ -352,16 +353,17 @@ def test_tradeoff_figure_layer_and_wall_speedups():
 
 
 def test_exit_histogram_and_per_layer_figures():
-    point = {"histogram": [5, 0, 3], "mean_exit_layer": 1.75}
+    point = SweepPoint(threshold=0.5, score=0.5, metrics={}, mean_exit_layer=1.75, layer_speedup=3 / 1.75,
+                       wall_speedup=None, histogram=[5, 0, 3])
     fig = plots.exit_histogram_figure(point, 3)
     assert list(fig.data[0].y) == [5, 0, 3] and list(fig.data[0].x) == [1, 2, 3]
     assert shapes(fig, "mean exit")[0].x0 == 1.75
-    per_layer = plots.per_layer_figure({"x": eval_dict()})
+    per_layer = plots.per_layer_figure({"x": EvalResult.from_dict(eval_dict())})
     assert list(per_layer.data[0].y) == [0.5, 0.5, 0.75]
 
 
 def test_examples_table_and_overthinking():
-    table = plots.examples_table(eval_dict(), "entropy")
+    table = plots.examples_table(EvalResult.from_dict(eval_dict()), "entropy")
     assert table.columns.tolist() == [
         "text",
         "gold",
@@ -375,7 +377,7 @@ def test_examples_table_and_overthinking():
     assert table["overthinking"].tolist() == [True, False, False]
     assert table["gold"].tolist() == ["pos", "neg", "pos"]
     assert table["first correct layer"].tolist()[:2] == [1, 1] and np.isnan(table["first correct layer"].tolist()[2])
-    assert [e["text"] for e in plots.overthinking_examples(eval_dict())] == ["a"]
+    assert [e.text for e in plots.overthinking_examples(EvalResult.from_dict(eval_dict()))] == ["a"]
     assert (
         plots.is_overthinking([1, 0], 1) and not plots.is_overthinking([0, 1], 1) and not plots.is_overthinking([1], 0)
     )

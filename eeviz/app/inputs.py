@@ -35,19 +35,19 @@ def example_choices(info: CheckpointInfo, infos: list[CheckpointInfo]) -> list[d
     ]
     for candidate in candidates:
         ev = load_eval(candidate) if candidate.has_eval else None
-        if not ev or not ev.get("examples"):
+        if not ev or not ev.examples:
             continue
-        labels = ev.get("labels", [])
+        labels = ev.labels
         over = overthinking_examples(ev)
-        rest = [e for e in ev["examples"] if e not in over]
+        rest = [e for e in ev.examples if e not in over]
         out = []
         for example, tag in [(e, "overthinking") for e in over[:25]] + [(e, "") for e in rest[:40]]:
-            gold = example.get("gold")
+            gold = example.gold
             gold_name = labels[int(gold)] if labels and gold is not None else gold
             out.append(
                 {
-                    "text": example["text"],
-                    "text_b": example.get("text_b"),
+                    "text": example.text,
+                    "text_b": example.text_b,
                     "gold": gold,
                     "tag": f"{tag + ', ' if tag else ''}gold: {gold_name}",
                 }

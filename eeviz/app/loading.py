@@ -4,14 +4,13 @@ network."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from ..catalog import CheckpointInfo, checkpoints_root, find_checkpoints
 from ..checkpoint import CheckpointError, CheckpointLayout, load_checkpoint
+from ..eval_result import EvalResult
 from ..trace import Trace
 from ..tracing import trace_all
 from .page import TRAIN_COMMAND, md_escape
@@ -159,15 +158,11 @@ def get_traces(infos: list[CheckpointInfo], text: str, text_b: str | None) -> di
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _eval(path: str, mtime: int) -> dict:
-    try:
-        from ..evaluate import load_eval
-    except ImportError:  # an install without the evaluator still reads the file
-        return json.loads(Path(path).read_text())
-    return load_eval(path).to_dict()
+def _eval(path: str, mtime: int) -> EvalResult:
+    return EvalResult.load(path)
 
 
-def load_eval(info: CheckpointInfo) -> dict | None:
+def load_eval(info: CheckpointInfo) -> EvalResult | None:
     """The checkpoint's eval.json, or None (a broken file is reported as a warning)."""
     path = CheckpointLayout(info.path).eval
     if not path.is_file():

@@ -20,18 +20,21 @@ from ..evaluate import (
     DATA_SPLIT_SEED,
     collect_signals,
     index_batches,
-    load_eval,
     make_batch,
     predictions,
     scores,
 )
+from ..eval_result import EvalResult
+from ..evaluate import load_eval
 from ..methods import get_method
 from ..trace import replay_signals
 
 COLUMNS = (
     "checkpoint", "method", "settings", "dev acc (full)", "test acc (full)", "default rule",
-    "test acc (rule)", "mean exit layer", "layer speed-up", "wall speed-up",
+    "test acc (rule)", "mean exit layer", "static acc (same depth)", "adaptive gain (pts)", "top exit share",
+    "layers saved within 0.5 pt", "layer speed-up", "wall speed-up",
 )
+NEAR_FULL = 0.005  # "within 0.5 point of the full model"
 TABLE_START, TABLE_END = "<!-- table:start -->", "<!-- table:end -->"
 
 
@@ -80,42 +83,54 @@ def best_dev(metrics: dict) -> float | None:
     return None
 
 
+def layers_saved_near_full(result: EvalResult) -> float | None:
+    """The largest share of layers any rule's sweep point saves while within ``NEAR_FULL`` of the full model."""
+    full = result.full_model.score
+    saved = [1 - p.mean_exit_layer / result.num_layers for sweep in result.rules.values() if sweep.early_exit
+             for p in sweep.points if p.score >= full - NEAR_FULL]
+    return max(saved, default=None)
+
+
 def row_for(info) -> dict[str, Any]:
     """One table row (as values) for a checkpoint folder with an eval.json on the test split."""
-    result = load_eval(CheckpointLayout(info.path).eval).to_dict()
+    result = load_eval(CheckpointLayout(info.path).eval)
     rule_name = get_method(info.cfg.method).default_rule
-    rule = result["rules"][rule_name]
-    point = next(p for p in rule["points"] if p["threshold"] == rule["default"])
+    rule = result.rules[rule_name]
+    point = rule.default_point
     return {
         "checkpoint": info.name,
         "method": info.cfg.method,
         "settings": settings_text(info.cfg, info.metrics),
         "dev acc (full)": best_dev(info.metrics),
-        "test acc (full)": result["full_model"]["score"],
-        "default rule": f"{rule_name} ({rule['param']}={rule['default']:g})",
-        "test acc (rule)": point["score"],
-        "mean exit layer": point["mean_exit_layer"],
-        "layer speed-up": point["layer_speedup"],
-        "wall speed-up": point["wall_speedup"],
-        "split": result["split"],
-        "batch_size": result["batch_size"],
-        "device": result["device"],
+        "test acc (full)": result.full_model.score,
+        "default rule": f"{rule_name} ({rule.param}={rule.default:g})",
+        "test acc (rule)": point.score,
+        "mean exit layer": point.mean_exit_layer,
+        "static acc (same depth)": point.static_score,
+        "adaptive gain (pts)": point.adaptive_gain,
+        "top exit share": None if point.top_exit_share is None else f"{point.top_exit_share:.0%}",
+        "layers saved within 0.5 pt": (None if (saved := layers_saved_near_full(result)) is None else f"{saved:.0%}"),
+        "layer speed-up": point.layer_speedup,
+        "wall speed-up": point.wall_speedup,
+        "split": result.split,
+        "batch_size": result.batch_size,
+        "device": result.device,
     }
 
 
-def fmt(value, pct: bool = False) -> str:
+def fmt(value, pct: bool = False, signed: bool = False) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{100 * value:.2f}" if pct else f"{value:.2f}"
+        return f"{100 * value:.2f}" if pct else f"{value:+.2f}" if signed else f"{value:.2f}"
     return str(value)
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
-    pct = {"dev acc (full)", "test acc (full)", "test acc (rule)"}
+    pct = {"dev acc (full)", "test acc (full)", "test acc (rule)", "static acc (same depth)"}
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
-        lines.append("| " + " | ".join(fmt(row[c], c in pct) for c in COLUMNS) + " |")
+        lines.append("| " + " | ".join(fmt(row[c], c in pct, c == "adaptive gain (pts)") for c in COLUMNS) + " |")
     return "\n".join(lines)
 
 
@@ -146,7 +161,12 @@ eeviz report --root checkpoints
 ```
 {intro}
 Accuracies are in percent. "full" is the last layer (no early exit); "rule" is the method's default exit rule
-at its default threshold. Layer speed-up = 6 / mean exit layer. Wall speed-up = time of a full pass through
+at its default threshold (chosen on the dev split where the checkpoint's config has `rule_defaults`). "static
+acc (same depth)" is the accuracy of cutting every example at the rule's mean exit layer (per-layer accuracies
+interpolated); "adaptive gain" is the rule's accuracy minus it, in points: what exiting per example buys over
+a fixed depth. "top exit share" is the share of test examples at the most common exit layer (near 100%: the
+exit hardly depends on the input). "layers saved within 0.5 pt" is the largest saving of any sweep point that
+stays within 0.5 point of the full model. Layer speed-up = 6 / mean exit layer. Wall speed-up = time of a full pass through
 all layers / time of true early exit with that rule, on the same test batches (batch size
 {rows[0]['batch_size']}: rows leave the batch as they exit, so a batch runs until its last row exits), measured
 on {', '.join(devices)}. Per-threshold sweeps are in each folder's `eval.json` (the app's Dataset page).
