@@ -30,6 +30,7 @@ rule = model.make_rule(rule_name, **params)
 decision = replay(trace, rule)
 gold = ui.gold_of(examples, text, text_b)
 ui.show_decision(trace, decision, gold)
+ui.show_playback(model, trace, decision, gold)
 
 with st.expander(f"Tokens ({len(trace.tokens)})"):
     st.code(" ".join(trace.tokens), language=None, wrap_lines=True)

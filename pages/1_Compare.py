@@ -80,6 +80,7 @@ if not overthinkers.empty:
         )
     )
 
+ui.show_compare_playback(traces, decisions, names, models)
 labels = list(selected[0].cfg.labels)
 st.plotly_chart(plots.compare_exit_figure(table, labels), key="compare-exits")
 st.plotly_chart(plots.compare_layers_figure(traces, decisions, names), key="compare-layers")

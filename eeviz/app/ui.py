@@ -26,6 +26,7 @@ from .loading import (
     titles,
 )
 from .output import export_buttons, export_payload, pair_boundary, show_decision
+from .playback import show_compare_playback, show_playback
 from .page import EVALUATE_COMMAND, PAGE_ICON, PAGES, TRAIN_COMMAND, md_escape, setup_page
 from .rules import all_rules_table, gold_input, method_extras, rule_controls, sampled_exits, threshold_input
 
@@ -59,7 +60,9 @@ __all__ = [
     "sampled_exits",
     "sentence_inputs",
     "setup_page",
+    "show_compare_playback",
     "show_decision",
+    "show_playback",
     "threshold_input",
     "titles",
 ]

@@ -68,6 +68,7 @@ class RuleSpec:
     series_bars: bool = False  # draw the series as bars (counts) rather than a line
     stochastic: bool = False  # the rule draws random numbers; ``param`` is then the seed
     follows: str | None = None  # stochastic rules: the signal whose distribution their exit layer follows
+    symbol: str = ""  # the threshold's short name in sentences, e.g. "S" (falls back to ``label``)
 
     @property
     def display(self) -> str:
@@ -114,6 +115,32 @@ class ExitRule:
 
     def probs(self, state: State, sig: Signals) -> torch.Tensor:
         return sig["probs"]
+
+    def describe(
+        self,
+        i: int,
+        info: dict[str, Any],
+        sig: dict[str, Any],
+        stop: bool | None = None,
+        name_of: Callable[[str], str] | None = None,
+    ) -> str:
+        """What the rule decides at layer ``i`` (1-based), in plain words: "entropy 0.41 < S = 0.5 → exit".
+
+        ``info``: the rule's state at layer i (``Decision.info`` at i), ``sig``: the layer's signals (numbers, or
+        arrays such as ``logits``); ``stop``: whether the rule stopped there (the replay knows; None: judge from
+        the comparison); ``name_of``: plain words for series names (the method's ``series_name``). The sentence
+        ends with ``EXIT_WORDS`` or ``CONTINUE_WORDS``; the playback puts "layer i: " in front. This generic one
+        compares ``spec.series`` with the threshold on ``spec.side``; rules whose decision is more than one
+        comparison override it.
+        """
+        spec, name_of = self.spec, name_of or _plain
+        key = spec.series if spec.series in info or spec.series in sig else None
+        if key is None or spec.side not in COMPARISONS:
+            return verdict(f"{spec.display}: nothing to compare at this layer", stop, False, i >= self.num_layers)
+        value, threshold = _number(info.get(key, sig.get(key))), float(self.threshold)
+        fired, sign = compare(value, threshold, spec.side)
+        text = f"{name_of(key)} {format_number(value, threshold)} {sign} {spec.symbol or spec.label} = {threshold:g}"
+        return verdict(text, stop, fired, i >= self.num_layers)
 
 
 # --------------------------------------------------------------------------------------------- figures
@@ -190,7 +217,9 @@ class Phase:
     memorized layers there. ``epochs`` overrides the run's epoch count for this phase, ``lr`` its rate.
     ``selects_by`` is what picks the phase's best epoch on dev: "full" (the full model's score, for phases
     that train the classifiers) or "rule" (the default exit rule's score, for phases that train only the exit
-    machinery: the full model does not change there).
+    machinery: the full model does not change there). ``unused_parameters``: some trainable parameters may
+    get no gradient from a batch's loss (not merely a zero one); under DDP the phase then pays a search for
+    them every step. Frozen parameters do not count: a phase's ``trainable`` switches their gradients off.
     """
 
     name: str
@@ -199,6 +228,7 @@ class Phase:
     epochs: int | None = None
     lr: float | None = None
     selects_by: str = "full"
+    unused_parameters: bool = False
 
 
 @dataclass
@@ -457,3 +487,52 @@ def check_rule_params(method_name: str, rules: dict[str, type[ExitRule]], params
     if problems:
         raise ValueError("; ".join(problems))
     return out
+
+
+# --------------------------------------------------------------------------------------------- decisions in words
+EXIT_WORDS = "→ exit"
+CONTINUE_WORDS = "→ continue"
+# side -> (the stopping comparison, its sign when it holds, its sign when it does not)
+COMPARISONS: dict[str, tuple[Callable[[float, float], bool], str, str]] = {
+    "below": (lambda v, t: v < t, "<", "≥"),
+    "above": (lambda v, t: v > t, ">", "≤"),
+    "at_least": (lambda v, t: v >= t, "≥", "<"),
+}
+
+
+def _plain(key: str) -> str:
+    return key.replace("_", " ")
+
+
+def _number(value: Any) -> float:
+    return float(value.item() if hasattr(value, "item") else value)
+
+
+def compare(value: float, threshold: float, side: str) -> tuple[bool, str]:
+    """(whether a ``side`` rule stops at ``value``, the sign that says why: "<", "≥", ...)."""
+    test, yes, no = COMPARISONS[side]
+    fired = bool(test(value, threshold))
+    return fired, (yes if fired else no)
+
+
+def format_number(value: float, against: float | None = None) -> str:
+    """A number for a sentence: whole numbers as they are, else 2 decimals, more when 2 would make it look
+    equal to ``against`` (0.4996 against 0.5 shows as 0.4996, not 0.50)."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e6:
+        return str(int(value))
+    for digits in (2, 3, 4):
+        text = f"{value:.{digits}f}"
+        if against is None or float(text) != float(against):
+            return text
+    return f"{value:.7g}"
+
+
+def verdict(text: str, stop: bool | None, fired: bool, last: bool) -> str:
+    """``text`` and the decision: exit where the rule stops (the last layer always answers), else continue."""
+    stop = (fired or last) if stop is None else stop
+    if not stop:
+        return f"{text} {CONTINUE_WORDS}"
+    if fired or not last:
+        return f"{text} {EXIT_WORDS}"
+    return f"{text}, but the last layer always answers {EXIT_WORDS}"

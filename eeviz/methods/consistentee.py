@@ -218,6 +218,7 @@ class PolicyRule(ExitRule):
         series="policy",
         side="above",
         series_range=(0.0, 1.05),
+        symbol="threshold",
     )
 
     def step(self, state: State, i: int, sig: Signals):
@@ -397,7 +398,7 @@ class ConsistentEEMethod(ExitMethod):
         index = torch.cat(indices).long()
         table = torch.zeros(int(index.max()) + 1, dtype=torch.long)
         table[index] = torch.cat(layers)
-        self.memorized = table
+        self.memorized = table.to(model.device)  # on the device: the loss looks batches up without a sync
 
     def _batch_memorized(self, logits: torch.Tensor, labels: torch.Tensor, batch: dict | None) -> torch.Tensor:
         """Memorized layers (B,) of the batch: stored by ``compute_memorized``, else from this very forward pass.
@@ -409,18 +410,21 @@ class ConsistentEEMethod(ExitMethod):
         own = memorized_layers((logits.detach().argmax(-1) == labels).transpose(0, 1))
         if self.memorized is None or batch is None or "index" not in batch:
             return own
-        index = batch["index"].long().cpu()
-        stored = torch.zeros_like(index)
+        if self.memorized.device != own.device:
+            self.memorized = self.memorized.to(own.device)
+        # looked up on the device, without boolean indexing (that would sync): unknown indices read 0
+        index = batch["index"].long().to(own.device)
         known = index < self.memorized.numel()
-        stored[known] = self.memorized[index[known]]
-        return torch.where(stored.to(own.device) > 0, stored.to(own.device), own)
+        stored = torch.where(known, self.memorized[index.clamp(max=self.memorized.numel() - 1)], 0)
+        return torch.where(stored > 0, stored, own)
 
     def loss(self, sig: Signals, labels, phase="main", batch=None):
         logits = sig["logits"]  # (L, B, C)
         if phase in ("warmup", "main"):  # a single-phase run is the warm-up: all classifiers, weighted CE
             per_layer = torch.stack([self.classification_loss(lg, labels).mean() for lg in logits])
             loss = layer_weighted_loss(per_layer)
-            return loss, {"loss": float(loss.detach()), **{f"ce_{i + 1}": float(v) for i, v in enumerate(per_layer.detach())}}
+            # parts stay detached tensors on the device: reading them here would sync the host every step
+            return loss, {"loss": loss.detach(), **{f"ce_{i + 1}": v for i, v in enumerate(per_layer.detach())}}
         if phase == "policy":
             return self._policy_loss(sig, labels, batch)
         if phase == "classifiers":
@@ -444,10 +448,10 @@ class ConsistentEEMethod(ExitMethod):
         log_prob = trajectory_log_prob_from_logits(z.unsqueeze(0).expand(k, -1, -1), exits)  # (K, B)
         loss = -(advantage * log_prob).mean()
         return loss, {
-            "loss": float(loss.detach()),
-            "reward": float(rewards.mean()),
-            "exit_layer": float(exits.float().mean()),
-            "memorized_layer": float(memorized.float().mean()),
+            "loss": loss.detach(),
+            "reward": rewards.mean(),
+            "exit_layer": exits.float().mean(),
+            "memorized_layer": memorized.float().mean(),
         }
 
     def _exit_layer_loss(self, sig: Signals, labels):
@@ -456,7 +460,7 @@ class ConsistentEEMethod(ExitMethod):
         index = (exits - 1).view(1, -1, 1).expand(1, -1, logits.shape[-1])
         at_exit = logits.gather(0, index).squeeze(0)  # (B, C)
         loss = self.classification_loss(at_exit, labels).mean()
-        return loss, {"loss": float(loss.detach()), "exit_layer": float(exits.float().mean())}
+        return loss, {"loss": loss.detach(), "exit_layer": exits.float().mean()}
 
 
 METHOD = ConsistentEEMethod

@@ -43,6 +43,7 @@ class EntropyRule(ExitRule):
         title="entropy",
         series="entropy",
         side="below",
+        symbol="S",
     )
 
     def step(self, state: State, i: int, sig: Signals):
@@ -117,7 +118,8 @@ class DeebertMethod(ExitMethod):
             loss = per_layer[:-1].sum()
         else:  # "final" (and "main": a single-stage run trains the final classifier)
             loss = per_layer[-1]
-        return loss, {"loss": float(loss.detach()), **{f"ce_{i + 1}": float(v.detach()) for i, v in enumerate(per_layer)}}
+        # parts stay detached tensors on the device: reading them here would sync the host every step
+        return loss, {"loss": loss.detach(), **{f"ce_{i + 1}": v for i, v in enumerate(per_layer.detach())}}
 
 
 METHOD = DeebertMethod

@@ -31,7 +31,7 @@ from torch import nn
 from .base import (
     ExitMethod, ExitRule, MethodArgs, RuleSpec, Signals, State, TrainDefaults, entropy_from_logits,
 )
-from .base import FigureInputs, Knob, LayerBand, Lesson, PanelSpec, Paper, Toy
+from .base import FigureInputs, Knob, LayerBand, Lesson, PanelSpec, Paper, Toy, compare, format_number, verdict
 
 WINDOW_CRITERIA = ("monotonic", "unchanged", "range")
 
@@ -84,6 +84,7 @@ class PuzzlementRule(ExitRule):
         series="puzzlement",
         side="below",
         series_range=(0.0, 1.05),
+        symbol="δ",
     )
 
     def step(self, state: State, i: int, sig: Signals):
@@ -111,6 +112,7 @@ class TwoStageRule(PuzzlementRule):
         series="puzzlement",
         side="below",
         series_range=(0.0, 1.05),
+        symbol="δ",
     )
 
     @classmethod
@@ -172,6 +174,30 @@ class TwoStageRule(PuzzlementRule):
             window_ok = filled & self.window_passes(state["classes"], state["confidences"])
         info.update({"window_filled": filled, "window_ok": window_ok})
         return stage1 | window_ok, info
+
+    def window_words(self) -> str:
+        """What the window asks of its N layers, in plain words."""
+        criterion = self.params["criterion"]
+        if criterion == "monotonic":
+            return "keep their class with a probability that never falls"
+        if criterion == "range":
+            return f"keep their class with probabilities within {float(self.params['range_bound']):g} of each other"
+        return "keep their class"
+
+    def describe(self, i, info, sig, stop=None, name_of=None) -> str:
+        """Stage 1 (puzzlement against δ), then stage 2 (the window of the last N layers), in that order."""
+        delta, last = float(self.threshold), i >= self.num_layers
+        puzzlement = float(info["puzzlement"])
+        stage1, sign = compare(puzzlement, delta, "below")
+        text = f"puzzlement {format_number(puzzlement, delta)} {sign} δ = {delta:g}"
+        if stage1:
+            return verdict(f"{text} (stage 1)", stop, True, last)
+        n = self.window
+        if not float(info.get("window_ok", 0.0)) and not float(info.get("window_filled", 0.0)):
+            return verdict(f"{text}, and the window of N = {n} layers is not filled yet", stop, False, last)
+        if float(info.get("window_ok", 0.0)):
+            return verdict(f"{text}, but the last N = {n} layers {self.window_words()} (stage 2)", stop, True, last)
+        return verdict(f"{text}, and the last N = {n} layers do not all {self.window_words()}", stop, False, last)
 
 
 # --------------------------------------------------------------------------------------------- method
@@ -281,9 +307,10 @@ class ElbertMethod(ExitMethod):
         per_layer = torch.stack([self.classification_loss(lg, labels).mean() for lg in sig["logits"]])
         weights = self.layer_weights()
         loss = (weights * per_layer).sum()
-        parts = {"loss": float(loss.detach())}
-        parts.update({f"ce_{i + 1}": float(v) for i, v in enumerate(per_layer.detach())})
-        parts.update({f"w_{i + 1}": float(v) for i, v in enumerate(weights.detach())})
+        # parts stay detached tensors on the device: reading them here would sync the host every step
+        parts = {"loss": loss.detach()}
+        parts.update({f"ce_{i + 1}": v for i, v in enumerate(per_layer.detach())})
+        parts.update({f"w_{i + 1}": v for i, v in enumerate(weights.detach())})
         return loss, parts
 
     def lr_overrides(self) -> dict[str, float]:

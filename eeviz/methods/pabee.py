@@ -17,7 +17,7 @@ from torch import nn
 
 from .base import ExitMethod, ExitRule, MethodArgs, PresetSettings, RuleSpec, Signals, State, TrainDefaults
 
-from .base import Knob, Lesson, Paper, Toy
+from .base import Knob, Lesson, Paper, Toy, verdict
 
 
 @dataclass
@@ -85,6 +85,25 @@ class PatienceRule(ExitRule):
         stop = state["counter"] >= (patience if patience > 0 else float("inf"))
         return stop, {"counter": state["counter"]}
 
+    def describe(self, i, info, sig, stop=None, name_of=None) -> str:
+        """"layers 1–3 predict the same class: counter 2 = t → exit": the counter says how many layers agree."""
+        counter, patience = int(round(float(info["counter"]))), int(self.params["patience"])
+        regression = np.asarray(sig.get("logits", np.zeros(2))).reshape(-1).shape[0] == 1
+        agree = f"stay within τ = {float(self.params['tolerance']):g}" if regression else "predict the same class"
+        if i == 1:
+            text = "the first prediction, nothing to compare it with yet: counter 0"
+        elif counter == 0:
+            text = "the prediction changed: the counter goes back to 0"
+        else:
+            text = f"layers {i - counter}–{i} {agree}: counter {counter}"
+        last = i >= self.num_layers
+        if patience <= 0:
+            return verdict(f"{text}; t = 0 never exits early", stop, False, last)
+        fired = counter >= patience
+        if counter == patience:
+            return verdict(f"{text} = t", stop, fired, last)
+        return verdict(f"{text} {'>' if fired else '<'} t = {patience}", stop, fired, last)
+
 
 class PabeeMethod(ExitMethod):
     name = "pabee"
@@ -143,7 +162,8 @@ class PabeeMethod(ExitMethod):
     def loss(self, sig: Signals, labels, phase="main", batch=None):
         per_layer = torch.stack([self.classification_loss(lg, labels).mean() for lg in sig["logits"]])
         loss = layer_weighted_loss(per_layer)
-        return loss, {"loss": float(loss.detach()), **{f"ce_{i + 1}": float(v.detach()) for i, v in enumerate(per_layer)}}
+        # parts stay detached tensors on the device: reading them here would sync the host every step
+        return loss, {"loss": loss.detach(), **{f"ce_{i + 1}": v for i, v in enumerate(per_layer.detach())}}
 
 
 METHOD = PabeeMethod

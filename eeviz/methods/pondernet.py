@@ -32,7 +32,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .base import ExitMethod, ExitRule, MethodArgs, PresetSettings, RuleSpec, Signals, State, TrainDefaults
-from .base import FigureInputs, Knob, Lesson, PanelSpec, Paper, Toy
+from .base import FigureInputs, Knob, Lesson, PanelSpec, Paper, Toy, format_number, verdict
 
 KL_DIRECTIONS = ("posterior_prior", "prior_posterior")
 
@@ -182,6 +182,7 @@ class QExitRule(ExitRule):
         series="cdf",
         side="above",
         series_range=(0.0, 1.05),
+        symbol="q",
     )
 
     def step(self, state: State, i: int, sig: Signals):
@@ -224,6 +225,14 @@ class SamplingRule(ExitRule):
         uniform = state["uniform"][:, i - 1]
         return uniform < lam, {"lambda": lam, "uniform": uniform}
 
+    def describe(self, i, info, sig, stop=None, name_of=None) -> str:
+        """"draw u_i 0.12 < λ_i = 0.30: the coin says halt → exit"."""
+        lam, u = float(info["lambda"]), float(info["uniform"])
+        fired = u < lam
+        text = f"random draw u_i {format_number(u, lam)} {'<' if fired else '≥'} λ_i = {format_number(lam, u)}"
+        text += ": the coin says halt" if fired else ": the coin says go on"
+        return verdict(text, stop, fired, i >= self.num_layers)
+
 
 class ExpectationRule(ExitRule):
     """Reference, never exits early: reports Σ_i p(i|x)·softmax_i, accumulated over all L layers.
@@ -250,6 +259,15 @@ class ExpectationRule(ExitRule):
         weight = sig["halt_prob"].float()
         state["mixture"] = state.get("mixture", 0.0) + weight[:, None] * sig["probs"].float()
         return torch.zeros_like(weight, dtype=torch.bool), {"weight": weight}
+
+    def describe(self, i, info, sig, stop=None, name_of=None) -> str:
+        """The reference only accumulates: each layer's probabilities weighted by p(i|x), answered at layer L."""
+        weight = format_number(float(info["weight"]))
+        if i >= self.num_layers:
+            text = f"adds p({i}|x) = {weight} × this layer's probabilities; the sum over all layers is the answer"
+            return verdict(text, stop, True, True)
+        text = f"adds p({i}|x) = {weight} × this layer's probabilities to the average; it never exits early"
+        return verdict(text, stop, False, False)
 
     def probs(self, state: State, sig: Signals) -> torch.Tensor:
         return state["mixture"]
@@ -422,8 +440,13 @@ class PonderNetMethod(ExitMethod):
         }
 
     def prior(self, device: torch.device | None = None) -> torch.Tensor:
-        """The geometric prior over this model's L layers."""
-        return geometric_prior(self.num_layers, self.args.prior_lambda).to(device)
+        """The geometric prior over this model's L layers (on ``device``, default CPU), built once per device:
+        the loss reads it every step, and a fresh CPU tensor would cost a host-to-device copy each time."""
+        device = torch.device("cpu") if device is None else torch.device(device)
+        cache = self.__dict__.setdefault("_priors", {})  # plain attribute: not a buffer, not in checkpoints
+        if device not in cache:
+            cache[device] = geometric_prior(self.num_layers, self.args.prior_lambda).to(device)
+        return cache[device]
 
     def loss(self, sig: Signals, labels, phase="main", batch=None):
         per_layer = torch.stack([self.classification_loss(lg, labels) for lg in sig["logits"]])  # (L, B)
@@ -437,13 +460,14 @@ class PonderNetMethod(ExitMethod):
             log_halt_probs=sig["log_halt_prob"],
         ).mean()
         loss = task + self.args.beta * kl
+        # parts stay detached tensors on the device: reading them here would sync the host every step
         parts = {
-            "loss": float(loss.detach()),
-            "task": float(task.detach()),
-            "kl": float(kl.detach()),
-            "expected_depth": float(expected_depth(halt.detach()).mean()),
+            "loss": loss.detach(),
+            "task": task.detach(),
+            "kl": kl.detach(),
+            "expected_depth": expected_depth(halt.detach()).mean(),
         }
-        parts.update({f"ce_{i + 1}": float(v) for i, v in enumerate(per_layer.detach().mean(1))})
+        parts.update({f"ce_{i + 1}": v for i, v in enumerate(per_layer.detach().mean(1))})
         return loss, parts
 
     def lr_overrides(self) -> dict[str, float]:

@@ -5,6 +5,7 @@
 - ``panels``: the figures that explain one decision (``decision_panels``) and the per-layer table;
 - ``attention``: layers x tokens heatmaps;
 - ``compare``: one sentence through several checkpoints;
+- ``playback``, ``playback_compare``: the same, layer by layer, as Plotly animations (a slider, a play button);
 - ``dataset``: evaluation sweeps (accuracy against speed-up, exit histograms, per-layer scores).
 
 Conventions shared by every per-layer figure: layers are 1-based on the x axis (on the y axis for the
@@ -21,6 +22,8 @@ from .attention import token_heatmap
 from .compare import compare_exit_figure, compare_layers_figure, compare_table
 from .dataset import exit_histogram_figure, per_layer_figure, tradeoff_figure
 from .panels import Panel, decision_panels, layer_table, threshold_series
+from .playback import layer_sentences, playback_figure
+from .playback_compare import compare_playback_figure
 from .style import (
     CLASS_COLORS,
     EXIT,
@@ -59,6 +62,7 @@ __all__ = [
     "class_color",
     "compare_exit_figure",
     "compare_layers_figure",
+    "compare_playback_figure",
     "compare_table",
     "decision_panels",
     "escape",
@@ -69,11 +73,13 @@ __all__ = [
     "flags_figure",
     "is_overthinking",
     "layer_table",
+    "layer_sentences",
     "lines_figure",
     "mark_exit",
     "overthinking_examples",
     "panel_figure",
     "per_layer_figure",
+    "playback_figure",
     "probability_heatmap",
     "probability_lines",
     "reward_figure",

@@ -1,0 +1,242 @@
+"""Layer-by-layer playback: one decision, or one sentence through several checkpoints, as a Plotly animation.
+
+Frame ℓ (named ``str(ℓ)``) reveals layers 1..ℓ of every chart, up to the exit layer. From the exit frame on,
+the exit is marked (shapes named ``"exit"``) and the layers after it are a grey band named ``"skipped"``
+labelled "not computed". Each frame's title says what the rule decides at layer ℓ in plain words (the rule's
+``describe``); the slider's step at the exit reads "3 · exit". A slider steps through the frames and a play
+button runs layers 1..exit and stops there, all in the browser (no server round trip per frame).
+
+What is drawn comes from the rule's ``RuleSpec`` and the method's ``panels``, ``signal_names`` and
+``figure_inputs``, as for the static figures: nothing here names a method. The layer currently computed is a
+shape named ``"current"``.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..methods.base import CONTINUE_WORDS, EXIT_WORDS, FigureInputs
+from ..trace import Decision, Trace
+from .playback_parts import (
+    CURRENT, NOT_COMPUTED, Row, animation_controls, assemble, axis_ids, layer_shapes, matrix_reveal, plain,
+    playback_rows, playback_series, series_reveal, shape, stacked_axes,
+)
+from .style import (
+    BAR_COLORS, EXIT_COLOR, LINE_COLORS, SIDES, THRESHOLD, THRESHOLD_COLOR, ZONE_COLOR, auto_range, class_color,
+    escape, fires,
+)
+
+WRAP = 105  # characters per line of a frame's sentence
+
+__all__ = ["CURRENT", "NOT_COMPUTED", "answer_words", "decision_words", "frame_title", "layer_sentences",
+           "playback_figure", "step_label"]
+
+
+# ------------------------------------------------------------------------------------------------ sentences
+def _rule(method_cls, decision: Decision, num_layers: int):
+    rule_cls = getattr(method_cls, "rules", {}).get(decision.rule)
+    try:
+        return None if rule_cls is None else rule_cls(num_layers, **decision.params)
+    except (TypeError, ValueError):
+        return None
+
+
+def decision_words(trace: Trace, decision: Decision, method_cls=None) -> list[str]:
+    """What the rule decides at each layer 1..exit, in plain words (without "layer ℓ: " in front)."""
+    rule = _rule(method_cls, decision, trace.num_layers)
+    name_of = getattr(method_cls, "series_name", plain)
+    signals = {k: np.asarray(v) for k, v in trace.signals.items()}
+    logits, probs = np.asarray(trace.logits), np.asarray(trace.probs)
+    words = []
+    for layer in range(1, decision.exit_layer + 1):
+        stop = layer == decision.exit_layer
+        if rule is None:
+            words.append(EXIT_WORDS if stop else CONTINUE_WORDS)
+            continue
+        info = {k: float(np.asarray(v, dtype=float)[layer - 1]) for k, v in decision.info.items()}
+        sig = {k: v[layer - 1] for k, v in signals.items()}
+        sig.update(logits=logits[layer - 1], probs=probs[layer - 1])
+        words.append(rule.describe(layer, info, sig, stop=stop, name_of=name_of))
+    return words
+
+
+def answer_words(trace: Trace, decision: Decision) -> str:
+    if trace.is_regression:
+        return f"the value {decision.label}"
+    return f"“{decision.label}” ({float(np.max(decision.probs)):.0%})"
+
+
+def layer_sentences(trace: Trace, decision: Decision, method_cls=None) -> list[str]:
+    """One sentence per layer 1..L: the decision at ℓ; at the exit also the answer; after it, "not computed"."""
+    exit_layer, num_layers = decision.exit_layer, trace.num_layers
+    out = [f"layer {k}: {w}" for k, w in enumerate(decision_words(trace, decision, method_cls), start=1)]
+    rest = f"; layers {exit_layer + 1}–{num_layers} are {NOT_COMPUTED}" if exit_layer < num_layers else ""
+    out[-1] += f" · exit at layer {exit_layer} with {answer_words(trace, decision)}{rest}"
+    out += [f"layer {k}: {NOT_COMPUTED}, the model left at layer {exit_layer} with {answer_words(trace, decision)}"
+            for k in range(exit_layer + 1, num_layers + 1)]
+    return out
+
+
+def frame_title(sentence: str) -> str:
+    """A frame's sentence as plotly title text: escaped, "layer ℓ:" in bold, wrapped."""
+    head, _, tail = sentence.partition(": ")
+    lines = textwrap.wrap(tail, WRAP - len(head)) or [""]
+    return f"<b>{escape(head)}:</b> " + "<br>".join(escape(line) for line in lines)
+
+
+def step_label(layer: int, exit_layer: int) -> str:
+    """A slider step's label: the layer, "3 · exit" at the exit, "(5)" after it (not computed)."""
+    if layer == exit_layer:
+        return f"{layer} · exit"
+    return str(layer) if layer < exit_layer else f"({layer})"
+
+
+# ------------------------------------------------------------------------------------------------ one decision
+def playback_figure(
+    trace: Trace,
+    decision: Decision,
+    method_cls=None,
+    inputs: FigureInputs | None = None,
+    *,
+    attention: bool = True,
+) -> go.Figure:
+    """Watch one decision layer by layer: the class probabilities, the rule's series against its threshold, the
+    method's panels, the rule's state and flags, and the cumulative [CLS] attention (with ``attention`` and a
+    trace that has attentions), stacked in one figure whose frames 1..L share a slider and a play button.
+
+    Args:
+        trace: The example's full trace.
+        decision: ``replay(trace, rule)``.
+        method_cls: The method's class (``rules``, ``panels``, ``signal_names``); None draws what the trace and
+            decision hold, with bare names and a bare "→ continue / → exit".
+        inputs: ``method_cls.figure_inputs(...)`` of this decision (extra series, bands, markers).
+    """
+    inputs = inputs or FigureInputs()
+    num_layers, exit_layer = trace.num_layers, decision.exit_layer
+    rule_cls = getattr(method_cls, "rules", {}).get(decision.rule)
+    spec = rule_cls.spec if rule_cls is not None else None
+    name_of = getattr(method_cls, "series_name", plain)
+    series = playback_series(trace, decision, inputs)
+    rows = [Row("Predicted value" if trace.is_regression else "Class probabilities", height=190)]
+    rows += playback_rows(trace, decision, spec, method_cls, series)
+    if attention and trace.attentions is not None and len(trace.tokens):
+        rows.append(Row("What [CLS] has gathered from each token so far (cumulative attention, mean over heads)",
+                        kind="tokens", height=40 + 22 * num_layers))
+    threshold = float(decision.params.get(spec.param, spec.default)) if spec is not None else None
+    side = spec.side if spec is not None and spec.side in SIDES else None
+    if side == "at_least" and threshold is not None and threshold <= 0:
+        side = None  # a count threshold of 0 disables the rule: nothing reaches it
+
+    layout, domains, plot_height = stacked_axes([r.height for r in rows])
+    data: list[dict] = []
+    reveals: list[tuple[str, Any]] = []
+
+    def add(row: int, plot: dict, update, legend: bool = True) -> None:
+        x, y = axis_ids(row)
+        plot.update(update(1), xaxis=x, yaxis=y, showlegend=legend, legend="legend" if row == 1 else f"legend{row}")
+        data.append(plot)
+        reveals.append((plot["type"], update))
+
+    if trace.is_regression:
+        add(1, dict(type="scatter", mode="lines+markers", name="prediction"), series_reveal(trace.preds))
+    for c, label in enumerate(trace.labels):
+        name = escape(label)
+        add(1, dict(type="scatter", mode="lines+markers", name=name, line=dict(color=class_color(c), width=2),
+                    hovertemplate=f"layer %{{x}}<br>p({name}) = %{{y:.3f}}<extra></extra>"),
+            series_reveal(trace.probs[:, c]))
+    for r, row in enumerate(rows[1:], start=2):
+        if row.kind == "flags":
+            add(r, dict(type="heatmap", y=[escape(name_of(k)) for k in row.lines], x=list(range(1, num_layers + 1)),
+                        zmin=0, zmax=1, colorscale=[[0, "#BBBBBB"], [1, ZONE_COLOR]], showscale=False, xgap=2,
+                        ygap=2, hoverongaps=False, hovertemplate="layer %{x}: %{y} = %{z}<extra></extra>"),
+                matrix_reveal(np.array([series[k] for k in row.lines]), layers_on_rows=False), legend=False)
+        elif row.kind == "tokens":
+            matrix = np.asarray(trace.cls_cumulative, dtype=float).mean(axis=1)  # (L, T)
+            names = [escape(t) for t in trace.tokens]
+            add(r, dict(type="heatmap", x=list(range(len(names))), y=list(range(1, num_layers + 1)),
+                        colorscale="Viridis", zmin=0, zmax=float(np.nanmax(matrix)) or 1.0, showscale=False,
+                        hoverongaps=False, customdata=[names] * num_layers,
+                        hovertemplate="layer %{y} · %{customdata}<br>%{z:.3f}<extra></extra>"),
+                matrix_reveal(matrix, layers_on_rows=True), legend=False)
+            x, y = axis_ids(r)
+            layout[f"xaxis{x[1:]}"].update(tickmode="array", tickvals=list(range(len(names))), ticktext=names,
+                                           tickangle=-50 if len(names) > 16 else 0, tickfont=dict(size=10))
+            layout[f"yaxis{y[1:]}"].update(autorange="reversed", title=dict(text="layer"), dtick=1)
+        else:
+            for k, key in enumerate([*row.bars, *row.lines]):
+                bar = k < len(row.bars)
+                base = BAR_COLORS[k % len(BAR_COLORS)] if bar else LINE_COLORS[(k - len(row.bars)) % len(LINE_COLORS)]
+                met = fires(series[key], threshold, side) if key == row.threshold else np.zeros(num_layers, bool)
+                name = escape(name_of(key))
+                hover = f"layer %{{x}}<br>{name} = %{{y:.3f}}<extra></extra>"
+                plot = dict(type="bar", name=name, opacity=0.85, hovertemplate=hover) if bar else dict(
+                    type="scatter", mode="lines+markers", name=name, hovertemplate=hover,
+                    line=dict(color=base, width=2), marker=dict(size=8))
+                add(r, plot, series_reveal(series[key], [ZONE_COLOR if m else base for m in met]))
+
+    def shapes(layer: int) -> list[dict]:
+        out = []
+        for r, row in enumerate(rows, start=1):
+            out += layer_shapes(r, layer, exit_layer, num_layers, row.kind == "tokens", label=r == 1)
+            if row.threshold is not None and threshold is not None:
+                if side is not None:
+                    lo, hi = row.y_range
+                    y0, y1 = (lo, threshold) if side == "below" else (threshold, hi)
+                    out.append(shape("rect", r, x_domain=True, name="exit zone", x0=0, x1=1, y0=y0, y1=y1,
+                                     fillcolor=ZONE_COLOR, opacity=0.08, line_width=0, layer="below"))
+                text = escape(f"{spec.symbol or spec.label} = {threshold:g}")
+                out.append(shape("line", r, x_domain=True, name=THRESHOLD, x0=0, x1=1, y0=threshold, y1=threshold,
+                                 line=dict(color=THRESHOLD_COLOR, dash="dot", width=2),
+                                 label=dict(text=text, textposition="start", yanchor="bottom",
+                                            font=dict(size=11, color=THRESHOLD_COLOR))))
+            if not row.panel or layer < exit_layer:
+                continue  # a method's bands and markers (a window, a marked layer) appear with the answer
+            for band in (b for b in inputs.bands if b.panel == row.panel and layer >= b.last):
+                out.append(shape("rect", r, y_domain=True, name=band.name, x0=band.first - 0.5, x1=band.last + 0.5,
+                                 y0=0, y1=1, fillcolor=ZONE_COLOR if band.ok else "#F58518", opacity=0.12,
+                                 line_width=0, label=dict(text=escape(band.label), font=dict(size=11),
+                                                          textposition="bottom center")))
+            for marker in (m for m in inputs.markers if m.panel == row.panel and layer >= m.layer):
+                out.append(shape("line", r, y_domain=True, name=marker.name, x0=marker.layer, x1=marker.layer,
+                                 y0=0, y1=1, line=dict(color=LINE_COLORS[2], width=2),
+                                 label=dict(text=escape(marker.label), font=dict(size=11), textposition="start")))
+        return out
+
+    for r, row in enumerate(rows, start=1):
+        x, y = axis_ids(r)
+        if row.kind != "tokens":
+            layout[f"xaxis{x[1:]}"].update(range=[0.5, num_layers + 0.5], tickmode="linear", tick0=1,
+                                           dtick=1 if num_layers <= 24 else 2)
+        if row.kind == "series":
+            y_range = row.y_range if r > 1 else (auto_range(trace.preds) if trace.is_regression else (-0.02, 1.02))
+            layout[f"yaxis{y[1:]}"].update(range=list(y_range), title=dict(text=escape(row.y_title)))
+    layout[f"xaxis{axis_ids(len(rows))[0][1:]}"].setdefault("title", dict(text="layer"))
+    sentences = layer_sentences(trace, decision, method_cls)
+    legends = {("legend" if r == 1 else f"legend{r}"): dict(x=1.01, xanchor="left", y=top, yanchor="top",
+                                                           font=dict(size=11), bgcolor="rgba(0,0,0,0)")
+               for r, (_, top) in enumerate(domains, start=1)}
+    titles = [dict(text=escape(row.title), x=0, xref="paper", xanchor="left", y=top, yref="paper",
+                   yanchor="bottom", showarrow=False, font=dict(size=12)) for row, (_, top) in zip(rows, domains)]
+    layout.update(
+        legends,
+        annotations=titles,
+        title=dict(text=frame_title(sentences[0]), font=dict(size=14), x=0, xanchor="left", xref="paper"),
+        shapes=shapes(1),
+        height=plot_height + 210,
+        margin=dict(l=10, r=150, t=96, b=120),
+        barmode="group",
+        hovermode="closest",
+        **animation_controls([step_label(k, exit_layer) for k in range(1, num_layers + 1)], exit_layer),
+    )
+    frames = [
+        dict(name=str(layer), traces=list(range(len(data))),
+             data=[{"type": kind, **update(min(layer, exit_layer))} for kind, update in reveals],
+             layout=dict(title=dict(text=frame_title(sentences[layer - 1])), shapes=shapes(layer)))
+        for layer in range(1, num_layers + 1)
+    ]
+    return assemble(data, layout, frames)
+

@@ -1,0 +1,149 @@
+"""Compare's playback: one sentence through several checkpoints, stepped layer by layer together.
+
+One row per checkpoint; frame ℓ reveals each row's predictions up to min(ℓ, its exit). From a row's exit frame
+on, its exit cell is outlined (a shape named ``"exit"``) and the layers it never computes are a grey band named
+``"skipped"`` labelled "not computed"; the layer being computed is a column outline named ``"current"``. The
+frame's title says who exits now, who is still running and who left before; each row's status sits at its
+right, and each cell's hover says what that checkpoint's rule decided there (its ``describe``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..trace import Decision, Trace
+from .playback import answer_words, decision_words, frame_title
+from .playback_parts import (
+    CURRENT, CURRENT_COLOR, GREY_TEXT, NOT_COMPUTED, SKIPPED_COLOR, animation_controls, assemble,
+)
+from .style import EXIT, EXIT_COLOR, SKIPPED, class_color, escape
+
+
+def _method_of(trace: Trace, methods: Mapping[str, Any] | None, name: str):
+    if methods is not None:
+        return methods.get(name)
+    from ..methods import get_method
+
+    try:
+        return get_method(trace.method)
+    except ValueError:
+        return None
+
+
+def compare_sentence(layer: int, names: list[str], titles: Mapping[str, str], traces, decisions) -> str:
+    """What happens at ``layer``: who exits now (with what), who is still running, who left before."""
+    now = [n for n in names if decisions[n].exit_layer == layer]
+    running = [n for n in names if decisions[n].exit_layer > layer]
+    before = [n for n in names if decisions[n].exit_layer < layer]
+    parts = []
+    if now:
+        parts.append("exit now: " + ", ".join(f"{titles[n]} with {answer_words(traces[n], decisions[n])}" for n in now))
+    if running:  # by name while few enough to read
+        parts.append("still running: " + (", ".join(titles[n] for n in running) if len(running) <= 3 else
+                                          f"{len(running)} checkpoints"))
+    if before:
+        parts.append("already out: " + ", ".join(f"{titles[n]} (layer {decisions[n].exit_layer})" for n in before))
+    return f"layer {layer}: " + "; ".join(parts)
+
+
+def compare_playback_figure(
+    traces: Mapping[str, Trace],
+    decisions: Mapping[str, Decision],
+    titles: Mapping[str, str] | None = None,
+    methods: Mapping[str, Any] | None = None,
+) -> go.Figure:
+    """Several checkpoints on one sentence, stepped together (frames 1..the deepest checkpoint's L).
+
+    Args:
+        traces / decisions: by checkpoint name.
+        titles: checkpoint name -> its title (default: the name).
+        methods: checkpoint name -> method class (default: looked up from each trace's method).
+    """
+    names = list(traces)
+    titles = {n: (titles or {}).get(n, n) for n in names}
+    labels: list[str] = []
+    for trace in traces.values():
+        labels += [label for label in trace.labels if label not in labels]
+    index = {label: i for i, label in enumerate(labels)}
+    depth = max(t.num_layers for t in traces.values())
+    exits = [decisions[n].exit_layer for n in names]
+    z = np.full((len(names), depth), np.nan)
+    text = [[""] * depth for _ in names]
+    hover = [[""] * depth for _ in names]
+    for r, name in enumerate(names):
+        trace, decision = traces[name], decisions[name]
+        words = decision_words(trace, decision, _method_of(trace, methods, name))
+        for k in range(decision.exit_layer):
+            label = trace.label_name(trace.preds[k])
+            z[r, k] = index.get(label, np.nan)
+            text[r][k] = escape(label) if trace.is_regression else f"{escape(label)}<br>{trace.confidence[k]:.2f}"
+            hover[r][k] = escape(f"{titles[name]} · layer {k + 1}: {words[k]}")
+
+    def reveal(layer: int) -> dict:
+        cells_z, cells_text = [], []
+        for r, e in enumerate(exits):
+            n = min(layer, e)
+            cells_z.append([None if k >= n or np.isnan(z[r, k]) else int(z[r, k]) for k in range(depth)])
+            cells_text.append(text[r][:n] + [""] * (depth - n))
+        return {"type": "heatmap", "z": cells_z, "text": cells_text}
+
+    def shapes(layer: int) -> list[dict]:
+        out = []
+        if layer <= max(exits):
+            out.append(dict(type="rect", name=CURRENT, xref="x", x0=layer - 0.5, x1=layer + 0.5, yref="y domain",
+                            y0=0, y1=1, line=dict(color=CURRENT_COLOR, width=3)))
+        for r, (name, e) in enumerate(zip(names, exits)):
+            if layer < e:
+                continue
+            cell = dict(type="rect", xref="x", yref="y", y0=r - 0.5, y1=r + 0.5)
+            out.append(dict(cell, name=EXIT, x0=e - 0.5, x1=e + 0.5, line=dict(color=EXIT_COLOR, width=3)))
+            if e < traces[name].num_layers:
+                out.append(dict(cell, name=SKIPPED, x0=e + 0.5, x1=traces[name].num_layers + 0.5,
+                                fillcolor=SKIPPED_COLOR, opacity=0.25, line_width=0,
+                                label=dict(text=NOT_COMPUTED, font=dict(size=11, color=GREY_TEXT))))
+        return out
+
+    def status(layer: int) -> list[dict]:
+        out = []
+        for r, (name, e) in enumerate(zip(names, exits)):
+            if layer < e:
+                words, color = "running…", GREY_TEXT
+            elif layer == e:
+                words, color = f"◀ exit: {decisions[name].label}", EXIT_COLOR
+            else:
+                words, color = f"out at layer {e}", GREY_TEXT
+            out.append(dict(text=escape(words), x=1.01, xref="paper", xanchor="left", y=r, yref="y",
+                            showarrow=False, font=dict(size=12, color=color)))
+        return out
+
+    def title(layer: int) -> str:
+        return frame_title(compare_sentence(layer, names, titles, traces, decisions))
+
+    count = max(1, len(labels))
+    scale = []
+    for i in range(count):
+        scale += [[i / count, class_color(i)], [(i + 1) / count, class_color(i)]]
+    data = [dict(reveal(1), x=list(range(1, depth + 1)), y=list(range(len(names))), zmin=-0.5, zmax=count - 0.5,
+                 colorscale=scale, showscale=False, texttemplate="%{text}" if depth <= 16 else None,
+                 hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", hoverongaps=False, xgap=2, ygap=2,
+                 opacity=0.85)]
+    layout = dict(
+        title=dict(text=title(1), font=dict(size=14), x=0, xanchor="left", xref="paper"),
+        xaxis=dict(range=[0.5, depth + 0.5], tickmode="linear", tick0=1, dtick=1 if depth <= 24 else 2,
+                   title=dict(text="layer")),
+        yaxis=dict(tickmode="array", tickvals=list(range(len(names))), ticktext=[escape(titles[n]) for n in names],
+                   autorange="reversed", automargin=True),
+        shapes=shapes(1),
+        annotations=status(1),
+        height=260 + 52 * len(names),
+        margin=dict(l=10, r=170, t=96, b=120),
+        hovermode="closest",
+        **animation_controls([f"{k} · exit" if k in exits else str(k) for k in range(1, depth + 1)], max(exits)),
+    )
+    frames = [dict(name=str(k), traces=[0], data=[reveal(k)],
+                   layout=dict(title=dict(text=title(k)), shapes=shapes(k), annotations=status(k)))
+              for k in range(1, depth + 1)]
+    return assemble(data, layout, frames)
