@@ -33,7 +33,6 @@ Both say whether a rule's exits really depend on the input.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import math
 import sys
 import time
@@ -58,6 +57,9 @@ from .eval_result import (
 from .methods.base import ExitRule
 from .model import MODEL_INPUTS, SUMMARIES, encode_texts
 from .metrics import compute_metrics
+from .precision import DEFAULT_INFERENCE_PRECISION, INFERENCE_PRECISIONS
+from .precision import inference_autocast as _precision_autocast
+from .precision import inference_precision as _resolve_precision
 from .trace import replay_signals
 
 # Splits are a function of this seed only (not of the training seed), so training, early stopping and
@@ -94,16 +96,15 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def inference_precision(device: torch.device) -> str:
-    """The precision inference runs in on ``device`` (recorded in eval.json): bf16 on a GPU that has it."""
-    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+def inference_precision(device: torch.device, requested: str = DEFAULT_INFERENCE_PRECISION) -> str:
+    """The precision inference runs in on ``device`` (recorded in eval.json): fp32 unless ``requested``
+    says otherwise, as in every tool (``eeviz.precision``); "auto" = bf16 only on a GPU with native bf16."""
+    return _resolve_precision(device, requested)
 
 
-def inference_autocast(device: torch.device):
-    """bf16 autocast on a GPU that has it (what training used), full precision otherwise."""
-    if inference_precision(device) == "bf16":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def inference_autocast(device: torch.device, requested: str = DEFAULT_INFERENCE_PRECISION):
+    """Autocast for ``inference_precision(device, requested)``; none (float32) by default."""
+    return _precision_autocast(device, requested)
 
 
 def synchronize(device: torch.device) -> None:
@@ -117,11 +118,12 @@ def model_inputs(batch: dict) -> dict:
 
 
 @torch.inference_mode()
-def collect_signals(model, batches: Iterable[dict]) -> dict[str, torch.Tensor]:
+def collect_signals(model, batches: Iterable[dict],
+                    precision: str = DEFAULT_INFERENCE_PRECISION) -> dict[str, torch.Tensor]:
     """Every layer's signals over all ``batches``, concatenated along the batch: each (L, N, ...) float32 on CPU."""
     device = model.device
     parts: dict[str, list[torch.Tensor]] = {}
-    with inference_autocast(device):
+    with inference_autocast(device, precision):
         for batch in batches:
             sig, _ = model.forward_all(model_inputs(to_device(batch, device)))
             for key, value in sig.items():
@@ -148,16 +150,27 @@ def sweep_values(spec, sweep=None, default: float | None = None) -> list[float]:
 
 
 # ---------------------------------------------------------------------------------------------- timing
+def batch_shape(batch: dict) -> tuple[int, ...]:
+    """(rows, tokens) of a batch of inputs, (layers, rows, width) of one of cached features."""
+    return tuple((batch[SUMMARIES] if SUMMARIES in batch else batch["input_ids"]).shape)
+
+
 @torch.inference_mode()
-def time_points(model, batches: list[dict], rules: dict[Any, ExitRule], repeats: int = 1) -> tuple[float, dict[Any, float]]:
+def time_points(model, batches: list[dict], rules: dict[Any, ExitRule], repeats: int = 1,
+                precision: str = DEFAULT_INFERENCE_PRECISION) -> tuple[float, dict[Any, float]]:
     """Seconds of a full pass through all layers, and of true early exit with each rule, on the same batches.
 
-    Interleaved batch by batch so drifting machine load hits all runs alike, after one untimed warm-up each;
-    with ``repeats`` > 1 each batch counts its fastest of that many runs (robust to other processes' load).
+    Interleaved batch by batch so drifting machine load hits all runs alike; with ``repeats`` > 1 each batch
+    counts its fastest of that many runs (robust to other processes' load). Untimed warm-up runs (the full
+    pass and every rule) come before the first batch and before every batch larger than all before it in
+    some dimension: on a GPU the caching allocator grows (and kernels get chosen) for each larger shape, and
+    that one-off cost would otherwise land in whichever run meets the shape first. Smaller shapes reuse what
+    the larger ones set up, so a sweep warms up about log(batches) times, not once per batch.
     """
     device = model.device
     on_device = [model_inputs(to_device(b, device)) for b in batches]
     full_s, rule_s = 0.0, {k: 0.0 for k in rules}
+    largest: tuple[int, ...] = ()  # the largest size seen so far in each dimension
 
     def timed(fn) -> float:
         synchronize(device)
@@ -166,12 +179,14 @@ def time_points(model, batches: list[dict], rules: dict[Any, ExitRule], repeats:
         synchronize(device)
         return time.perf_counter() - start
 
-    with inference_autocast(device):
-        if on_device:
-            model.forward_all(on_device[0])
-            for rule in rules.values():
-                model.early_exit(on_device[0], rule)
+    with inference_autocast(device, precision):
         for batch in on_device:
+            shape = batch_shape(batch)
+            if len(shape) != len(largest) or any(a > b for a, b in zip(shape, largest)):
+                largest = tuple(map(max, shape, largest)) if len(shape) == len(largest) else shape
+                model.forward_all(batch)
+                for rule in rules.values():
+                    model.early_exit(batch, rule)
             best = {key: math.inf for key in (None, *rules)}
             for _ in range(repeats):
                 best[None] = min(best[None], timed(lambda: model.forward_all(batch)))
@@ -188,9 +203,9 @@ def scores(metric: str, preds: np.ndarray, golds: np.ndarray) -> dict[str, float
     return {k: float(v) for k, v in compute_metrics(metric, preds, golds).items()}
 
 
-def device_description(device: torch.device) -> str:
+def device_description(device: torch.device, precision: str = DEFAULT_INFERENCE_PRECISION) -> str:
     if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)}, {inference_precision(device)})"
+        return f"{device} ({torch.cuda.get_device_name(device)}, {inference_precision(device, precision)})"
     threads = torch.get_num_threads()
     return f"{device} ({threads} thread{'s' if threads != 1 else ''})"
 
@@ -237,12 +252,14 @@ def evaluate_model(
     seed: int = 0,
     timing_repeats: int = 1,
     timing: str = "default",
+    precision: str = DEFAULT_INFERENCE_PRECISION,
 ) -> EvalResult:
-    """Sweep every exit rule of ``model``'s method over ``examples``."""
+    """Sweep every exit rule of ``model``'s method over ``examples`` (in ``precision``: see ``eeviz.precision``)."""
     if not examples:
         raise ValueError(f"no examples to evaluate in {task} / {split}")
     if timing not in TIMING_MODES:
         raise ValueError(f"timing must be one of {TIMING_MODES}, got {timing!r}")
+    precision = inference_precision(model.device, precision)  # refuses what the device cannot do, up front
     cfg = model.cfg
     model.eval()
     regression = cfg.is_regression
@@ -250,7 +267,7 @@ def evaluate_model(
     batches = [make_batch(model.tokenizer, examples, idx, cfg.max_length, regression)
                for idx in index_batches(len(examples), batch_size)]
     golds = np.array([e.label for e in examples], dtype=np.float64 if regression else np.int64)
-    signals = collect_signals(model, batches)
+    signals = collect_signals(model, batches, precision)
 
     layer_preds = [predictions(signals["probs"][i]) for i in range(num_layers)]
     per_layer = []
@@ -285,7 +302,7 @@ def evaluate_model(
     full_s = None
     if timing != "none":
         torch.manual_seed(seed)
-        full_s, rule_s = time_points(model, batches, timed_rules, timing_repeats)
+        full_s, rule_s = time_points(model, batches, timed_rules, timing_repeats, precision)
         for (name, value), seconds in rule_s.items():
             for point in rules_out[name].points:
                 if point.threshold == value:
@@ -302,12 +319,12 @@ def evaluate_model(
         num_examples=len(examples),
         labels=list(cfg.labels),
         batch_size=batch_size,
-        device=device_description(model.device),
+        device=device_description(model.device, precision),
         full_model=FullModel(score=full.score, metrics=full.metrics, time_s=full_s),
         per_layer=per_layer,
         rules=rules_out,
         examples=example_records(examples[:max_examples], layer_preds, default_exits, regression),
-        precision=inference_precision(model.device),
+        precision=precision,
         timing=timing,
     )
 
@@ -429,6 +446,7 @@ def evaluate_checkpoint(
     seed: int = 0,
     timing_repeats: int = 1,
     timing: str = "default",
+    precision: str = DEFAULT_INFERENCE_PRECISION,
 ) -> EvalResult:
     """Load a checkpoint, evaluate it (see ``evaluate_model``) and write the JSON; returns the result."""
     from .checkpoint import load_checkpoint
@@ -438,7 +456,7 @@ def evaluate_checkpoint(
     model = load_checkpoint(checkpoint, device=device)
     examples, task_name, split_name = load_eval_examples(model, data, task, split, limit)
     result = evaluate_model(model, examples, task=task_name, split=split_name, batch_size=batch_size, seed=seed,
-                            timing_repeats=timing_repeats, timing=timing)
+                            timing_repeats=timing_repeats, timing=timing, precision=precision)
     out = Path(json_path) if json_path is not None else Path(checkpoint) / EVAL_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -447,11 +465,11 @@ def evaluate_checkpoint(
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m eeviz.evaluate",
+        prog=prog,
         description="Sweep every exit rule of a checkpoint: metric, mean exit layer, layer and wall-clock speed-up.",
     )
     parser.add_argument("--checkpoint", required=True, help="checkpoint folder (config.json + model.safetensors)")
@@ -472,6 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timing", choices=TIMING_MODES, default="default",
                         help="which points get a measured wall-clock speed-up: none, default (the default threshold "
                              "and both ends of each sweep, what the Dataset page draws) or sweep (every point)")
+    parser.add_argument("--inference-precision", choices=INFERENCE_PRECISIONS, default=DEFAULT_INFERENCE_PRECISION,
+                        help="precision of every pass: fp32 (what the app shows), bf16, fp16 (GPU only) or auto "
+                             "(bf16 on a GPU with native bf16, else fp32); recorded in the JSON [fp32]")
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.timing_repeats < 1 or (args.limit is not None and args.limit < 1):
         parser.error("--batch-size, --timing-repeats and --limit must be positive")
@@ -486,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate_checkpoint(
             args.checkpoint, data=args.data, task=args.task, split=args.split, json_path=args.json,
             limit=args.limit, batch_size=args.batch_size, device=args.device, seed=args.seed,
-            timing_repeats=args.timing_repeats, timing=args.timing,
+            timing_repeats=args.timing_repeats, timing=args.timing, precision=args.inference_precision,
         )
     except (CheckpointError, ValueError, FileNotFoundError, RuntimeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
