@@ -30,7 +30,7 @@ from .style import (
     escape, fires,
 )
 
-WRAP = 105  # characters per line of a frame's sentence
+WRAP = 96  # characters per line of a frame's sentence
 
 __all__ = ["CURRENT", "NOT_COMPUTED", "answer_words", "decision_words", "frame_title", "layer_sentences",
            "playback_figure", "step_label"]
@@ -75,7 +75,7 @@ def layer_sentences(trace: Trace, decision: Decision, method_cls=None) -> list[s
     exit_layer, num_layers = decision.exit_layer, trace.num_layers
     out = [f"layer {k}: {w}" for k, w in enumerate(decision_words(trace, decision, method_cls), start=1)]
     rest = f"; layers {exit_layer + 1}–{num_layers} are {NOT_COMPUTED}" if exit_layer < num_layers else ""
-    out[-1] += f" · exit at layer {exit_layer} with {answer_words(trace, decision)}{rest}"
+    out[-1] += f". The model stops: exit at layer {exit_layer} with {answer_words(trace, decision)}{rest}"
     out += [f"layer {k}: {NOT_COMPUTED}, the model left at layer {exit_layer} with {answer_words(trace, decision)}"
             for k in range(exit_layer + 1, num_layers + 1)]
     return out
@@ -84,7 +84,7 @@ def layer_sentences(trace: Trace, decision: Decision, method_cls=None) -> list[s
 def frame_title(sentence: str) -> str:
     """A frame's sentence as plotly title text: escaped, "layer ℓ:" in bold, wrapped."""
     head, _, tail = sentence.partition(": ")
-    lines = textwrap.wrap(tail, WRAP - len(head)) or [""]
+    lines = textwrap.wrap(tail, WRAP - len(head), break_on_hyphens=False) or [""]
     return f"<b>{escape(head)}:</b> " + "<br>".join(escape(line) for line in lines)
 
 
@@ -131,7 +131,10 @@ def playback_figure(
     if side == "at_least" and threshold is not None and threshold <= 0:
         side = None  # a count threshold of 0 disables the rule: nothing reaches it
 
-    layout, domains, plot_height = stacked_axes([r.height for r in rows])
+    # the last chart over layers carries the x title "layer": more room under it when a chart follows
+    last_layer_chart = max(r for r, row in enumerate(rows, start=1) if row.kind != "tokens")
+    gaps = [88 if r == last_layer_chart else 64 for r in range(1, len(rows) + 1)]
+    layout, domains, plot_height = stacked_axes([r.height for r in rows], gaps)
     data: list[dict] = []
     reveals: list[tuple[str, Any]] = []
 
@@ -193,16 +196,17 @@ def playback_figure(
                                  line=dict(color=THRESHOLD_COLOR, dash="dot", width=2),
                                  label=dict(text=text, textposition="start", yanchor="bottom",
                                             font=dict(size=11, color=THRESHOLD_COLOR))))
-            if not row.panel or layer < exit_layer:
-                continue  # a method's bands and markers (a window, a marked layer) appear with the answer
-            for band in (b for b in inputs.bands if b.panel == row.panel and layer >= b.last):
+            # a method's bands and markers (a window, a marked layer) appear with the answer
+            for band in (b for b in inputs.bands if row.panel and b.panel == row.panel):
                 out.append(shape("rect", r, y_domain=True, name=band.name, x0=band.first - 0.5, x1=band.last + 0.5,
                                  y0=0, y1=1, fillcolor=ZONE_COLOR if band.ok else "#F58518", opacity=0.12,
-                                 line_width=0, label=dict(text=escape(band.label), font=dict(size=11),
-                                                          textposition="bottom center")))
-            for marker in (m for m in inputs.markers if m.panel == row.panel and layer >= m.layer):
+                                 line_width=0, visible=layer >= max(exit_layer, band.last),
+                                 label=dict(text=escape(band.label), font=dict(size=11),
+                                            textposition="bottom center")))
+            for marker in (m for m in inputs.markers if row.panel and m.panel == row.panel):
                 out.append(shape("line", r, y_domain=True, name=marker.name, x0=marker.layer, x1=marker.layer,
                                  y0=0, y1=1, line=dict(color=LINE_COLORS[2], width=2),
+                                 visible=layer >= max(exit_layer, marker.layer),
                                  label=dict(text=escape(marker.label), font=dict(size=11), textposition="start")))
         return out
 
@@ -214,7 +218,7 @@ def playback_figure(
         if row.kind == "series":
             y_range = row.y_range if r > 1 else (auto_range(trace.preds) if trace.is_regression else (-0.02, 1.02))
             layout[f"yaxis{y[1:]}"].update(range=list(y_range), title=dict(text=escape(row.y_title)))
-    layout[f"xaxis{axis_ids(len(rows))[0][1:]}"].setdefault("title", dict(text="layer"))
+    layout[f"xaxis{axis_ids(last_layer_chart)[0][1:]}"]["title"] = dict(text="layer")
     sentences = layer_sentences(trace, decision, method_cls)
     legends = {("legend" if r == 1 else f"legend{r}"): dict(x=1.01, xanchor="left", y=top, yanchor="top",
                                                            font=dict(size=11), bgcolor="rgba(0,0,0,0)")
@@ -224,10 +228,11 @@ def playback_figure(
     layout.update(
         legends,
         annotations=titles,
-        title=dict(text=frame_title(sentences[0]), font=dict(size=14), x=0, xanchor="left", xref="paper"),
+        title=dict(text=frame_title(sentences[0]), font=dict(size=14), x=0, xanchor="left", xref="paper", y=1,
+                   yanchor="top", yref="container", pad=dict(t=10)),
         shapes=shapes(1),
         height=plot_height + 210,
-        margin=dict(l=10, r=150, t=96, b=120),
+        margin=dict(l=10, r=170, t=96, b=130),
         barmode="group",
         hovermode="closest",
         **animation_controls([step_label(k, exit_layer) for k in range(1, num_layers + 1)], exit_layer),

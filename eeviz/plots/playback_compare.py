@@ -91,14 +91,12 @@ def compare_playback_figure(
         return {"type": "heatmap", "z": cells_z, "text": cells_text}
 
     def shapes(layer: int) -> list[dict]:
-        out = []
-        if layer <= max(exits):
-            out.append(dict(type="rect", name=CURRENT, xref="x", x0=layer - 0.5, x1=layer + 0.5, yref="y domain",
-                            y0=0, y1=1, line=dict(color=CURRENT_COLOR, width=3)))
+        # the same shapes with the same keys in every frame, hidden where they do not apply: plotly merges a
+        # frame's shapes into the figure's item by item
+        out = [dict(type="rect", name=CURRENT, xref="x", x0=layer - 0.5, x1=layer + 0.5, yref="y domain", y0=0,
+                    y1=1, line=dict(color=CURRENT_COLOR, width=3), visible=layer <= max(exits))]
         for r, (name, e) in enumerate(zip(names, exits)):
-            if layer < e:
-                continue
-            cell = dict(type="rect", xref="x", yref="y", y0=r - 0.5, y1=r + 0.5)
+            cell = dict(type="rect", xref="x", yref="y", y0=r - 0.5, y1=r + 0.5, visible=layer >= e)
             out.append(dict(cell, name=EXIT, x0=e - 0.5, x1=e + 0.5, line=dict(color=EXIT_COLOR, width=3)))
             if e < traces[name].num_layers:
                 out.append(dict(cell, name=SKIPPED, x0=e + 0.5, x1=traces[name].num_layers + 0.5,
@@ -131,7 +129,8 @@ def compare_playback_figure(
                  hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", hoverongaps=False, xgap=2, ygap=2,
                  opacity=0.85)]
     layout = dict(
-        title=dict(text=title(1), font=dict(size=14), x=0, xanchor="left", xref="paper"),
+        title=dict(text=title(1), font=dict(size=14), x=0, xanchor="left", xref="paper", y=1, yanchor="top",
+                   yref="container", pad=dict(t=10)),
         xaxis=dict(range=[0.5, depth + 0.5], tickmode="linear", tick0=1, dtick=1 if depth <= 24 else 2,
                    title=dict(text="layer")),
         yaxis=dict(tickmode="array", tickvals=list(range(len(names))), ticktext=[escape(titles[n]) for n in names],
@@ -139,7 +138,7 @@ def compare_playback_figure(
         shapes=shapes(1),
         annotations=status(1),
         height=260 + 52 * len(names),
-        margin=dict(l=10, r=170, t=96, b=120),
+        margin=dict(l=10, r=170, t=96, b=130),
         hovermode="closest",
         **animation_controls([f"{k} · exit" if k in exits else str(k) for k in range(1, depth + 1)], max(exits)),
     )

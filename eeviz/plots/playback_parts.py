@@ -142,12 +142,12 @@ def axis_ids(row: int) -> tuple[str, str]:
     return f"x{suffix}", f"y{suffix}"
 
 
-def stacked_axes(heights: list[int], gap: int = 64) -> tuple[dict, list[tuple[float, float]], int]:
-    """Layout axes of charts stacked top to bottom with ``heights`` px and ``gap`` px between them (room for
-    each chart's title and x ticks). Returns (layout entries, each chart's y domain, plot height in px)."""
-    total = sum(heights) + gap * (len(heights) - 1)
+def stacked_axes(heights: list[int], gaps: list[int]) -> tuple[dict, list[tuple[float, float]], int]:
+    """Layout axes of charts stacked top to bottom, ``heights`` px each, ``gaps[k]`` px below chart k (room for
+    its x ticks and the next chart's title). Returns (layout entries, each chart's y domain, plot height in px)."""
+    total = sum(heights) + sum(gaps[: len(heights) - 1])
     layout, domains, top = {}, [], total
-    for row, height in enumerate(heights, start=1):
+    for row, (height, gap) in enumerate(zip(heights, gaps), start=1):
         x, y = axis_ids(row)
         domain = (max(0.0, (top - height) / total), top / total)
         layout[f"xaxis{x[1:]}"] = dict(domain=[0, 1], anchor=y, automargin=True)
@@ -167,27 +167,26 @@ def layer_shapes(row: int, layer: int, exit_layer: int, last: int, on_rows: bool
     """The current layer, the exit and the not-computed layers of one chart at frame ``layer``.
 
     Layers run along x (``on_rows`` False) or down the rows of a heatmap; ``last`` is the chart's last layer.
+    Every frame gets the same shapes with the same keys, hidden where they do not apply (``visible``): plotly
+    merges a frame's shapes into the figure's item by item, so a shorter list would leave stale shapes behind.
     """
     a, b = ("y", "x") if on_rows else ("x", "y")  # a: the layer axis, b: across it
     across = {f"{b}0": 0, f"{b}1": 1, f"{b}_domain": True}
-    out = []
-    if layer <= exit_layer:
-        out.append(shape("rect", row, name=CURRENT, **{f"{a}0": layer - 0.5, f"{a}1": layer + 0.5}, **across,
-                         fillcolor=CURRENT_COLOR, opacity=0.2, line_width=0, layer="below"))
-    if layer < exit_layer:
-        return out
+    out = [shape("rect", row, name=CURRENT, **{f"{a}0": layer - 0.5, f"{a}1": layer + 0.5}, **across,
+                 fillcolor=CURRENT_COLOR, opacity=0.2, line_width=0, layer="below", visible=layer <= exit_layer)]
+    done = layer >= exit_layer
     if on_rows:
         out.append(shape("rect", row, name=EXIT, y0=exit_layer - 0.5, y1=exit_layer + 0.5, **across,
-                         line=dict(color=EXIT_COLOR, width=3)))
+                         line=dict(color=EXIT_COLOR, width=3), visible=done))
     else:
         text = {"label": dict(text=f"exit · layer {exit_layer}", font=dict(color=EXIT_COLOR, size=11),
                               textposition="end", yanchor="top")} if label else {}
         out.append(shape("line", row, name=EXIT, x0=exit_layer, x1=exit_layer, **across,
-                         line=dict(color=EXIT_COLOR, width=2, dash="dash"), **text))
+                         line=dict(color=EXIT_COLOR, width=2, dash="dash"), visible=done, **text))
     if exit_layer < last:
         out.append(shape("rect", row, name=SKIPPED, **{f"{a}0": exit_layer + 0.5, f"{a}1": last + 0.5}, **across,
-                         fillcolor=SKIPPED_COLOR, opacity=0.2, line_width=0,
-                         label=dict(text=NOT_COMPUTED, font=dict(size=11, color=GREY_TEXT))))
+                         fillcolor=SKIPPED_COLOR, opacity=0.2, line_width=0, visible=done,
+                         label=dict(text=NOT_COMPUTED, font=dict(size=11, color=GREY_TEXT), textposition="top center")))
     return out
 
 
@@ -201,10 +200,10 @@ def animation_controls(labels: list[str], play_until: int) -> dict:
     play = dict(label="▶ play", method="animate", args=[[str(k) for k in range(1, play_until + 1)], run])
     pause = dict(label="❚❚ pause", method="animate", args=[[None], still])
     return dict(
-        sliders=[dict(active=0, steps=steps, x=0.17, len=0.83, y=0, yanchor="top", pad=dict(t=40, b=4),
-                      currentvalue=dict(prefix="layer ", font=dict(size=13)), name="layer")],
+        sliders=[dict(active=0, steps=steps, x=0.25, len=0.75, y=0, yanchor="top", pad=dict(t=56, b=4),
+                      currentvalue=dict(prefix="layer ", font=dict(size=13), xanchor="right"), name="layer")],
         updatemenus=[dict(type="buttons", direction="left", buttons=[play, pause], showactive=False,
-                          x=0, xanchor="left", y=0, yanchor="top", pad=dict(t=48, r=6))],
+                          x=0, xanchor="left", y=0, yanchor="top", pad=dict(t=64, r=6))],
     )
 
 

@@ -1,0 +1,212 @@
+"""Layer-by-layer playback (eeviz.plots.playback): frames, the revealed layers, the sentences, the exit."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from eeviz import plots
+from eeviz.methods import available_methods, get_method
+from eeviz.methods.base import CONTINUE_WORDS, EXIT_WORDS
+from eeviz.methods.deebert import DeebertMethod, EntropyRule
+from eeviz.methods.elbert import ElbertMethod
+from eeviz.methods.pabee import PabeeMethod, PatienceRule
+from eeviz.methods.pondernet import PonderNetMethod
+from eeviz.trace import Trace, replay
+
+P = [0.55, 0.7, 0.8, 0.85, 0.9, 0.95]  # p(class 1) per layer of a 6-layer binary toy
+
+
+def make_trace(p_second, method="pabee", labels=("neg", "pos"), signals=None, tokens=("[CLS]", "a", "[SEP]"),
+               attentions=True) -> Trace:
+    p = np.asarray(p_second, dtype=np.float64)
+    logits = np.log(np.stack([1 - p, p], axis=1)).astype(np.float32)
+    num_layers, num_tokens = len(p), len(tokens)
+    att = None
+    if attentions:
+        rng = np.random.default_rng(0)
+        att = rng.random((num_layers, 2, num_tokens, num_tokens)).astype(np.float32)
+        att /= att.sum(-1, keepdims=True)
+    return Trace(method=method, text="a", tokens=list(tokens), labels=list(labels), logits=logits,
+                 signals=dict(signals or {}), attentions=att)
+
+
+def toy_case(method: str, rule: str):
+    """A method's own toy signals (its ``toy``) over ``P``, replayed with ``rule`` at its default."""
+    cls = get_method(method)
+    toy = cls.toy(P, {k.key: k.default for k in cls.toy_knobs(len(P))})
+    trace = make_trace(P, method=method, signals=toy.signals)
+    decision = replay(trace, cls.rules[rule](len(P)))
+    return cls, trace, decision, cls.figure_inputs(toy.args or cls.Args(), trace, decision, 1)
+
+
+CASES = [(m, r) for m in available_methods() for r in get_method(m).rules]
+
+
+def visible(shapes, name):
+    return [s for s in shapes if s.name == name and s.visible is not False]
+
+
+def frame_points(frame) -> list[int]:
+    """How many layers each line or bar series of a frame shows."""
+    return [len(d.y) for d in frame.data if d.type in ("scatter", "bar")]
+
+
+# ============================================================================================ one decision
+@pytest.mark.parametrize("method,rule", CASES)
+def test_every_rule_plays_back_layer_by_layer(method, rule):
+    cls, trace, decision, inputs = toy_case(method, rule)
+    fig = plots.playback_figure(trace, decision, cls, inputs)
+    go.Figure(fig.to_dict())  # the unvalidated build is a valid figure
+    num_layers, exit_layer = trace.num_layers, decision.exit_layer
+    assert [f.name for f in fig.frames] == [str(k) for k in range(1, num_layers + 1)]
+    assert len(fig.layout.sliders[0].steps) == num_layers
+    for layer, frame in enumerate(fig.frames, start=1):
+        shown = min(layer, exit_layer)
+        assert frame_points(frame) and set(frame_points(frame)) == {shown}
+        for d in frame.data:
+            if d.type == "scatter":
+                assert list(d.x) == list(range(1, shown + 1))
+        # the same number of shapes in every frame: plotly merges them item by item
+        assert len(frame.layout.shapes) == len(fig.frames[0].layout.shapes)
+        assert bool(visible(frame.layout.shapes, plots.EXIT)) == (layer >= exit_layer)
+        assert bool(visible(frame.layout.shapes, "current")) == (layer <= exit_layer)
+    titles = [f.layout.title.text.replace("<br>", " ") for f in fig.frames]
+    assert len(set(titles[:exit_layer])) == exit_layer  # a new sentence at every computed layer
+    assert f"exit at layer {exit_layer}" in titles[exit_layer - 1]
+    assert EXIT_WORDS in titles[exit_layer - 1]
+    assert all(CONTINUE_WORDS in t for t in titles[: exit_layer - 1])
+    assert fig.layout.sliders[0].steps[exit_layer - 1].label == f"{exit_layer} · exit"
+    # play runs layers 1..exit and stops there
+    assert list(fig.layout.updatemenus[0].buttons[0].args[0]) == [str(k) for k in range(1, exit_layer + 1)]
+
+
+def test_layers_after_the_exit_are_not_computed():
+    trace = make_trace(P)
+    decision = replay(trace, PatienceRule(6, patience=1))  # layers 1 and 2 agree: exit at 2
+    assert decision.exit_layer == 2
+    fig = plots.playback_figure(trace, decision, PabeeMethod)
+    for layer in (3, 6):
+        frame = fig.frames[layer - 1]
+        assert set(frame_points(frame)) == {2}
+        skipped = visible(frame.layout.shapes, plots.SKIPPED)
+        assert skipped and all(s.label.text == "not computed" for s in skipped)
+        assert {(s.x0, s.x1) for s in skipped if s.xref == "x"} == {(2.5, 6.5)}
+        assert "not computed" in frame.layout.title.text.replace("<br>", " ")
+    assert fig.layout.sliders[0].steps[4].label == "(5)"
+    assert not visible(fig.frames[0].layout.shapes, plots.SKIPPED)
+
+
+def test_patience_sentences_count_agreeing_layers():
+    trace = make_trace(P)
+    decision = replay(trace, PatienceRule(6, patience=2))
+    sentences = plots.layer_sentences(trace, decision, PabeeMethod)
+    assert sentences[0].startswith("layer 1: the first prediction")
+    assert "counter 1 < t = 2 → continue" in sentences[1]
+    assert sentences[2].startswith("layer 3: layers 1–3 predict the same class: counter 2 = t → exit")
+    assert sentences[3] == "layer 4: not computed, the model left at layer 3 with “pos” (80%)"
+    changed = make_trace([0.8, 0.3, 0.2, 0.1, 0.1, 0.1])
+    words = plots.layer_sentences(changed, replay(changed, PatienceRule(6, patience=2)), PabeeMethod)
+    assert "the prediction changed" in words[1]
+    never = plots.layer_sentences(trace, replay(trace, PatienceRule(6, patience=0)), PabeeMethod)
+    assert "t = 0 never exits early" in never[0] and "the last layer always answers → exit" in never[5]
+
+
+def test_generic_sentence_compares_the_rules_series_with_its_threshold():
+    trace = make_trace([0.6, 0.9, 0.99])
+    decision = replay(trace, EntropyRule(3, entropy=0.5))
+    words = plots.layer_sentences(trace, decision, DeebertMethod)
+    assert words[0] == "layer 1: entropy H(p_i) 0.67 ≥ S = 0.5 → continue"
+    assert words[1].startswith("layer 2: entropy H(p_i) 0.33 < S = 0.5 → exit.")
+    # the rule's own test decides, and the last layer always answers
+    late = plots.layer_sentences(trace, replay(trace, EntropyRule(3, entropy=0.01)), DeebertMethod)
+    assert late[2].startswith("layer 3: entropy H(p_i) 0.06 ≥ S = 0.01, but the last layer always answers → exit")
+
+
+def test_a_number_never_looks_equal_to_the_threshold_it_misses():
+    rule = EntropyRule(6, entropy=0.5)
+    assert "0.4996 < S = 0.5 → exit" in rule.describe(2, {"entropy": 0.4996}, {})
+    assert "0.5004 ≥ S = 0.5 → continue" in rule.describe(2, {"entropy": 0.5004}, {})
+
+
+def test_window_and_sampling_sentences():
+    cls, trace, decision, _ = toy_case("elbert", "two_stage")
+    words = plots.layer_sentences(trace, decision, ElbertMethod)
+    assert "window of N = 2 layers is not filled yet → continue" in words[0]
+    assert "(stage 2) → exit" in words[decision.exit_layer - 1]
+    cls, trace, decision, _ = toy_case("pondernet", "sampling")
+    words = plots.layer_sentences(trace, decision, PonderNetMethod)
+    assert "random draw u_i" in words[0] and "λ_i" in words[0]
+    cls, trace, decision, _ = toy_case("pondernet", "expectation")
+    words = plots.layer_sentences(trace, decision, PonderNetMethod)
+    assert decision.exit_layer == 6 and "never exits early → continue" in words[0]
+    assert "the sum over all layers is the answer → exit" in words[5]
+
+
+def test_threshold_line_and_firing_layers_on_the_rules_chart():
+    trace = make_trace([0.6, 0.9, 0.99])
+    decision = replay(trace, EntropyRule(3, entropy=0.5))
+    fig = plots.playback_figure(trace, decision, DeebertMethod)
+    (line,) = visible(fig.layout.shapes, plots.THRESHOLD)
+    assert line.y0 == line.y1 == 0.5 and line.label.text == "S = 0.5"
+    entropy = [d for d in fig.frames[1].data if d.type == "scatter"][-1]
+    assert list(entropy.marker.color)[1] == plots.ZONE_COLOR and list(entropy.marker.color)[0] != plots.ZONE_COLOR
+
+
+def test_attention_reveals_rows_up_to_the_exit():
+    trace = make_trace(P)
+    decision = replay(trace, PatienceRule(6, patience=1))
+    fig = plots.playback_figure(trace, decision, PabeeMethod)
+    heat = [d for d in fig.frames[3].data if d.type == "heatmap"][-1]
+    filled = [any(v is not None for v in row) for row in heat.z]
+    assert filled == [True, True, False, False, False, False]
+    no_attention = plots.playback_figure(make_trace(P, attentions=False), decision, PabeeMethod)
+    assert not [d for d in no_attention.data if d.type == "heatmap"]
+
+
+def test_markup_in_labels_tokens_and_sentences_is_escaped():
+    trace = make_trace(P, labels=("neg & co", "<b>pos</b>"), tokens=("[CLS]", "<br>", "<a href=x>", "[SEP]"))
+    decision = replay(trace, PatienceRule(6, patience=2))
+    fig = plots.playback_figure(trace, decision, PabeeMethod)
+    assert [d.name for d in fig.data[:2]] == ["neg &amp; co", "&lt;b&gt;pos&lt;/b&gt;"]
+    ticks = [a.ticktext for a in (fig.layout[k] for k in fig.layout if k.startswith("xaxis")) if a.ticktext]
+    assert ticks == [("[CLS]", "&lt;br&gt;", "&lt;a href=x&gt;", "[SEP]")]
+    assert "“&lt;b&gt;pos&lt;/b&gt;”" in fig.frames[2].layout.title.text.replace("<br>", " ")
+
+
+def test_regression_and_an_unknown_method_still_play():
+    trace = Trace(method="mystery", text="a", tokens=[], labels=[], logits=np.array([[0.2], [0.5], [0.55]], "f4"),
+                  signals={"score": np.array([0.9, 0.4, 0.1])})
+    decision = replay(trace, PatienceRule(3, patience=1, tolerance=0.1))
+    fig = plots.playback_figure(trace, decision)  # no method class: bare names and bare decisions
+    go.Figure(fig.to_dict())
+    assert decision.exit_layer == 3 and len(fig.frames) == 3
+    assert fig.frames[0].layout.title.text.endswith("→ continue")
+
+
+# ============================================================================================ several checkpoints
+def test_compare_playback_steps_every_checkpoint_together():
+    short, long_ = make_trace(P, method="pabee"), make_trace(P[:4], method="deebert")
+    traces = {"a": short, "b": long_}
+    decisions = {"a": replay(short, PatienceRule(6, patience=1)), "b": replay(long_, EntropyRule(4, entropy=0.0))}
+    assert decisions["a"].exit_layer == 2 and decisions["b"].exit_layer == 4
+    fig = plots.compare_playback_figure(traces, decisions, {"a": "<i>A</i>", "b": "B"})
+    go.Figure(fig.to_dict())
+    assert [f.name for f in fig.frames] == [str(k) for k in range(1, 7)]
+    assert fig.layout.yaxis.ticktext == ("&lt;i&gt;A&lt;/i&gt;", "B")
+    for layer, frame in enumerate(fig.frames, start=1):
+        z = frame.data[0].z
+        assert [sum(v is not None for v in row) for row in z] == [min(layer, 2), min(layer, 4)]
+        exits = visible(frame.layout.shapes, plots.EXIT)
+        assert len(exits) == (layer >= 2) + (layer >= 4)
+        assert len(frame.layout.shapes) == len(fig.frames[0].layout.shapes)
+    titles = [f.layout.title.text.replace("<br>", " ") for f in fig.frames]
+    assert "exit now: &lt;i&gt;A&lt;/i&gt;" in titles[1]
+    assert "already out: &lt;i&gt;A&lt;/i&gt; (layer 2)" in titles[2]
+    assert [a.text for a in fig.frames[1].layout.annotations] == ["◀ exit: pos", "running…"]
+    skipped = visible(fig.frames[5].layout.shapes, plots.SKIPPED)
+    assert [(s.x0, s.x1) for s in skipped] == [(2.5, 6.5)]  # B computes all of its 4 layers
+    assert [b.label for b in fig.layout.sliders[0].steps][:4] == ["1", "2 · exit", "3", "4 · exit"]
+    hover = fig.data[0].hovertext
+    assert hover[0][1].startswith("&lt;i&gt;A&lt;/i&gt; · layer 2: layers 1–2 predict the same class")
