@@ -40,6 +40,8 @@ class Preset:
     description: str
     train: dict[str, Any] = field(default_factory=dict)
     eval_split: str = "test"
+    # after training, choose each rule's default threshold on the dev split (``eeviz.evaluate.choose_defaults``)
+    choose_defaults: bool = False
 
     def settings(self, method: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """(training-flag values, method-argument values) of this preset for ``method``."""
@@ -80,6 +82,7 @@ PRESETS: dict[str, Preset] = {
             lr=1e-3, batch_size=32, epochs=1, warmup_ratio=0.06, weight_decay=0.01, schedule="linear",
             patience_epochs=None, seed=42, train_limit=4800,
         ),
+        choose_defaults=True,
     ),
 }
 

@@ -20,7 +20,8 @@ def run_preset(name: str, out_dir: str, flags: dict[str, Any], method_arg_pairs:
     """Train every available method (or ``methods``) with preset ``name`` into OUT_DIR/METHOD, then evaluate each."""
     from accelerate import PartialState
 
-    from ..evaluate import evaluate_checkpoint, format_table
+    from ..checkpoint import set_rule_defaults
+    from ..evaluate import choose_defaults, evaluate_checkpoint, format_table
 
     preset = get_preset(name)
     methods = preset.training_order(list(methods or available_methods()))
@@ -32,9 +33,17 @@ def run_preset(name: str, out_dir: str, flags: dict[str, Any], method_arg_pairs:
             train_values.setdefault("init_from", str(Path(out_dir) / start))
         out = Path(out_dir) / method
         args = resolve_args(method, str(out), flags, train_values, method_arg_pairs, method_values)
-        evaluated = args.resume and finished_run(out) is not None and CheckpointLayout(out).eval.is_file()
+        layout = CheckpointLayout(out)
+        evaluated = args.resume and finished_run(out) is not None and layout.eval.is_file()
         train(args)
         if not evaluated and PartialState().is_main_process:
+            if preset.choose_defaults:  # default thresholds from the dev split, before the test sweep
+                dev = evaluate_checkpoint(out, split="dev", json_path=layout.dev_eval, limit=args.limit,
+                                          batch_size=args.batch_size, device=args.device, timing="none")
+                chosen = choose_defaults(dev)
+                set_rule_defaults(out, chosen)
+                print(f"{method}: defaults chosen on dev: " + (", ".join(f"{k}={v:g}" for k, v in chosen.items())
+                                                                or "none (the papers' kept)"))
             result = evaluate_checkpoint(out, split=preset.eval_split, limit=args.limit, batch_size=args.batch_size,
                                          device=args.device)
             print(format_table(result))
