@@ -24,6 +24,9 @@ from .model import MODEL_INPUTS as INPUT_KEYS
 from .model import SUMMARIES
 
 
+FEATURE_BATCH = 32  # examples per encoder pass while caching (fixed: the cache key hashes the padded inputs)
+
+
 def encoder_frozen(name: str) -> bool:
     """Parameters that cached features hold fixed: every backbone weight except its pooler.
 

@@ -5,6 +5,11 @@ phase is the one with the highest dev score of the *full model* (the last layer'
 the mean of all layers' dev scores (so a phase that trains only the exits, as some methods' second phase
 does, still selects). A phase ends after its epochs or ``--patience-epochs`` epochs without a better score, and the next phase
 starts from its best weights. A non-finite loss stops the run before it reaches the weights.
+
+Host syncs: a step reads nothing from the device but the finiteness of its loss (one sync); the loss and
+its parts stay on the device, summed, and are read once per epoch (and every 10 steps for the progress
+bar), averaged over every process. Dev selection and ``Phase.prepare`` run in the inference precision of
+every tool (``eeviz.precision``), recorded in metrics.json.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import torch
 
 from ..checkpoint import CheckpointLayout
 from ..data import TaskData
-from ..evaluate import index_batches, inference_autocast, make_batch, to_device
+from ..evaluate import index_batches, inference_autocast, inference_precision, make_batch, to_device
 from .args import RUN_ONLY_ARGS, TrainArgs, model_config
 from .batches import Collate, DeviceLoader, epoch_batches, index_loader, reseed, token_lengths
 from .optim import LossModule, make_optimizer
@@ -70,19 +75,30 @@ class Trainer:
         self.pending: dict[str, Any] | None = None  # optimizer/scheduler state to load into the resumed phase
         self.resumed_buffers: dict[str, torch.Tensor] | None = None  # method buffers, until the resumed phase starts
         self.stopped_by = "running"  # then "completed", "max_steps" or "non-finite loss"
+        # dev selection and prepare: the inference precision of every tool, whatever training runs in
+        self.inference_precision = inference_precision(accelerator.device)
+        self.loss_module = None  # the phase's LossModule (its ``parts``: the last step's loss parts)
+        self.epoch_parts: dict[str, float] = {}  # the last epoch's mean loss parts
 
     def use_cached_features(self) -> None:
         """Freeze the encoder and train on its per-layer sentence vectors, computed once (``eeviz.features``)."""
-        from ..features import FeatureCollate, cache_summaries, encoder_frozen
+        from ..features import FEATURE_BATCH, FeatureCollate, cache_summaries, encoder_frozen
 
         self.trainable = {n for n in self.trainable if not encoder_frozen(n)}
-        size = self.args.batch_size
-        train = [self.collate(idx) for idx in index_batches(len(self.task.train), size)]  # split order
+        # the encoder's batches are fixed (FEATURE_BATCH, split order) whatever --batch-size, so runs with other
+        # batch sizes share the cached features
+        train = [self.collate(idx) for idx in index_batches(len(self.task.train), FEATURE_BATCH)]
         self.collate = FeatureCollate(cache_summaries(self.model, train, "caching train features"),
                                       torch.cat([b["labels"] for b in train]))
-        dev = FeatureCollate(cache_summaries(self.model, self.dev_batches, "caching dev features"),
-                             torch.cat([b["labels"] for b in self.dev_batches]))
-        self.dev_batches = [dev(idx) for idx in index_batches(len(self.task.dev), size)]
+        dev_inputs = [make_batch(self.model.tokenizer, self.task.dev, idx, self.args.max_length, self.task.is_regression)
+                      for idx in index_batches(len(self.task.dev), FEATURE_BATCH)]
+        dev = FeatureCollate(cache_summaries(self.model, dev_inputs, "caching dev features"),
+                             torch.cat([b["labels"] for b in dev_inputs]))
+        self.dev_batches = [dev(idx) for idx in index_batches(len(self.task.dev), self.args.batch_size)]
+        if self.acc.device.type == "cpu":
+            # heads-only steps are a few small matrix products: a thread pool costs more than it saves (12x
+            # slower with 2 threads than 1 on a busy 2-core machine)
+            torch.set_num_threads(1)
         self.train_lengths = None  # no padding to save: batches need no length bucketing
 
     def warm_start(self, folder: Path) -> None:
@@ -143,7 +159,15 @@ class Trainer:
         self.resumed_buffers = None
         optimizer, scheduler = make_optimizer(self.model, phase.lr or args.lr, args.weight_decay, args.warmup_ratio,
                                               args.schedule, total_steps)
-        wrapped, optimizer = acc.prepare(LossModule(self.model), optimizer)
+        if acc.num_processes > 1:
+            from accelerate.utils import DistributedDataParallelKwargs
+
+            # frozen parts have requires_grad=False: DDP searches for unused parameters (a graph traversal
+            # per step) only for a phase whose loss leaves some trainable ones out
+            acc.ddp_handler = (DistributedDataParallelKwargs(find_unused_parameters=True)
+                               if phase.unused_parameters else None)
+        self.loss_module = LossModule(self.model)
+        wrapped, optimizer = acc.prepare(self.loss_module, optimizer)
         if self.pending is not None:
             optimizer.load_state_dict(self.pending["optimizer"])
             scheduler.load_state_dict(self.pending["scheduler"])
@@ -197,7 +221,7 @@ class Trainer:
         loader = index_loader(index_batches(len(self.task.train), self.args.batch_size), self.collate,
                               self.args.num_workers)
         self.model.eval()
-        with inference_autocast(self.acc.device):
+        with inference_autocast(self.acc.device, self.inference_precision):
             phase.prepare(self.model, DeviceLoader(loader, self.acc.device))
 
     def train_epoch(self, wrapped, optimizer, scheduler, phase, index: int, epoch: int, epochs: int):
@@ -209,6 +233,7 @@ class Trainer:
                                 acc.process_index, acc.num_processes, self.train_lengths)
         self.model.train()
         losses = []
+        part_sums: dict[str, Any] = {}  # summed on the device: no host sync per step
         desc = f"{args.method} {phase.name} epoch {epoch + 1}/{epochs}"
         with tqdm(total=len(batches), desc=desc, disable=not self.main, leave=False) as bar:
             for batch in index_loader(batches, self.collate, args.num_workers):
@@ -222,14 +247,32 @@ class Trainer:
                     scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 losses.append(loss.detach())
+                for key, value in self.loss_module.parts.items():
+                    value = value.detach().float() if torch.is_tensor(value) else float(value)
+                    part_sums[key] = part_sums.get(key, 0.0) + value
                 self.progress.global_step += 1
                 bar.update(1)
                 if len(losses) % 10 == 0:
                     bar.set_postfix(loss=f"{float(torch.stack(losses[-10:]).mean()):.4f}")
                 if args.max_steps is not None and self.progress.global_step >= args.max_steps:
                     break
-        mean_loss = float(torch.stack(losses).float().mean()) if losses else float("nan")
+        mean_loss, self.epoch_parts = self.epoch_means(losses, part_sums)
         return mean_loss, len(losses) == len(batches)
+
+    def epoch_means(self, losses: list[torch.Tensor], part_sums: dict[str, Any]) -> tuple[float, dict[str, float]]:
+        """The epoch's mean loss and mean loss parts, averaged over every process (each runs as many steps):
+        one read from the device, and one all-reduce with several processes."""
+        if not losses:
+            return float("nan"), {}
+        keys = sorted(part_sums)
+        device = losses[0].device
+        means = torch.stack([torch.stack(losses).float().mean()]
+                            + [torch.as_tensor(part_sums[k], dtype=torch.float32, device=device) / len(losses)
+                               for k in keys])
+        if self.acc.num_processes > 1:
+            means = self.acc.reduce(means, reduction="mean")
+        values = means.tolist()
+        return values[0], dict(zip(keys, values[1:]))
 
     def check_finite(self, loss: torch.Tensor, phase, epoch: int) -> None:
         """Raise ``TrainingDiverged`` before a NaN or infinite loss reaches the gradients (all processes agree)."""
@@ -246,15 +289,16 @@ class Trainer:
         )
 
     def evaluate_dev(self) -> dict:
-        return dev_scores(self.model, self.dev_batches, self.dev_golds, self.task.metric, self.acc.device)
+        return dev_scores(self.model, self.dev_batches, self.dev_golds, self.task.metric, self.acc.device,
+                          self.inference_precision)
 
     def record(self, phase, epoch: int, loss: float, dev: dict, optimizer, complete: bool, phase_names) -> bool:
         """Add the epoch to the history and keep its weights if it is the phase's best. Returns whether it is."""
         progress = self.progress
         progress.history.append({
             "epoch": progress.epochs_run, "phase": phase.name, "phase_epoch": epoch + 1,
-            "steps": progress.global_step, "train_loss": loss, "lr": optimizer.param_groups[0]["lr"],
-            "complete": complete, "dev": dev,
+            "steps": progress.global_step, "train_loss": loss, "train_parts": self.epoch_parts,
+            "lr": optimizer.param_groups[0]["lr"], "complete": complete, "dev": dev,
         })
         score = selection_score(dev, phase.selects_by)
         if progress.best_score is not None and score <= progress.best_score:
@@ -310,6 +354,7 @@ class Trainer:
             "device": str(acc.device) + (f" ({torch.cuda.get_device_name(acc.device)})" if acc.device.type == "cuda" else ""),
             "num_processes": acc.num_processes,
             "mixed_precision": str(acc.mixed_precision),
+            "inference_precision": self.inference_precision,
             "train_args": asdict(self.args),
             "history": progress.history,
         }
