@@ -1,9 +1,12 @@
-"""Compare: one sentence through every checkpoint at once; where each exits, what it says, where they disagree."""
+"""Compare: one sentence through every checkpoint at once; where each exits, what it says, where they disagree.
+
+The sentence runs through the checkpoints once (cached); the decisions are one fragment (``decisions_view``):
+a threshold move reruns only it, and its figures are cached by (checkpoints, sentence, rules, thresholds).
+"""
 
 import streamlit as st
 
-from eeviz import plots
-from eeviz.app import ui
+from eeviz.app import figures, ui
 from eeviz.trace import replay
 
 ui.setup_page("Compare")
@@ -42,55 +45,71 @@ selected = [i for i in selected if i.name in models]
 if not selected:
     st.stop()
 
-# one set of exit-rule controls per method (shared with the Explore page through their keys)
-rules, shared = {}, {}
-with st.sidebar:
-    st.markdown("**Exit rules**")
-    for method_cls in {type(models[i.name].method): None for i in selected}:
-        depth = max(models[i.name].num_layers for i in selected if type(models[i.name].method) is method_cls)
-        with st.expander(method_cls.title, expanded=False):
-            rules[method_cls] = ui.rule_controls(method_cls, depth, where=st, shared=shared)
-
 traces = ui.get_traces(selected, text, text_b)
-decisions = {}
-for info in selected:
-    model = models[info.name]
-    rule_name, params = rules[type(model.method)]
-    decisions[info.name] = replay(traces[info.name], model.make_rule(rule_name, **params))
 
-table = plots.compare_table(traces, decisions, names)
-votes = table["prediction"].value_counts()
-if len(votes) == 1:
-    st.success(f"All {len(table)} checkpoints predict **{ui.md_escape(votes.index[0])}**.")
-else:
-    parts = "; ".join(
-        f"**{ui.md_escape(label)}** ({count}: "
-        + ", ".join(ui.md_escape(c) for c in table.loc[table["prediction"] == label, "checkpoint"])
-        + ")"
-        for label, count in votes.items()
-    )
-    st.warning(f"The checkpoints disagree: {parts}.")
-overthinkers = table[table["prediction"] != table["last layer says"]]
-if not overthinkers.empty:
-    st.caption(
-        "Early exit changes the answer of: "
-        + ", ".join(
-            f"{ui.md_escape(r['checkpoint'])} (exit: {ui.md_escape(r['prediction'])}, last layer: {ui.md_escape(r['last layer says'])})"
-            for _, r in overthinkers.iterrows()
+
+@st.fragment
+def decisions_view(selected, models, traces, names) -> None:
+    """Each checkpoint's decision and the figures comparing them. The exit-rule widgets (in the sidebar) rerun
+    only this function: a threshold move never re-runs the sentence through the models."""
+    rules, shared = {}, {}  # one set of exit-rule controls per method (shared with Explore through their keys)
+    with st.sidebar:
+        st.markdown("**Exit rules**")
+        for method_cls in {type(models[i.name].method): None for i in selected}:
+            depth = max(models[i.name].num_layers for i in selected if type(models[i.name].method) is method_cls)
+            with st.expander(method_cls.title, expanded=False):
+                rules[method_cls] = ui.rule_controls(method_cls, depth, where=st, shared=shared)
+
+    decisions, keys = {}, {}  # keys: what each checkpoint's result is a function of, for the caches
+    for info in selected:
+        model = models[info.name]
+        rule_name, params = rules[type(model.method)]
+        decisions[info.name] = replay(traces[info.name], model.make_rule(rule_name, **params))
+        keys[info.name] = (figures.trace_key(info, traces[info.name]), rule_name, figures.params_key(params))
+    labels = tuple(selected[0].cfg.labels)
+    every = tuple((name, names[name], *key) for name, key in keys.items())
+    table, exit_figure, layers_figure = figures.compare_figures(every, traces, decisions, names, labels)
+
+    votes = table["prediction"].value_counts()
+    if len(votes) == 1:
+        st.success(f"All {len(table)} checkpoints predict **{ui.md_escape(votes.index[0])}**.")
+    else:
+        parts = "; ".join(
+            f"**{ui.md_escape(label)}** ({count}: "
+            + ", ".join(ui.md_escape(c) for c in table.loc[table["prediction"] == label, "checkpoint"])
+            + ")"
+            for label, count in votes.items()
         )
+        st.warning(f"The checkpoints disagree: {parts}.")
+    overthinkers = table[table["prediction"] != table["last layer says"]]
+    if not overthinkers.empty:
+        st.caption(
+            "Early exit changes the answer of: "
+            + ", ".join(
+                f"{ui.md_escape(r['checkpoint'])} (exit: {ui.md_escape(r['prediction'])}, last layer: {ui.md_escape(r['last layer says'])})"
+                for _, r in overthinkers.iterrows()
+            )
+        )
+
+    ui.show_compare_playback(traces, decisions, names, models)
+    st.plotly_chart(exit_figure, key="compare-exits")
+    st.plotly_chart(layers_figure, key="compare-layers")
+    st.dataframe(
+        table.drop(columns=["folder"]),
+        hide_index=True,
+        column_config={
+            "depth used": st.column_config.ProgressColumn("depth used", min_value=0.0, max_value=1.0, format="percent"),
+            "confidence": st.column_config.NumberColumn(format="percent"),
+            "agrees": st.column_config.CheckboxColumn("with majority"),
+        },
+    )
+    st.caption("Each checkpoint uses the exit rule and threshold set in the sidebar (the same controls as on Explore).")
+    ui.show_result_check(
+        [
+            figures.summary(trace_key, name, rule_name, params_key, traces[name], decisions[name])
+            for name, (trace_key, rule_name, params_key) in keys.items()
+        ]
     )
 
-ui.show_compare_playback(traces, decisions, names, models)
-labels = list(selected[0].cfg.labels)
-st.plotly_chart(plots.compare_exit_figure(table, labels), key="compare-exits")
-st.plotly_chart(plots.compare_layers_figure(traces, decisions, names), key="compare-layers")
-st.dataframe(
-    table.drop(columns=["folder"]),
-    hide_index=True,
-    column_config={
-        "depth used": st.column_config.ProgressColumn("depth used", min_value=0.0, max_value=1.0, format="percent"),
-        "confidence": st.column_config.NumberColumn(format="percent"),
-        "agrees": st.column_config.CheckboxColumn("with majority"),
-    },
-)
-st.caption("Each checkpoint uses the exit rule and threshold set in the sidebar (the same controls as on Explore).")
+
+decisions_view(selected, models, traces, names)

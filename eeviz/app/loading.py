@@ -1,6 +1,7 @@
-"""Checkpoints for the pages: the catalog, models loaded once per process (``st.cache_resource``) and traces
-cached per (checkpoint, sentence) (``st.cache_data``), so moving a threshold only re-runs ``replay``, never the
-network."""
+"""Checkpoints for the pages: the catalog, models loaded once per process (``eeviz.app.models``: one lock,
+progress shown while they load) and traces cached per (checkpoint, sentence) (``st.cache_data``), so moving a
+threshold only re-runs ``replay``, never the network. Messages name folders relative to the checkpoints
+folder (``public_text``), never by the server's absolute paths."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from typing import Any
 import streamlit as st
 
 from ..catalog import CheckpointInfo, checkpoints_root, find_checkpoints
-from ..checkpoint import CheckpointError, CheckpointLayout, load_checkpoint
+from ..checkpoint import CheckpointError, CheckpointLayout
 from ..eval_result import EvalResult
 from ..trace import Trace
 from ..tracing import trace_all
+from . import models as registry
 from .page import TRAIN_COMMAND, md_escape
+from .paths import public_path, public_text
 
 
 def list_checkpoints() -> list[CheckpointInfo]:
@@ -23,11 +26,11 @@ def list_checkpoints() -> list[CheckpointInfo]:
     if problems:
         with st.sidebar.expander(f"{len(problems)} folder(s) skipped", icon=":material/warning:"):
             for problem in problems:
-                st.text(problem)
+                st.text(public_text(problem))
     if not infos:
         root = checkpoints_root()
         st.info("No checkpoints found in this folder:")
-        st.code(str(root), language=None)
+        st.code(public_path(root, full=True), language=None)
         st.markdown("Train the demo models with:")
         st.code(TRAIN_COMMAND, language="bash")
         st.caption(
@@ -78,7 +81,7 @@ def pick_checkpoint(infos: list[CheckpointInfo], where=None) -> CheckpointInfo:
         format_func=names.get,
         key="ckpt",
         persist_state="session",
-        help="method · backbone · task; folders under " + str(checkpoints_root()),
+        help="method · backbone · task; folders under " + public_path(checkpoints_root(), full=True),
     )
     st.query_params["ckpt"] = name
     st.session_state["_ckpt_in_url"] = name
@@ -91,15 +94,9 @@ def _stamp(info: CheckpointInfo) -> int:
     return weights.stat().st_mtime_ns if weights.exists() else 0
 
 
-@st.cache_resource(show_spinner=False)
 def _model(path: str, stamp: int):
-    return load_checkpoint(path)
-
-
-@st.cache_resource(show_spinner=False)
-def _loaded() -> set:
-    """(path, stamp) of the models already in ``_model``'s cache: only new loads show progress."""
-    return set()
+    """The loaded model (once per process, whichever session asks first; see ``eeviz.app.models``)."""
+    return registry.get_model(path, stamp)
 
 
 def load_model(info: CheckpointInfo):
@@ -110,7 +107,7 @@ def load_model(info: CheckpointInfo):
 def load_models(infos: list[CheckpointInfo], stop_on_error: bool = True) -> dict[str, Any]:
     """Models by folder name; new loads show progress. Checkpoints that fail to load are reported and left out
     (or stop the page when ``stop_on_error``)."""
-    pending = [i for i in infos if (str(i.path), _stamp(i)) not in _loaded()]
+    pending = [i for i in infos if not registry.is_loaded(str(i.path), _stamp(i))]
     models, failed = {}, []
     if pending:
         slot = st.empty()  # the progress box disappears once the models are in
@@ -119,7 +116,6 @@ def load_models(infos: list[CheckpointInfo], stop_on_error: bool = True) -> dict
                 status.update(label=f"Loading {info.title}…")
                 try:
                     _model(str(info.path), _stamp(info))
-                    _loaded().add((str(info.path), _stamp(info)))
                 except CheckpointError as err:
                     failed.append((info, err))
         slot.empty()
@@ -128,9 +124,12 @@ def load_models(infos: list[CheckpointInfo], stop_on_error: bool = True) -> dict
             continue
         models[info.name] = _model(str(info.path), _stamp(info))
     for info, err in failed:
-        st.error(f"Cannot load checkpoint {md_escape(info.name)}: {md_escape(err)}")
+        st.error(f"Cannot load checkpoint {md_escape(info.name)}: {md_escape(public_text(err))}")
     if failed and stop_on_error:
         st.stop()
+    # the other checkpoints load in the background, so the next page finds them ready
+    listed, _ = find_checkpoints()
+    registry.preload((str(i.path), _stamp(i)) for i in listed)
     return models
 
 
@@ -170,5 +169,5 @@ def load_eval(info: CheckpointInfo) -> EvalResult | None:
     try:
         return _eval(str(path), path.stat().st_mtime_ns)
     except (ValueError, OSError) as err:
-        st.warning(f"Ignoring {md_escape(path)}: {md_escape(err)}")
+        st.warning(f"Ignoring {md_escape(public_path(path))}: {md_escape(public_text(err))}")
         return None

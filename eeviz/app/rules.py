@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from ..methods.base import ExitMethod, ExitRule, RuleSpec
 from ..trace import Decision, Trace, replay
 from .inputs import _clamp_state, forget_stale
+from .page import md_escape
 
 SAMPLED_DRAWS = 200  # draws of a random rule shown as a distribution of exit layers
 # integer thresholds with a range up to this count layers (patience) and are capped at the model's depth;
@@ -27,13 +30,13 @@ def threshold_input(spec: RuleSpec, num_layers: int, where=None, shared: dict | 
     key = f"t_{spec.name}"
     if shared is not None and key in shared:
         return shared[key]
+    _check_url_value(spec, key)
     if spec.minimum == spec.maximum:
         where.caption(f"{spec.label}")
         value = None
     elif spec.integer:
-        lo, hi, default = int(spec.minimum), int(spec.maximum), int(spec.default)
-        if hi - lo <= MAX_LAYER_COUNT_RANGE:
-            hi = max(lo + 1, min(hi, num_layers))
+        lo, hi = widget_range(spec, num_layers)
+        default = int(spec.default)
         _clamp_state(key, lo, hi, int)
         if hi - lo > MAX_LAYER_COUNT_RANGE:
             value = where.number_input(
@@ -76,6 +79,62 @@ def threshold_input(spec: RuleSpec, num_layers: int, where=None, shared: dict | 
     if shared is not None:
         shared[key] = value
     return value
+
+
+def widget_range(spec: RuleSpec, num_layers: int) -> tuple[float, float]:
+    """The range a threshold widget offers: the spec's, with layer counts capped at the model's depth."""
+    if spec.integer:
+        lo, hi = int(spec.minimum), int(spec.maximum)
+        if hi - lo <= MAX_LAYER_COUNT_RANGE:
+            hi = max(lo + 1, min(hi, num_layers))
+        return lo, hi
+    return float(spec.minimum), float(spec.maximum)
+
+
+def url_value_problem(spec: RuleSpec, raw: str) -> str | None:
+    """Why a threshold from the URL cannot be used (None when it can): not a number, not finite (``inf``,
+    ``1e309``), not whole for a whole-number threshold, or outside the rule's range. Names the valid range."""
+    kind = "a whole number" if spec.integer else "a number"
+    valid = f"{spec.label or spec.param} takes {kind} from {spec.minimum:g} to {spec.maximum:g}"
+    shown = raw if len(raw) <= 40 else raw[:39] + "…"
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return f"t_{spec.name}={shown} is not a number; {valid}"
+    if not math.isfinite(value):
+        return f"t_{spec.name}={shown} is not a finite number; {valid}"
+    if spec.integer and not value.is_integer():
+        return f"t_{spec.name}={shown} is not a whole number; {valid}"
+    if not spec.minimum <= value <= spec.maximum:
+        return f"t_{spec.name}={shown} is out of range; {valid}"
+    return None
+
+
+_URL_NOTES = "_eeviz_url_notes"  # session key: messages about link values dropped in the previous run
+
+
+def _check_url_value(spec: RuleSpec, key: str) -> None:
+    """Checks a threshold in the link before its widget reads it (``?t_x=inf`` raised OverflowError inside
+    Streamlit, which seeds a bound widget from the URL the run started with): a value the rule cannot take is
+    removed from the URL and the page reruns without it, then says so, naming the valid range. (A valid value
+    beyond this model's depth, a layer count, is clamped by the widget itself.)"""
+    notes = st.session_state.setdefault(_URL_NOTES, {})
+    if key in notes:
+        st.sidebar.warning(notes.pop(key), icon=":material/link_off:")
+    raw = st.query_params.get(key)
+    if raw is None or spec.minimum == spec.maximum:
+        return
+    problem = url_value_problem(spec, raw)
+    if problem is None:
+        return
+    message = f"Ignored a threshold from the link: {md_escape(problem)}."
+    try:
+        del st.query_params[key]
+    except (KeyError, StreamlitAPIException):  # already bound to its widget (history navigation): say so only
+        st.sidebar.warning(message, icon=":material/link_off:")
+        return
+    notes[key] = message
+    st.rerun()
 
 
 def rule_controls(
@@ -130,10 +189,15 @@ def gold_input(trace: Trace, gold: Any = None, where=None) -> int | None:
 def method_extras(model, trace: Trace, decision: Decision, gold: Any = None, where=None) -> dict:
     """The keyword arguments of ``plots.decision_panels`` that need the model: the method's class, its figure
     inputs (asking for a gold label when they need one), and a random rule's spread over many draws."""
+    if type(model.method).figures_need_gold:
+        gold = gold_input(trace, gold, where)
+    return figure_extras(model, trace, decision, gold)
+
+
+def figure_extras(model, trace: Trace, decision: Decision, gold: Any = None) -> dict:
+    """``method_extras`` without the widget: a pure function of its inputs (the pages cache it)."""
     method_cls = type(model.method)
     rule_cls = method_cls.rules[decision.rule]
-    if method_cls.figures_need_gold:
-        gold = gold_input(trace, gold, where)
     extras: dict[str, Any] = {
         "method": method_cls,
         "inputs": method_cls.figure_inputs(model.method.args, trace, decision, gold),

@@ -27,6 +27,7 @@ from .loading import (
 )
 from .output import export_buttons, export_payload, pair_boundary, show_decision
 from .playback import show_compare_playback, show_playback
+from .reproduce import show_result_check
 from .page import EVALUATE_COMMAND, PAGE_ICON, PAGES, TRAIN_COMMAND, md_escape, setup_page
 from .rules import all_rules_table, gold_input, method_extras, rule_controls, sampled_exits, threshold_input
 
@@ -63,6 +64,7 @@ __all__ = [
     "show_compare_playback",
     "show_decision",
     "show_playback",
+    "show_result_check",
     "threshold_input",
     "titles",
 ]

@@ -456,6 +456,11 @@ def parse_args(argv, prog: str = "eeviz bench"):
 
 
 def main(argv: list[str] | None = None, prog: str = "eeviz bench") -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--app" in argv:  # the app in a browser: its own benchmark (eeviz.tools.app_bench)
+        from .app_bench import main as app_main
+
+        return app_main([a for a in argv if a != "--app"], prog=f"{prog} --app")
     args = parse_args(argv, prog)
     from ..catalog import checkpoints_root
     from ..data import load_task

@@ -1,0 +1,77 @@
+"""Figures and tables cached by what they show, shared by every session of the process.
+
+A threshold move on Explore or Compare reruns only the decision part of the page (an ``st.fragment``); what
+that part draws is a pure function of (checkpoint, sentence, rule, threshold, gold label), so it is built once
+per such key (``st.cache_resource``: no copy per session; nothing mutates a figure after it is built). The key
+arguments name the inputs; the underscore arguments carry the objects they stand for and are not hashed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from .. import plots
+from ..catalog import CheckpointInfo
+from ..fingerprint import result_summary
+from ..trace import Decision, Trace
+from .rules import figure_extras
+
+CACHE_ENTRIES = 512  # figures of a few hundred (sentence, threshold) pairs: a few tens of MB
+
+
+def trace_key(info: CheckpointInfo, trace: Trace) -> tuple[str, int, str, str | None]:
+    """(checkpoint folder, its weights' stamp, text, second text): what a trace is a function of."""
+    from .loading import _stamp
+
+    return (str(info.path), _stamp(info), trace.text, trace.text_b)
+
+
+def params_key(params: Mapping[str, Any]) -> tuple:
+    return tuple(sorted(params.items()))
+
+
+@st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
+def probability_figure(key: tuple, exit_layer: int, _trace: Trace) -> go.Figure:
+    """Class probabilities per layer as a heatmap with the numbers (a line chart of the same numbers is no
+    longer drawn beside it); for regression, the predicted value per layer."""
+    if _trace.is_regression:
+        return plots.probability_lines(_trace, exit_layer)
+    return plots.probability_heatmap(_trace, exit_layer)
+
+
+@st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
+def decision_panels(key: tuple, rule: str, params: tuple, gold: Any, _model, _trace: Trace, _decision: Decision):
+    """(panels, notes): the method's figures for one decision (``plots.decision_panels``), with the notes
+    its figure inputs carry."""
+    extras = figure_extras(_model, _trace, _decision, gold)
+    spec = type(_model.method).rules[rule].spec
+    panels = plots.decision_panels(_trace, _decision, spec, **extras)
+    return panels, list(extras["inputs"].notes)
+
+
+@st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
+def layer_table(key: tuple, rule: str, params: tuple, _trace: Trace, _decision: Decision) -> pd.DataFrame:
+    return plots.layer_table(_trace, _decision)
+
+
+@st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
+def summary(key: tuple, name: str, rule: str, params: tuple, _trace: Trace, _decision: Decision) -> dict:
+    """The result summary shown under "Reproduce this result" (``eeviz.fingerprint``)."""
+    return result_summary(name, _trace, _decision)
+
+
+@st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
+def compare_figures(key: tuple, _traces: Mapping[str, Trace], _decisions: Mapping[str, Decision],
+                    _names: Mapping[str, str], labels: tuple[str, ...]):
+    """(table, exit figure, layers figure) of the Compare page; ``key`` names every checkpoint, the sentence
+    and each rule with its threshold."""
+    table = plots.compare_table(_traces, _decisions, _names)
+    return (
+        table,
+        plots.compare_exit_figure(table, list(labels)),
+        plots.compare_layers_figure(_traces, _decisions, _names),
+    )

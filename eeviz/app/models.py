@@ -1,0 +1,94 @@
+"""Models shared by every session of the app process, each loaded once, one load at a time.
+
+Why not only ``st.cache_resource``: sessions that start together (a class opening the link at once) each asked
+for their models while transformers was still being imported, and three of eight got ``ImportError: cannot
+import name 'AutoConfig' from 'transformers'`` (a half-imported lazy module seen from another thread). Here
+transformers is imported once, under the lock, before any checkpoint is read; loads are serialised (two
+cores gain nothing from loading in parallel), and a session that needs a model another session is loading
+waits for it instead of loading it again. After a page's own models are in, the other checkpoints load in
+the background, so the next page (Compare needs them all) finds them ready.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Iterable
+
+LOCK = threading.RLock()  # held while importing the backends and while loading a model
+PRELOAD_DELAY_S = 3.0  # let the first page draw before loading the rest
+
+_models: dict[tuple[str, int], Any] = {}
+_failed: dict[tuple[str, int], Exception] = {}
+_imported = False
+_preloading = False
+
+
+def import_backends() -> None:
+    """Import transformers (and the checkpoint loader) once, under the lock."""
+    global _imported
+    if _imported:
+        return
+    with LOCK:
+        if _imported:
+            return
+        import transformers
+
+        # names the loaders use are lazy attributes of transformers: touch them here, in one thread
+        for name in ("AutoConfig", "AutoModel", "AutoTokenizer", "PreTrainedModel"):
+            getattr(transformers, name, None)
+        from .. import checkpoint  # noqa: F401
+
+        _imported = True
+
+
+def is_loaded(path: str, stamp: int) -> bool:
+    return (path, stamp) in _models
+
+
+def get_model(path: str, stamp: int):
+    """The model of checkpoint ``path`` (``stamp`` changes when it is rewritten); loads it at most once.
+
+    Raises the ``CheckpointError`` of a failed load (again on every call: the folder may be fixed and its
+    stamp then changes)."""
+    key = (path, stamp)
+    model = _models.get(key)
+    if model is not None:
+        return model
+    import_backends()
+    with LOCK:
+        if key in _models:
+            return _models[key]
+        from ..checkpoint import load_checkpoint
+
+        try:
+            _models[key] = load_checkpoint(path)
+        except Exception as err:
+            _failed[key] = err
+            raise
+        _failed.pop(key, None)
+        return _models[key]
+
+
+def preload(checkpoints: Iterable[tuple[str, int]]) -> None:
+    """Load these checkpoints in a background thread (once per process at a time); failures are left for the
+    pages to report when they ask."""
+    global _preloading
+    todo = [key for key in checkpoints if key not in _models and key not in _failed]
+    if not todo or _preloading:
+        return
+    _preloading = True
+
+    def run() -> None:
+        global _preloading
+        try:
+            time.sleep(PRELOAD_DELAY_S)
+            for path, stamp in todo:
+                try:
+                    get_model(path, stamp)
+                except Exception:  # noqa: BLE001 - reported by the page that needs it
+                    pass
+        finally:
+            _preloading = False
+
+    threading.Thread(target=run, name="eeviz-preload", daemon=True).start()

@@ -1,0 +1,109 @@
+"""What a link or a broken folder can do to the app (issue 15 §7, §10), through ``AppTest``.
+
+- A threshold in the URL that no widget can hold (``?t_sampling=inf``, ``1e309``) raised OverflowError inside
+  Streamlit on Explore, Compare and Attention; now the page drops it and says which values are valid.
+- Error messages showed the server's absolute paths; now folders are named relative to the checkpoints folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from eeviz.checkpoint import save_checkpoint  # noqa: E402
+from eeviz.config import ModelConfig  # noqa: E402
+from eeviz.model import build_model  # noqa: E402
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 120
+PAGES = [None, "pages/1_Compare.py", "pages/2_Attention.py"]
+
+
+@pytest.fixture(scope="module")
+def link_checkpoints(tiny_bert, tmp_path_factory):
+    """palbert (a whole-number seed and a Q threshold), a copy with unreadable weights, a folder that is no
+    checkpoint."""
+    root = tmp_path_factory.mktemp("link_checkpoints")
+    cfg = ModelConfig(backbone=tiny_bert, method="palbert", task="toy", labels=["neg", "pos"], max_length=32)
+    save_checkpoint(build_model(cfg), root / "palbert-tiny")
+    shutil.copytree(root / "palbert-tiny", root / "unreadable")
+    (root / "unreadable" / "model.safetensors").write_bytes(b"not a safetensors file")
+    (root / "broken").mkdir()
+    (root / "broken" / "config.json").write_text("{not json")
+    return root
+
+
+@pytest.fixture
+def links_env(link_checkpoints, monkeypatch):
+    monkeypatch.setenv("EEVIZ_CHECKPOINTS", str(link_checkpoints))
+    return link_checkpoints
+
+
+def run(page: str | None, **query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    if page:
+        at.switch_page(page)
+    at.run()
+    return at
+
+
+def texts(at: AppTest) -> list[str]:
+    """Every message, caption, text and code block on the page and in the sidebar, markdown escapes removed."""
+    kinds = ("warning", "error", "info", "success", "caption", "markdown", "text", "code", "exception")
+    found = [str(getattr(e, "value", "")) for kind in kinds for e in at.get(kind)]
+    found += [str(getattr(e, "help", "") or "") for e in at.selectbox]
+    return [t.replace("\\", "") for t in found]
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("value", ["inf", "1e309", "-inf"])
+def test_an_overflowing_seed_in_the_link_is_refused_with_its_range(links_env, page, value):
+    at = run(page, ckpt="palbert-tiny", rule_palbert="sampling", t_sampling=value)
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = [w.value for w in at.warning]
+    shown = "t\\_sampling=" + value.replace("-", "\\-")  # as md_escape writes it
+    assert any(shown in w and "not a finite number" in w for w in warnings), warnings
+    assert any("whole number from 0 to" in w for w in warnings), warnings
+    assert at.number_input(key="t_sampling").value == 0  # the default seed
+    assert "t_sampling" not in at.query_params
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_an_unusable_threshold_in_the_link_is_refused_on_every_page(links_env, page):
+    at = run(page, ckpt="palbert-tiny", t_q_exit="1e309")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("t\\_q\\_exit=1e309" in w.value and "from 0 to 1" in w.value for w in at.warning)
+    at = run(page, ckpt="palbert-tiny", t_q_exit="abc")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("is not a number" in w.value for w in at.warning)
+
+
+def test_a_valid_threshold_in_the_link_is_kept_without_a_message(links_env):
+    at = run(None, ckpt="palbert-tiny", t_q_exit="0.25")
+    assert not at.exception
+    assert at.slider(key="t_q_exit").value == 0.25
+    assert not any("Ignored" in w.value for w in at.warning)
+
+
+def test_messages_name_folders_relative_to_the_checkpoints_folder(links_env):
+    root = str(links_env)
+    at = run(None, ckpt="unreadable")
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value.replace("\\", "") for e in at.error]
+    assert any("'unreadable/model.safetensors'" in e for e in errors), errors
+    problems = [t.value for t in at.sidebar.get("text")]
+    assert any("broken" in p for p in problems), problems
+    leaked = [t for t in texts(at) if root in t]
+    assert leaked == [], f"absolute server paths shown: {leaked}"
+
+    at = run("pages/1_Compare.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("unreadable" in e.value for e in at.error)
+    assert [t for t in texts(at) if root in t] == []
