@@ -10,14 +10,16 @@ the variants of a row are timed interleaved (sentence by sentence) so machine no
    speed-ups beside the layer speed-up L / mean exit layer (PALBERT's form, not PABEE's 1 - mean/L);
 2. batch 32: batched early exit (finished rows leave; padding trimmed, and not) vs the full batch;
 3. exit rules: one ``rule.step`` on real signals (alone, and in place after a layer), and one layer's heads,
-   as fractions of one encoder layer;
+   as fractions of one encoder layer (on a GPU from whole layer-by-layer passes with the one sync per layer
+   that early exit pays, not from syncs around every call, which would time launch + sync latency);
 4. traces: ``catalog.trace_all`` over every loaded model for a sentence not seen before (the app's path);
 5. memory: peak RSS (CPU) or peak allocated GPU memory, per section.
 
 Untrained models (``--backbone``) have random heads whose default rules exit degenerately (all early or
 never), so sections 1 and 2 also force exits with ``FixedExitRule``: at layer ``--exit-at`` for every row,
 and "staggered" (row r of a batch at layer 1 + r mod L) so that rows leave a batch one group at a time.
-Tokenization is outside the timings of sections 1-3 and inside section 4.
+Tokenization is outside the timings of sections 1-3 and inside section 4. Everything runs in one inference
+precision (``--inference-precision``, fp32 unless asked: ``eeviz.precision``), printed in the header.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Callable
 import torch
 
 from ..methods.base import ExitRule, RuleSpec, Signals, State
+from ..precision import DEFAULT_INFERENCE_PRECISION, INFERENCE_PRECISIONS, inference_autocast, inference_precision
 
 DEFAULT_SENTENCES = 64
 DEFAULT_BATCH = 32
@@ -266,13 +269,21 @@ def bench_batched(models, texts, repeats, exit_at, batch_size, device) -> list[d
     return rows
 
 
-def bench_rules(models, texts, repeats, device) -> list[dict]:
+def bench_rules(models, texts, repeats, device, real_path: bool | None = None) -> list[dict]:
     """Section 3: per layer at batch 1, one ``rule.step`` and the method's heads, against one encoder layer.
 
     Each step is timed twice: alone (steps back to back on recorded signals, caches warm) and in place, as
     early exit runs it: right after a layer and the heads, whose weights have just pushed the rule's tensors
     and code out of the caches. In place is the figure that adds to early exit's wall-clock time.
+
+    ``real_path`` (default: on a GPU) times whole passes instead of each call: see ``gpu_timing``.
     """
+    if real_path is None:
+        real_path = device.type == "cuda"
+    if real_path:
+        from .gpu_timing import real_path_rows
+
+        return real_path_rows(models, texts, repeats, device)
     rows = []
     for name, model in models.items():
         L = model.num_layers
@@ -419,8 +430,9 @@ def report(results: dict) -> str:
     """The markdown the README can include: a header, one table per section run, then notes."""
     env = results["env"]
     out = [
-        f"## eeviz benchmark: {env['source']} on {env['device']} ({env['threads']} threads), "
-        f"{env['sentences']} sentences, median of {env['repeats']} repeats",
+        f"## eeviz benchmark: {env['source']} on {env['device']} ({env['threads']} threads, "
+        f"{env.get('precision', DEFAULT_INFERENCE_PRECISION)}), {env['sentences']} sentences, "
+        f"median of {env['repeats']} repeats",
         "",
         "Speed-ups are time(full) / time(early exit); layer speed-up = L / mean exit layer; "
         "efficiency = wall / layer speed-up. 'full' is the same model through every layer; 'HF' a plain "
@@ -452,6 +464,10 @@ def parse_args(argv, prog: str = "eeviz bench"):
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--sections", default="1,2,3,4", help="which of sections 1-4 to run (5, memory, always)")
     parser.add_argument("--json", default=None, metavar="OUT", help="also write every figure to this JSON file")
+    parser.add_argument("--inference-precision", choices=INFERENCE_PRECISIONS, default=DEFAULT_INFERENCE_PRECISION,
+                        help="precision of every timed pass: fp32 (what the app runs), bf16, fp16 (GPU) or auto [fp32]")
+    parser.add_argument("--texts", default=None, metavar="FILE",
+                        help="sentences to time, one per line (default: rotten_tomatoes test sentences)")
     return parser.parse_args(argv)
 
 
@@ -471,6 +487,11 @@ def main(argv: list[str] | None = None, prog: str = "eeviz bench") -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        precision = inference_precision(device, args.inference_precision)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     models, notes = load_models(args, device)
     cores = os.cpu_count() or 1
     if device.type == "cpu" and torch.get_num_threads() > 1 and os.getloadavg()[0] > cores / 2:
@@ -484,7 +505,10 @@ def main(argv: list[str] | None = None, prog: str = "eeviz bench") -> int:
         for note in notes:
             print(f"  {note}", file=sys.stderr)
         return 2
-    test = [e.text for e in load_task("rotten_tomatoes").test]
+    if args.texts:
+        test = [line.strip() for line in Path(args.texts).read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        test = [e.text for e in load_task("rotten_tomatoes").test]
     texts = test[: args.sentences]
     # section 4 needs sentences the models have never seen, one per repeat (plus one to warm up)
     trace_texts = test[args.sentences : args.sentences + args.repeats + 1]
@@ -501,7 +525,8 @@ def main(argv: list[str] | None = None, prog: str = "eeviz bench") -> int:
         if number not in chosen:
             continue
         reset_peak_memory(device)
-        sections[section] = run()
+        with inference_autocast(device, precision):
+            sections[section] = run()
         memory[section] = peak_memory_mb(device)
     source = f"backbone {args.backbone} (untrained heads)" if args.backbone else f"checkpoints in {where}"
     results = {
@@ -512,6 +537,7 @@ def main(argv: list[str] | None = None, prog: str = "eeviz bench") -> int:
             "sentences": len(texts),
             "repeats": args.repeats,
             "exit_at": args.exit_at,
+            "precision": precision,
             "memory_kind": "peak allocated" if device.type == "cuda" else "peak RSS",
         },
         **sections,

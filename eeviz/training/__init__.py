@@ -3,8 +3,8 @@
 - Generic over the method: its ``phases()`` say what trains when (``Phase.trainable``, ``prepare``, ``epochs``,
   ``lr``), ``lr_overrides()`` give parameter groups their own rates, ``loss`` reads the signals of all layers.
 - One ``accelerate.Accelerator`` runs everything: CPU, one GPU (bf16 autocast, or fp16 with a GradScaler where
-  bf16 is missing), several GPUs or nodes (DDP; ``--batch-size`` is per process). Only the main process
-  prints and writes.
+  bf16 is not native: ``eeviz.precision``), several GPUs or nodes (DDP; ``--batch-size`` is per process; the
+  recorded train loss is averaged over processes). Only the main process prints and writes.
 - Resume: data order and random numbers are a function of (seed, phase, epoch), reseeded every epoch, so a
   resumed run writes the same checkpoint as one that never stopped. ``--max-steps`` only cuts a run short
   (the LR schedule is planned over the full epochs), so a run stopped by it can be resumed to completion.

@@ -95,7 +95,8 @@ def build_parser(prog: str = "eeviz train") -> argparse.ArgumentParser:
     ctl.add_argument("--overwrite", action="store_true", help="delete an earlier run in --out and start over")
     ctl.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present [auto]")
     ctl.add_argument("--mixed-precision", choices=["auto", "no", "bf16", "fp16"],
-                     help="auto: bf16 on GPUs that have it, else fp16 with loss scaling; none on CPU [auto]")
+                     help="auto: bf16 on GPUs with native bf16, else fp16 with loss scaling; none on CPU, where "
+                          "fp16 is refused [auto]")
     ctl.add_argument("--num-workers", type=int, help="DataLoader worker processes for tokenisation [0]")
     return parser
 

@@ -12,10 +12,11 @@ class LossModule(nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
+        self.parts: dict = {}  # the last loss's parts, detached and on the device: read once per epoch
 
     def forward(self, batch: dict, phase: str) -> torch.Tensor:
         signals, _ = self.model.forward_all(batch)
-        loss, _ = self.model.method.loss(signals, batch["labels"], phase=phase, batch=batch)
+        loss, self.parts = self.model.method.loss(signals, batch["labels"], phase=phase, batch=batch)
         return loss
 
 

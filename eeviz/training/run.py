@@ -11,28 +11,33 @@ import torch
 from ..data import TaskData, load_task
 from ..evaluate import DATA_SPLIT_SEED
 from ..methods import available_methods, get_method
+from ..precision import training_precision
 from .args import TrainArgs
 from .resume import check_out_dir, find_resume_dir, finished_run, recover_run_folder
 from .trainer import Trainer
 
 
+def mixed_precision_for(args: TrainArgs, cuda: bool) -> str | None:
+    """The Accelerator's ``mixed_precision`` (``eeviz.precision.training_precision``); None lets
+    ``accelerate launch --mixed_precision ...`` / ``accelerate config`` decide (they pass it by environment)."""
+    if args.mixed_precision == "auto" and os.environ.get("ACCELERATE_MIXED_PRECISION"):
+        return None
+    return training_precision(args.mixed_precision, cuda)
+
+
 def make_accelerator(args: TrainArgs):
     from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
 
     cuda = torch.cuda.is_available() and args.device != "cpu"
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is visible to torch")
-    precision: str | None = args.mixed_precision
-    if precision == "auto":
-        # `accelerate launch --mixed_precision ...` / `accelerate config` pass their choice by environment
-        if os.environ.get("ACCELERATE_MIXED_PRECISION"):
-            precision = None
-        else:
-            precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "no"
-    # phases freeze parts of the model and some heads sit out some losses: DDP must allow unused parameters
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-    return Accelerator(cpu=not cuda, mixed_precision=precision, kwargs_handlers=[ddp])
+    # DDP is built per phase (``Trainer.start_phase``): frozen parts have requires_grad=False, so it needs no
+    # search for unused parameters (a graph traversal per step) unless a phase says it does
+    accelerator = Accelerator(cpu=not cuda, mixed_precision=mixed_precision_for(args, cuda))
+    if not cuda and accelerator.mixed_precision == "fp16":  # e.g. from an accelerate config: it would run fp32
+        raise ValueError("fp16 mixed precision needs a CUDA GPU (fp16 with loss scaling); on the CPU use "
+                         "--mixed-precision bf16 or no")
+    return accelerator
 
 
 def load_task_for(args: TrainArgs) -> TaskData:

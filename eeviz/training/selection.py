@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..evaluate import collect_signals, predictions, scores
+from ..precision import DEFAULT_INFERENCE_PRECISION
 from ..trace import replay_signals
 
 SELECTION_RULE = (
@@ -16,14 +17,16 @@ SELECTION_RULE = (
 
 
 @torch.no_grad()
-def dev_scores(model, dev_batches: list[dict], golds: np.ndarray, metric: str, device: torch.device) -> dict:
-    """Dev scores: every layer (the last = full model) and the default exit rule.
+def dev_scores(model, dev_batches: list[dict], golds: np.ndarray, metric: str, device: torch.device,
+               precision: str = DEFAULT_INFERENCE_PRECISION) -> dict:
+    """Dev scores: every layer (the last = full model) and the default exit rule, in the inference precision
+    every tool uses (``eeviz.precision``: fp32 unless asked), whatever ``--mixed-precision`` trained in.
 
     The rule is replayed over the same pass's signals (``replay_signals``: the code true early exit runs, and
     the same exits, as the tests check), so dev batches may also be cached features.
     """
     model.eval()
-    signals = collect_signals(model, dev_batches)
+    signals = collect_signals(model, dev_batches, precision)
     layer_scores = [scores(metric, predictions(signals["probs"][i]), golds) for i in range(model.num_layers)]
     exit_layer, probs, _ = replay_signals(signals, model.make_rule())
     rule_metrics = scores(metric, predictions(probs), golds)
