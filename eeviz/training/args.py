@@ -39,6 +39,10 @@ class TrainArgs(Hyperparameters):
     # train the method's heads and exit machinery on cached per-layer features of the frozen encoder
     # (``eeviz.features``) instead of jointly with the backbone
     cached_features: bool = False
+    # which epoch of a phase ends up in the checkpoint: "best" on dev (see training/selection.py) or "last"
+    # (exit machinery trained for many epochs on cached features: the dev score of the full model barely
+    # moves there, and the method's own objective keeps improving)
+    keep_epoch: str = "best"
     method_args: dict[str, Any] = field(default_factory=dict)
     max_steps: int | None = None
     resume: bool = False
@@ -135,7 +139,7 @@ def check_args(args: TrainArgs) -> None:
     problems = []
     for name, choices in (("finetune", ("full", "lora")), ("pooling", ("cls", "mean")),
                           ("schedule", ("linear", "constant")), ("device", ("auto", "cpu", "cuda")),
-                          ("mixed_precision", ("auto", "no", "bf16", "fp16"))):
+                          ("mixed_precision", ("auto", "no", "bf16", "fp16")), ("keep_epoch", ("best", "last"))):
         if getattr(args, name) not in choices:
             problems.append(f"{flag(name)} must be {', '.join(choices[:-1])} or {choices[-1]}, not {getattr(args, name)!r}")
     for name in ("batch_size", "epochs", "max_length", "lora_rank"):

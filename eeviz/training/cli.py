@@ -91,6 +91,8 @@ def build_parser(prog: str = "eeviz train") -> argparse.ArgumentParser:
     ctl.add_argument("--cached-features", action="store_true", default=None,
                      help="freeze the encoder (start it with --init-from) and train the method's heads and exit "
                           "machinery on its per-layer sentence vectors, computed once: many epochs on a CPU")
+    ctl.add_argument("--keep-epoch", choices=["best", "last"],
+                     help="which epoch of each phase the checkpoint keeps: the best on dev, or the last [best]")
     ctl.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     ctl.add_argument("--overwrite", action="store_true", help="delete an earlier run in --out and start over")
     ctl.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present [auto]")
@@ -104,7 +106,7 @@ def build_parser(prog: str = "eeviz train") -> argparse.ArgumentParser:
 FLAG_NAMES = (
     "backbone", "task", "finetune", "lora_rank", "max_length", "pooling", "lr", "batch_size", "epochs", "warmup_ratio",
     "weight_decay", "schedule", "max_grad_norm", "dropout", "patience_epochs", "seed", "limit", "train_limit",
-    "init_from", "cached_features", "max_steps",
+    "init_from", "cached_features", "keep_epoch", "max_steps",
     "device", "mixed_precision", "num_workers",
 )
 

@@ -301,6 +301,8 @@ class Trainer:
             "lr": optimizer.param_groups[0]["lr"], "complete": complete, "dev": dev,
         })
         score = selection_score(dev, phase.selects_by)
+        if self.args.keep_epoch == "last":
+            score = [float(progress.epochs_run)]  # every epoch beats the one before: the phase keeps its last
         if progress.best_score is not None and score <= progress.best_score:
             progress.stale_epochs += 1
             return False
