@@ -1,0 +1,206 @@
+"""BERxiT: learning to exit (Xin et al., EACL 2021).
+
+Heads: one Linear(H, C) classifier per layer on the pooled state (as PABEE), and one *learning-to-exit* (LTE)
+head shared by all layers: u_i = σ(Linear(H, 1)) of layer i's pooled state, trained to predict whether layer
+i's classifier is wrong.
+
+LTE target (per layer, per row; never differentiated):
+- classification: t_i = 1 − [argmax ŷ_i = y] (1: layer i is wrong, go on; 0: it is right, exit);
+- regression: t_i = 1 − exp(−(ŷ_i − y)²) (the official code's map of the squared error into [0, 1)).
+The official code softens the classification target to 0.01 / 0.99; here it is the hard indicator.
+LTE loss J = mean over layers and rows of (u_i − t_i)².
+
+Alternating fine-tuning (the paper's strategy, with J added to both objectives): optimizer steps alternate
+between the final layer's loss and the sum of every layer's loss:
+- even steps (0, 2, ...): CE_L + w·J;
+- odd steps: Σ_i CE_i + w·J.
+The step count is a buffer (``train_step``) advanced by every ``loss`` call in train mode; ``eeviz.train``
+saves method buffers in its resume state, so a resumed run keeps the parity bit for bit. (The official code
+trains the LTE head in a separate stage after the alternating one; the paper adds J to the fine-tuning loss.)
+
+Exit: the first layer with u_i < threshold, else L.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .base import (
+    ExitMethod, ExitRule, FigureInputs, Knob, Lesson, MethodArgs, PanelSpec, Paper, PresetSettings, RuleSpec, Signals,
+    State, Toy, TrainDefaults,
+)
+
+
+@dataclass
+class BerxitArgs(MethodArgs):
+    """BERxiT hyperparameters.
+
+    Attributes:
+        lte_weight: weight w of the LTE loss J added to both alternating objectives.
+    """
+
+    lte_weight: float = 1.0
+
+
+# --------------------------------------------------------------------------------------------- pure parts
+def lte_target(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """What u_i is trained to predict, from per-layer outputs (..., B, C) and labels (B,): (..., B) in [0, 1].
+
+    Classification (C > 1): 1 where the layer's argmax is wrong, 0 where it is right. Regression (C = 1):
+    1 − exp(−(ŷ − y)²), 0 for an exact prediction and approaching 1 as the error grows.
+    """
+    logits = logits.detach()
+    if logits.shape[-1] == 1:
+        error = (logits[..., 0].float() - labels.float()) ** 2
+        return 1.0 - torch.exp(-error)
+    return (logits.argmax(-1) != labels.long()).float()
+
+
+def lte_loss(lte: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """J: the mean squared error between LTE scores u (L, B) and their targets (L, B)."""
+    return ((lte.float() - target.float()) ** 2).mean()
+
+
+def uses_all_layers(step: int) -> bool:
+    """The alternating schedule: even optimizer steps train the final layer, odd steps every layer."""
+    return step % 2 == 1
+
+
+# --------------------------------------------------------------------------------------------- exit rule
+class LteRule(ExitRule):
+    spec = RuleSpec(
+        name="lte",
+        param="threshold",
+        # chosen on the dev split of the shipped demo checkpoint (best adaptive gain within 2 points of the full
+        # model, by eeviz.evaluate's choose_default): u_i sits near each layer's error rate, 0.05-0.3 there
+        default=0.1,
+        sweep=(1.0, 0.6, 0.4, 0.3, 0.25, 0.2, 0.175, 0.15, 0.125, 0.1, 0.075, 0.05, 0.0),
+        label="LTE threshold",
+        description="exit at the first layer whose learned error score u_i is below the threshold",
+        minimum=0.0,
+        maximum=1.0,
+        step=0.01,
+        title="learning to exit",
+        series="lte",
+        side="below",
+        series_range=(0.0, 1.05),
+    )
+
+    def step(self, state: State, i: int, sig: Signals):
+        u = sig["lte"].float()
+        return u < float(self.threshold), {"lte": u}
+
+
+# --------------------------------------------------------------------------------------------- method
+class BerxitMethod(ExitMethod):
+    name = "berxit"
+    title = "BERxiT (learning to exit)"
+    Args = BerxitArgs
+    rules = {"lte": LteRule}
+    default_rule = "lte"
+    supports_regression = True
+    signal_docs = {
+        "lte": "u_i: the LTE head's estimate that layer i's prediction is wrong; exit below the threshold",
+        "lte_target": "what u_i is trained to predict: 1 where layer i is wrong, 0 where it is right",
+    }
+    signal_names = {"lte": "LTE score u_i", "lte_target": "LTE target (layer wrong)"}
+    paper = Paper(
+        "BERxiT: Early Exiting for BERT with Better Fine-Tuning and Extension to Regression",
+        "Xin et al.",
+        "EACL 2021",
+        "https://aclanthology.org/2021.eacl-main.8/",
+    )
+    panels = (
+        PanelSpec(
+            "Learning to exit",
+            bars=("lte_target",),
+            lines=("lte",),
+            caption="u_i, the LTE head's estimate that layer i is wrong (line; exit below the threshold), and, with "
+            "a gold label, what it is trained to say: 1 where layer i is wrong (bars)",
+            y_range=(0.0, 1.05),
+            y_title="score",
+        ),
+    )
+    train_defaults = TrainDefaults(
+        lr=2e-5, batch_size=8, epochs=3,
+        source="BERxiT official scripts (BERT): lr 2e-5, batch 8, 3 epochs, HF run_glue otherwise (linear decay, "
+        "no warmup)",
+    )
+    # demo: the preset's shared values (1 epoch on 4,800 examples, backbone from the warm-start method)
+    preset_settings = {"demo": PresetSettings()}
+    lesson = Lesson(
+        summary="Every layer has a classifier; one small head shared by all layers learns to tell whether a layer's "
+        "prediction is wrong, and the model exits where it says 'probably right'.",
+        blocks=(
+            "The *learning-to-exit* (LTE) head reads layer $i$'s pooled state $h_i$ and is trained with a squared "
+            "error to predict whether the layer's classifier is wrong:",
+            r"$$u_i = \sigma(w^\top h_i + b), \qquad t_i = 1 - [\arg\max_c\, p_i(c) = y], \qquad "
+            r"J = \frac{1}{L} \sum_i (u_i - t_i)^2$$",
+            "Training alternates between two objectives, one optimizer step each, with $J$ added to both:",
+            r"$$\mathcal{L}_{\text{even}} = \mathrm{CE}_L + J \qquad \mathcal{L}_{\text{odd}} = \sum_{i=1}^{L} "
+            r"\mathrm{CE}_i + J$$",
+            r"Exit at the first layer whose score is below the threshold: $u_i < \tau$. It needs no class "
+            r"probabilities, so it works for regression too (there $t_i = 1 - e^{-(\hat y_i - y)^2}$).",
+        ),
+    )
+
+    @classmethod
+    def toy_knobs(cls, num_layers: int) -> tuple[Knob, ...]:
+        return (
+            Knob("tau", LteRule.spec.label, LteRule.spec.default, 0.0, 1.0, 0.01),
+            Knob("bias", "LTE bias (toy)", 0.0, -3.0, 3.0, 0.1,
+                 help="in this toy, u_i = σ(logit(1 − confidence_i) + bias): a calibrated head at bias 0"),
+        )
+
+    @classmethod
+    def toy(cls, p_positive, knobs) -> Toy:
+        """u_i from the toy's confidence: 1 − confidence_i (the chance a calibrated prediction is wrong), shifted."""
+        p = np.clip(np.asarray(p_positive, dtype=np.float64), 1e-4, 1 - 1e-4)
+        wrong = 1.0 - np.maximum(p, 1 - p)
+        u = 1.0 / (1.0 + np.exp(-(np.log(wrong / (1 - wrong)) + float(knobs["bias"]))))
+        return Toy(rule="lte", params={"threshold": float(knobs["tau"])}, signals={"lte": u})
+
+    def __init__(self, args, hidden_size, num_layers, num_labels, dropout=0.1):
+        super().__init__(args, hidden_size, num_layers, num_labels, dropout)
+        self.classifiers = nn.ModuleList(nn.Linear(hidden_size, num_labels) for _ in range(num_layers))
+        self.lte_head = nn.Linear(hidden_size, 1)
+        # optimizer steps taken so far (the alternating schedule's parity); training state, not a weight:
+        # checkpoints leave it out, the trainer's resume state keeps it
+        self.register_buffer("train_step", torch.zeros(1, dtype=torch.long), persistent=False)
+
+    def layer_signals(self, i: int, summary, pooled, state: State) -> Signals:
+        # both heads read the same dropped-out pooled state, as in the official code
+        dropped = self.dropout(pooled)
+        u = torch.sigmoid(self.lte_head(dropped)).squeeze(-1)
+        return {"logits": self.classifiers[i - 1](dropped), "lte": u}
+
+    def loss(self, sig: Signals, labels, phase="main", batch=None):
+        logits = sig["logits"]  # (L, B, C)
+        per_layer = [self.classification_loss(lg, labels).mean() for lg in logits]
+        lte = lte_loss(sig["lte"], lte_target(logits, labels))
+        all_layers = uses_all_layers(int(self.train_step.item()))
+        if self.training:  # only training steps advance the schedule
+            self.train_step += 1
+        # even steps: the inner classifiers get zero gradients (their logits are stacked with the last layer's),
+        # so AdamW still moves them by momentum and weight decay, as the official code's zeroed grads did
+        classification = torch.stack(per_layer).sum() if all_layers else per_layer[-1]
+        loss = classification + float(self.args.lte_weight) * lte
+        parts = {"loss": float(loss.detach()), "lte_mse": float(lte.detach()), "all_layers": float(all_layers)}
+        parts.update({f"ce_{i + 1}": float(v.detach()) for i, v in enumerate(per_layer)})
+        return loss, parts
+
+    @classmethod
+    def figure_inputs(cls, args, trace, decision, gold=None) -> FigureInputs:
+        """With a gold label: the LTE target per layer next to u_i (what the head should have said)."""
+        if gold is None:
+            return FigureInputs()
+        logits = torch.as_tensor(np.asarray(trace.logits, dtype=np.float32)).unsqueeze(1)  # (L, 1, C)
+        target = lte_target(logits, torch.tensor([gold]))[:, 0]
+        return FigureInputs(series={"lte_target": target.numpy()})
+
+
+METHOD = BerxitMethod
