@@ -194,7 +194,6 @@ def test_compare_playback_steps_every_checkpoint_together():
     fig = plots.compare_playback_figure(traces, decisions, {"a": "<i>A</i>", "b": "B"})
     go.Figure(fig.to_dict())
     assert [f.name for f in fig.frames] == [str(k) for k in range(1, 7)]
-    assert fig.layout.yaxis.ticktext == ("&lt;i&gt;A&lt;/i&gt;", "B")
     for layer, frame in enumerate(fig.frames, start=1):
         z = frame.data[0].z
         assert [sum(v is not None for v in row) for row in z] == [min(layer, 2), min(layer, 4)]
@@ -203,8 +202,11 @@ def test_compare_playback_steps_every_checkpoint_together():
         assert len(frame.layout.shapes) == len(fig.frames[0].layout.shapes)
     titles = [f.layout.title.text.replace("<br>", " ") for f in fig.frames]
     assert "exit now: &lt;i&gt;A&lt;/i&gt;" in titles[1]
-    assert "already out: &lt;i&gt;A&lt;/i&gt; (layer 2)" in titles[2]
-    assert [a.text for a in fig.frames[1].layout.annotations] == ["◀ exit: pos", "running…"]
+    assert "already out: &lt;i&gt;A&lt;/i&gt; at layer 2" in titles[2]
+    status = [a.text for a in fig.frames[1].layout.annotations]
+    assert status[0].startswith("<b>&lt;i&gt;A&lt;/i&gt;</b>") and "◀ exits here: pos" in status[0]
+    assert status[1].startswith("<b>B</b>") and "running…" in status[1]
+    assert "left at layer 2" in fig.frames[2].layout.annotations[0].text
     skipped = visible(fig.frames[5].layout.shapes, plots.SKIPPED)
     assert [(s.x0, s.x1) for s in skipped] == [(2.5, 6.5)]  # B computes all of its 4 layers
     assert [b.label for b in fig.layout.sliders[0].steps][:4] == ["1", "2 · exit", "3", "4 · exit"]

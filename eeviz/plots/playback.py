@@ -22,15 +22,13 @@ import plotly.graph_objects as go
 from ..methods.base import CONTINUE_WORDS, EXIT_WORDS, FigureInputs
 from ..trace import Decision, Trace
 from .playback_parts import (
-    CURRENT, NOT_COMPUTED, Row, animation_controls, assemble, axis_ids, layer_shapes, matrix_reveal, plain,
+    CURRENT, GREY_TEXT, NOT_COMPUTED, Row, animation_controls, assemble, axis_ids, layer_shapes, matrix_reveal, plain,
     playback_rows, playback_series, series_reveal, shape, stacked_axes,
 )
-from .style import (
-    BAR_COLORS, EXIT_COLOR, LINE_COLORS, SIDES, THRESHOLD, THRESHOLD_COLOR, ZONE_COLOR, auto_range, class_color,
-    escape, fires,
-)
+from .style import BAR_COLORS, LINE_COLORS, SIDES, THRESHOLD, ZONE_COLOR, auto_range, class_color, escape, fires
 
-WRAP = 96  # characters per line of a frame's sentence
+WRAP = 56  # characters per line of a frame's sentence (plotly does not wrap titles; fits a phone)
+KEY_WIDTH = 64  # characters of a chart's title and colour key on one line; longer keys go on a line of their own
 
 __all__ = ["CURRENT", "NOT_COMPUTED", "answer_words", "decision_words", "frame_title", "layer_sentences",
            "playback_figure", "step_label"]
@@ -96,6 +94,13 @@ def step_label(layer: int, exit_layer: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ one decision
+def _chart_title(title: str, key: list[str]) -> str:
+    """A chart's title with its colour key (already escaped HTML spans) on the same line, or under it when long."""
+    plain_key = sum(len(k.split(">", 1)[1]) - 7 for k in key)  # the visible characters of the spans
+    joiner = "   " if len(title) + plain_key + 3 * len(key) <= KEY_WIDTH else "<br>"
+    return escape(title) + (joiner + "  ".join(key) if key else "")
+
+
 def playback_figure(
     trace: Trace,
     decision: Decision,
@@ -107,6 +112,8 @@ def playback_figure(
     """Watch one decision layer by layer: the class probabilities, the rule's series against its threshold, the
     method's panels, the rule's state and flags, and the cumulative [CLS] attention (with ``attention`` and a
     trace that has attentions), stacked in one figure whose frames 1..L share a slider and a play button.
+
+    Each chart's title carries its colour key (no legends at the side: they squeeze narrow screens).
 
     Args:
         trace: The example's full trace.
@@ -124,25 +131,25 @@ def playback_figure(
     rows = [Row("Predicted value" if trace.is_regression else "Class probabilities", height=190)]
     rows += playback_rows(trace, decision, spec, method_cls, series)
     if attention and trace.attentions is not None and len(trace.tokens):
-        rows.append(Row("What [CLS] has gathered from each token so far (cumulative attention, mean over heads)",
+        rows.append(Row("What [CLS] has gathered so far (cumulative attention)",
                         kind="tokens", height=40 + 22 * num_layers))
     threshold = float(decision.params.get(spec.param, spec.default)) if spec is not None else None
     side = spec.side if spec is not None and spec.side in SIDES else None
     if side == "at_least" and threshold is not None and threshold <= 0:
         side = None  # a count threshold of 0 disables the rule: nothing reaches it
 
-    # the last chart over layers carries the x title "layer": more room under it when a chart follows
-    last_layer_chart = max(r for r, row in enumerate(rows, start=1) if row.kind != "tokens")
-    gaps = [88 if r == last_layer_chart else 64 for r in range(1, len(rows) + 1)]
-    layout, domains, plot_height = stacked_axes([r.height for r in rows], gaps)
     data: list[dict] = []
     reveals: list[tuple[str, Any]] = []
+    keys: dict[int, list[str]] = {}  # chart -> its colour key
 
-    def add(row: int, plot: dict, update, legend: bool = True) -> None:
+    def add(row: int, plot: dict, update, key: str | None = None) -> None:
         x, y = axis_ids(row)
-        plot.update(update(1), xaxis=x, yaxis=y, showlegend=legend, legend="legend" if row == 1 else f"legend{row}")
+        plot.update(update(1), xaxis=x, yaxis=y, showlegend=False)
         data.append(plot)
         reveals.append((plot["type"], update))
+        if key is not None:
+            symbol = "■" if plot["type"] == "bar" else "●"
+            keys.setdefault(row, []).append(f'<span style="color:{key}">{symbol} {plot["name"]}</span>')
 
     if trace.is_regression:
         add(1, dict(type="scatter", mode="lines+markers", name="prediction"), series_reveal(trace.preds))
@@ -150,25 +157,21 @@ def playback_figure(
         name = escape(label)
         add(1, dict(type="scatter", mode="lines+markers", name=name, line=dict(color=class_color(c), width=2),
                     hovertemplate=f"layer %{{x}}<br>p({name}) = %{{y:.3f}}<extra></extra>"),
-            series_reveal(trace.probs[:, c]))
+            series_reveal(trace.probs[:, c]), key=class_color(c))
+    tokens = [escape(t) for t in trace.tokens]
     for r, row in enumerate(rows[1:], start=2):
         if row.kind == "flags":
             add(r, dict(type="heatmap", y=[escape(name_of(k)) for k in row.lines], x=list(range(1, num_layers + 1)),
                         zmin=0, zmax=1, colorscale=[[0, "#BBBBBB"], [1, ZONE_COLOR]], showscale=False, xgap=2,
                         ygap=2, hoverongaps=False, hovertemplate="layer %{x}: %{y} = %{z}<extra></extra>"),
-                matrix_reveal(np.array([series[k] for k in row.lines]), layers_on_rows=False), legend=False)
+                matrix_reveal(np.array([series[k] for k in row.lines]), layers_on_rows=False))
         elif row.kind == "tokens":
             matrix = np.asarray(trace.cls_cumulative, dtype=float).mean(axis=1)  # (L, T)
-            names = [escape(t) for t in trace.tokens]
-            add(r, dict(type="heatmap", x=list(range(len(names))), y=list(range(1, num_layers + 1)),
+            add(r, dict(type="heatmap", x=list(range(len(tokens))), y=list(range(1, num_layers + 1)),
                         colorscale="Viridis", zmin=0, zmax=float(np.nanmax(matrix)) or 1.0, showscale=False,
-                        hoverongaps=False, customdata=[names] * num_layers,
+                        hoverongaps=False, customdata=[tokens] * num_layers,
                         hovertemplate="layer %{y} · %{customdata}<br>%{z:.3f}<extra></extra>"),
-                matrix_reveal(matrix, layers_on_rows=True), legend=False)
-            x, y = axis_ids(r)
-            layout[f"xaxis{x[1:]}"].update(tickmode="array", tickvals=list(range(len(names))), ticktext=names,
-                                           tickangle=-50 if len(names) > 16 else 0, tickfont=dict(size=10))
-            layout[f"yaxis{y[1:]}"].update(autorange="reversed", title=dict(text="layer"), dtick=1)
+                matrix_reveal(matrix, layers_on_rows=True))
         else:
             for k, key in enumerate([*row.bars, *row.lines]):
                 bar = k < len(row.bars)
@@ -179,7 +182,30 @@ def playback_figure(
                 plot = dict(type="bar", name=name, opacity=0.85, hovertemplate=hover) if bar else dict(
                     type="scatter", mode="lines+markers", name=name, hovertemplate=hover,
                     line=dict(color=base, width=2), marker=dict(size=8))
-                add(r, plot, series_reveal(series[key], [ZONE_COLOR if m else base for m in met]))
+                add(r, plot, series_reveal(series[key], [ZONE_COLOR if m else base for m in met]), key=base)
+            if row.threshold is not None and side is not None:
+                keys[r].append(f'<span style="color:{ZONE_COLOR}">● the rule stops here</span>')
+
+    # room under each chart for its x ticks and the next chart's title; the last chart over layers says "layer"
+    titles = [_chart_title(row.title, keys.get(r, [])) for r, row in enumerate(rows, start=1)]
+    last_layer_chart = max(r for r, row in enumerate(rows, start=1) if row.kind != "tokens")
+    gaps = [40 + 19 * (titles[r + 1].count("<br>") + 1 if r + 1 < len(rows) else 0) + 22 * (r + 1 == last_layer_chart)
+            for r in range(len(rows))]  # gaps[r]: under chart r + 1, above chart r + 2 and its title
+    layout, domains, plot_height = stacked_axes([row.height for row in rows], gaps)
+    for r, row in enumerate(rows, start=1):
+        x_axis, y_axis = (f"{a}axis{axis_ids(r)[0][1:]}" for a in "xy")
+        if row.kind == "tokens":
+            layout[x_axis].update(tickmode="array", tickvals=list(range(len(tokens))), ticktext=tokens,
+                                  tickangle=-50 if len(tokens) > 16 else 0, tickfont=dict(size=10))
+            layout[y_axis].update(autorange="reversed", title=dict(text="layer"), dtick=1)
+            continue
+        layout[x_axis].update(range=[0.5, num_layers + 0.5], tickmode="linear", tick0=1,
+                              dtick=1 if num_layers <= 24 else 2)
+        if r == last_layer_chart:
+            layout[x_axis]["title"] = dict(text="layer")
+        if row.kind == "series":
+            y_range = row.y_range if r > 1 else (auto_range(trace.preds) if trace.is_regression else (-0.02, 1.02))
+            layout[y_axis].update(range=list(y_range), title=dict(text=escape(row.y_title)))
 
     def shapes(layer: int) -> list[dict]:
         out = []
@@ -193,9 +219,9 @@ def playback_figure(
                                      fillcolor=ZONE_COLOR, opacity=0.08, line_width=0, layer="below"))
                 text = escape(f"{spec.symbol or spec.label} = {threshold:g}")
                 out.append(shape("line", r, x_domain=True, name=THRESHOLD, x0=0, x1=1, y0=threshold, y1=threshold,
-                                 line=dict(color=THRESHOLD_COLOR, dash="dot", width=2),
+                                 line=dict(color=GREY_TEXT, dash="dot", width=2),
                                  label=dict(text=text, textposition="start", yanchor="bottom",
-                                            font=dict(size=11, color=THRESHOLD_COLOR))))
+                                            font=dict(size=11, color=GREY_TEXT))))
             # a method's bands and markers (a window, a marked layer) appear with the answer
             for band in (b for b in inputs.bands if row.panel and b.panel == row.panel):
                 out.append(shape("rect", r, y_domain=True, name=band.name, x0=band.first - 0.5, x1=band.last + 0.5,
@@ -210,38 +236,25 @@ def playback_figure(
                                  label=dict(text=escape(marker.label), font=dict(size=11), textposition="start")))
         return out
 
-    for r, row in enumerate(rows, start=1):
-        x, y = axis_ids(r)
-        if row.kind != "tokens":
-            layout[f"xaxis{x[1:]}"].update(range=[0.5, num_layers + 0.5], tickmode="linear", tick0=1,
-                                           dtick=1 if num_layers <= 24 else 2)
-        if row.kind == "series":
-            y_range = row.y_range if r > 1 else (auto_range(trace.preds) if trace.is_regression else (-0.02, 1.02))
-            layout[f"yaxis{y[1:]}"].update(range=list(y_range), title=dict(text=escape(row.y_title)))
-    layout[f"xaxis{axis_ids(last_layer_chart)[0][1:]}"]["title"] = dict(text="layer")
-    sentences = layer_sentences(trace, decision, method_cls)
-    legends = {("legend" if r == 1 else f"legend{r}"): dict(x=1.01, xanchor="left", y=top, yanchor="top",
-                                                           font=dict(size=11), bgcolor="rgba(0,0,0,0)")
-               for r, (_, top) in enumerate(domains, start=1)}
-    titles = [dict(text=escape(row.title), x=0, xref="paper", xanchor="left", y=top, yref="paper",
-                   yanchor="bottom", showarrow=False, font=dict(size=12)) for row, (_, top) in zip(rows, domains)]
+    sentences = [frame_title(s) for s in layer_sentences(trace, decision, method_cls)]
+    head = 38 + 18 * max(t.count("<br>") + 1 for t in sentences)  # the tallest sentence fits above the charts
+    below = 0 if rows[-1].kind != "tokens" else (60 if len(tokens) > 16 else 12)  # the last chart's token labels
     layout.update(
-        legends,
-        annotations=titles,
-        title=dict(text=frame_title(sentences[0]), font=dict(size=14), x=0, xanchor="left", xref="paper", y=1,
-                   yanchor="top", yref="container", pad=dict(t=10)),
+        annotations=[dict(text=title, x=0, xref="paper", xanchor="left", y=top, yref="paper", yanchor="bottom",
+                          align="left", showarrow=False, font=dict(size=12)) for title, (_, top) in zip(titles, domains)],
+        title=dict(text=sentences[0], font=dict(size=13), x=0, xanchor="left", xref="container", y=1, yanchor="top",
+                   yref="container", pad=dict(t=20, l=12)),
         shapes=shapes(1),
-        height=plot_height + 210,
-        margin=dict(l=10, r=170, t=96, b=130),
+        height=plot_height + head + 190 + below,
+        margin=dict(l=10, r=20, t=head, b=190 + below),
         barmode="group",
         hovermode="closest",
-        **animation_controls([step_label(k, exit_layer) for k in range(1, num_layers + 1)], exit_layer),
+        **animation_controls([step_label(k, exit_layer) for k in range(1, num_layers + 1)], exit_layer, below),
     )
     frames = [
         dict(name=str(layer), traces=list(range(len(data))),
              data=[{"type": kind, **update(min(layer, exit_layer))} for kind, update in reveals],
-             layout=dict(title=dict(text=frame_title(sentences[layer - 1])), shapes=shapes(layer)))
+             layout=dict(title=dict(text=sentences[layer - 1]), shapes=shapes(layer)))
         for layer in range(1, num_layers + 1)
     ]
     return assemble(data, layout, frames)
-

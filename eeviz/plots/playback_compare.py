@@ -21,6 +21,12 @@ from .playback_parts import (
 )
 from .style import EXIT, EXIT_COLOR, SKIPPED, class_color, escape
 
+# each checkpoint's row: its cells, and above them a line with its name and status (no tick labels at the side:
+# they would squeeze the grid on a phone)
+ROW_PX = 66
+GAP_PX = 26
+INSET = GAP_PX / 2 / ROW_PX  # the gap's half, in rows: the shapes of a row stay on its cells
+
 
 def _method_of(trace: Trace, methods: Mapping[str, Any] | None, name: str):
     if methods is not None:
@@ -44,8 +50,10 @@ def compare_sentence(layer: int, names: list[str], titles: Mapping[str, str], tr
     if running:  # by name while few enough to read
         parts.append("still running: " + (", ".join(titles[n] for n in running) if len(running) <= 3 else
                                           f"{len(running)} checkpoints"))
-    if before:
-        parts.append("already out: " + ", ".join(f"{titles[n]} (layer {decisions[n].exit_layer})" for n in before))
+    if before:  # grouped by exit layer: "A at layer 1; B, C at layer 3"
+        out = sorted({decisions[n].exit_layer for n in before})
+        parts.append("already out: " + "; ".join(
+            ", ".join(titles[n] for n in before if decisions[n].exit_layer == e) + f" at layer {e}" for e in out))
     return f"layer {layer}: " + "; ".join(parts)
 
 
@@ -96,7 +104,7 @@ def compare_playback_figure(
         out = [dict(type="rect", name=CURRENT, xref="x", x0=layer - 0.5, x1=layer + 0.5, yref="y domain", y0=0,
                     y1=1, line=dict(color=CURRENT_COLOR, width=3), visible=layer <= max(exits))]
         for r, (name, e) in enumerate(zip(names, exits)):
-            cell = dict(type="rect", xref="x", yref="y", y0=r - 0.5, y1=r + 0.5, visible=layer >= e)
+            cell = dict(type="rect", xref="x", yref="y", y0=r - 0.5 + INSET, y1=r + 0.5 - INSET, visible=layer >= e)
             out.append(dict(cell, name=EXIT, x0=e - 0.5, x1=e + 0.5, line=dict(color=EXIT_COLOR, width=3)))
             if e < traces[name].num_layers:
                 out.append(dict(cell, name=SKIPPED, x0=e + 0.5, x1=traces[name].num_layers + 0.5,
@@ -105,20 +113,22 @@ def compare_playback_figure(
         return out
 
     def status(layer: int) -> list[dict]:
+        """Each row's name and what it does at ``layer``, in the gap above its cells."""
         out = []
         for r, (name, e) in enumerate(zip(names, exits)):
             if layer < e:
                 words, color = "running…", GREY_TEXT
             elif layer == e:
-                words, color = f"◀ exit: {decisions[name].label}", EXIT_COLOR
+                words, color = f"◀ exits here: {decisions[name].label}", EXIT_COLOR
             else:
-                words, color = f"out at layer {e}", GREY_TEXT
-            out.append(dict(text=escape(words), x=1.01, xref="paper", xanchor="left", y=r, yref="y",
-                            showarrow=False, font=dict(size=12, color=color)))
+                words, color = f"left at layer {e}", GREY_TEXT
+            text = f'<b>{escape(titles[name])}</b>  <span style="color:{color}">{escape(words)}</span>'
+            out.append(dict(text=text, x=0, xref="paper", xanchor="left", y=r - 0.5, yref="y", yanchor="middle",
+                            showarrow=False, font=dict(size=12)))
         return out
 
-    def title(layer: int) -> str:
-        return frame_title(compare_sentence(layer, names, titles, traces, decisions))
+    sentences = [frame_title(compare_sentence(k, names, titles, traces, decisions)) for k in range(1, depth + 1)]
+    head = 38 + 18 * max(t.count("<br>") + 1 for t in sentences)  # the tallest sentence fits above the grid
 
     count = max(1, len(labels))
     scale = []
@@ -126,23 +136,22 @@ def compare_playback_figure(
         scale += [[i / count, class_color(i)], [(i + 1) / count, class_color(i)]]
     data = [dict(reveal(1), x=list(range(1, depth + 1)), y=list(range(len(names))), zmin=-0.5, zmax=count - 0.5,
                  colorscale=scale, showscale=False, texttemplate="%{text}" if depth <= 16 else None,
-                 hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", hoverongaps=False, xgap=2, ygap=2,
+                 hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", hoverongaps=False, xgap=2, ygap=GAP_PX,
                  opacity=0.85)]
     layout = dict(
-        title=dict(text=title(1), font=dict(size=14), x=0, xanchor="left", xref="paper", y=1, yanchor="top",
-                   yref="container", pad=dict(t=10)),
+        title=dict(text=sentences[0], font=dict(size=13), x=0, xanchor="left", xref="container", y=1, yanchor="top",
+                   yref="container", pad=dict(t=20, l=12)),
         xaxis=dict(range=[0.5, depth + 0.5], tickmode="linear", tick0=1, dtick=1 if depth <= 24 else 2,
                    title=dict(text="layer")),
-        yaxis=dict(tickmode="array", tickvals=list(range(len(names))), ticktext=[escape(titles[n]) for n in names],
-                   autorange="reversed", automargin=True),
+        yaxis=dict(range=[len(names) - 0.5, -0.5], showticklabels=False, showgrid=False, zeroline=False),
         shapes=shapes(1),
         annotations=status(1),
-        height=260 + 52 * len(names),
-        margin=dict(l=10, r=170, t=96, b=130),
+        height=head + 210 + ROW_PX * len(names),
+        margin=dict(l=10, r=20, t=head, b=210),
         hovermode="closest",
         **animation_controls([f"{k} · exit" if k in exits else str(k) for k in range(1, depth + 1)], max(exits)),
     )
     frames = [dict(name=str(k), traces=[0], data=[reveal(k)],
-                   layout=dict(title=dict(text=title(k)), shapes=shapes(k), annotations=status(k)))
+                   layout=dict(title=dict(text=sentences[k - 1]), shapes=shapes(k), annotations=status(k)))
               for k in range(1, depth + 1)]
     return assemble(data, layout, frames)

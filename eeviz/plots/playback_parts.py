@@ -191,19 +191,21 @@ def layer_shapes(row: int, layer: int, exit_layer: int, last: int, on_rows: bool
 
 
 # ------------------------------------------------------------------------------------------------ animation
-def animation_controls(labels: list[str], play_until: int) -> dict:
+def animation_controls(labels: list[str], play_until: int, below: int = 0) -> dict:
     """A slider over the frames "1".."n" (``labels`` on its steps) and play / pause buttons; play runs frames
-    1..``play_until`` (the exit) and stops there."""
+    1..``play_until`` (the exit) and stops there. ``below``: extra px between the plot and the slider (room for
+    slanted tick labels)."""
     still = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
     steps = [dict(method="animate", label=label, args=[[str(k)], still]) for k, label in enumerate(labels, start=1)]
     run = dict(still, frame=dict(duration=FRAME_MS, redraw=True), fromcurrent=False)
     play = dict(label="▶ play", method="animate", args=[[str(k) for k in range(1, play_until + 1)], run])
     pause = dict(label="❚❚ pause", method="animate", args=[[None], still])
     return dict(
-        sliders=[dict(active=0, steps=steps, x=0.25, len=0.75, y=0, yanchor="top", pad=dict(t=56, b=4),
-                      currentvalue=dict(prefix="layer ", font=dict(size=13), xanchor="right"), name="layer")],
+        # the slider over the whole width, the buttons under it: side by side they collide on a phone
+        sliders=[dict(active=0, steps=steps, x=0, len=1, y=0, yanchor="top", pad=dict(t=50 + below, b=4),
+                      currentvalue=dict(prefix="layer ", font=dict(size=13), xanchor="left"), name="layer")],
         updatemenus=[dict(type="buttons", direction="left", buttons=[play, pause], showactive=False,
-                          x=0, xanchor="left", y=0, yanchor="top", pad=dict(t=64, r=6))],
+                          x=0, xanchor="left", y=0, yanchor="top", pad=dict(t=136 + below))],
     )
 
 
