@@ -99,11 +99,11 @@ def playback_rows(trace: Trace, decision: Decision, spec: RuleSpec | None, metho
 
 
 # ------------------------------------------------------------------------------------------------ revealing layers
-def rounded(values) -> list:
-    """Numbers for the browser: 4 decimals, NaN as null (keeps frames small)."""
-    arr = np.round(np.asarray(values, dtype=float), 4)
+def rounded(values, digits: int = 4) -> list:
+    """Numbers for the browser: ``digits`` decimals, NaN as null (keeps frames small)."""
+    arr = np.round(np.asarray(values, dtype=float), digits)
     if arr.ndim > 1:
-        return [rounded(row) for row in arr]
+        return [rounded(row, digits) for row in arr]
     return [float(v) if np.isfinite(v) else None for v in arr]
 
 
@@ -130,7 +130,7 @@ def matrix_reveal(matrix, layers_on_rows: bool) -> Callable[[int], dict]:
             shown[n:, :] = np.nan
         else:
             shown[:, n:] = np.nan
-        return {"z": rounded(shown)}
+        return {"z": rounded(shown, 3)}  # colours: 3 decimals are plenty, and the frames repeat the matrix
 
     return update
 
