@@ -57,6 +57,7 @@ def test_lte_loss_by_hand():
 
 def test_schedule_alternates_final_then_all_layers():
     assert [uses_all_layers(s) for s in range(4)] == [False, True, False, True]
+    assert uses_all_layers(torch.tensor([3, 4])).tolist() == [True, False]
 
 
 # ------------------------------------------------------------------------------------------ the loss
@@ -69,8 +70,8 @@ def test_loss_alternates_between_final_and_all_layers_and_adds_the_lte_loss():
     for step in range(4):
         loss, parts = method.loss(sig, LABELS)
         assert float(loss) == pytest.approx(expected[step % 2], rel=1e-5), step
-        assert parts["all_layers"] == float(step % 2) and parts["lte_mse"] == pytest.approx(j, rel=1e-5)
-        assert [parts[f"ce_{i}"] for i in (1, 2, 3)] == pytest.approx(per_layer, rel=1e-5)
+        assert float(parts["all_layers"]) == step % 2 and float(parts["lte_mse"]) == pytest.approx(j, rel=1e-5)
+        assert [float(parts[f"ce_{i}"]) for i in (1, 2, 3)] == pytest.approx(per_layer, rel=1e-5)
     assert int(method.train_step) == 4
 
 
@@ -80,7 +81,7 @@ def test_eval_mode_loss_does_not_advance_the_schedule():
     method.eval()
     for _ in range(3):
         _, parts = method.loss({"logits": LOGITS, "lte": LTE}, LABELS)
-        assert parts["all_layers"] == 1.0
+        assert float(parts["all_layers"]) == 1.0
     assert int(method.train_step) == 1
 
 
@@ -181,7 +182,7 @@ def test_a_short_training_run_lowers_the_loss(model):
         model.eval()
         with torch.no_grad():
             _, parts = model.method.loss(model.forward_all(batch)[0], labels)
-        return sum(parts[f"ce_{i}"] for i in (1, 2, 3)) + parts["lte_mse"]
+        return float(sum(parts[f"ce_{i}"] for i in (1, 2, 3)) + parts["lte_mse"])
 
     before = objective()
     torch.manual_seed(0)

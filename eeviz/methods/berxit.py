@@ -65,8 +65,9 @@ def lte_loss(lte: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((lte.float() - target.float()) ** 2).mean()
 
 
-def uses_all_layers(step: int) -> bool:
-    """The alternating schedule: even optimizer steps train the final layer, odd steps every layer."""
+def uses_all_layers(step):
+    """The alternating schedule: even optimizer steps train the final layer, odd steps every layer (an int or a
+    tensor of step counts)."""
     return step % 2 == 1
 
 
@@ -180,17 +181,19 @@ class BerxitMethod(ExitMethod):
 
     def loss(self, sig: Signals, labels, phase="main", batch=None):
         logits = sig["logits"]  # (L, B, C)
-        per_layer = [self.classification_loss(lg, labels).mean() for lg in logits]
+        per_layer = torch.stack([self.classification_loss(lg, labels).mean() for lg in logits])
         lte = lte_loss(sig["lte"], lte_target(logits, labels))
-        all_layers = uses_all_layers(int(self.train_step.item()))
+        # the parity stays a tensor on the device: reading it on the host would sync every step
+        all_layers = uses_all_layers(self.train_step[0])
         if self.training:  # only training steps advance the schedule
             self.train_step += 1
-        # even steps: the inner classifiers get zero gradients (their logits are stacked with the last layer's),
-        # so AdamW still moves them by momentum and weight decay, as the official code's zeroed grads did
-        classification = torch.stack(per_layer).sum() if all_layers else per_layer[-1]
+        # even steps: the inner classifiers get zero gradients, so AdamW still moves them by momentum and weight
+        # decay, as the official code's zeroed gradients did
+        classification = torch.where(all_layers, per_layer.sum(), per_layer[-1])
         loss = classification + float(self.args.lte_weight) * lte
-        parts = {"loss": float(loss.detach()), "lte_mse": float(lte.detach()), "all_layers": float(all_layers)}
-        parts.update({f"ce_{i + 1}": float(v.detach()) for i, v in enumerate(per_layer)})
+        # parts stay detached tensors on the device (the trainer reads them once per epoch)
+        parts = {"loss": loss.detach(), "lte_mse": lte.detach(), "all_layers": all_layers.float()}
+        parts.update({f"ce_{i + 1}": v for i, v in enumerate(per_layer.detach())})
         return loss, parts
 
     @classmethod
