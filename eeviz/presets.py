@@ -67,20 +67,25 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     # The shipped demo checkpoints: the offline 6-layer MiniLM on Rotten Tomatoes with LoRA, so each
     # checkpoint stores adapters + LayerNorms + pooler + heads (1-9 MB) and all of them stay far below 60 MB.
-    # To fit a 2-core CPU, one method (the warm start, named in its own file) adapts the backbone on the
-    # whole training split first; every other method then starts from its backbone adapters (its own heads
-    # start fresh) and trains with its own loss on the first 4,800 training examples (fewer for methods that
-    # train in several phases: their preset_settings). LoRA adapters and fresh heads need a larger rate than
-    # full fine-tuning; reviews are short, so 64 tokens cover nearly all of them. The heads read the mean over
-    # tokens, as all-MiniLM-L6-v2 was trained to be used: its [CLS] state carries almost no signal before
-    # layer 4, which would leave the first layers at the majority class.
+    # To fit a 2-core CPU, training is in two steps (not the papers' joint training, which `eeviz train`
+    # keeps for any single run):
+    # 1. one method (the warm start, named in its own file: its loss trains every layer) adapts the backbone
+    #    jointly with its heads on the whole training split (its preset_settings restore joint training);
+    # 2. every other method starts from that backbone, freezes the encoder and trains its own heads, pooler
+    #    and exit machinery (λ head, policies, layer weights, LTE head) with its own, unchanged loss on the
+    #    encoder's per-layer sentence vectors, computed once (--cached-features): 20 epochs of the whole
+    #    training split in a minute or two, where joint training afforded one epoch. Each phase keeps its
+    #    last epoch (--keep-epoch last). Exit machinery needs those epochs to become input-dependent.
+    # Afterwards each rule's default threshold is chosen on the dev split (choose_defaults).
+    # Reviews are short, so 64 tokens cover nearly all of them. The heads read the mean over tokens, as
+    # all-MiniLM-L6-v2 was trained to be used: its [CLS] state carries almost no signal before layer 4.
     "demo": Preset(
         name="demo",
         description="every method on minilm (6 layers) + rotten_tomatoes with LoRA rank 8, then evaluate on test",
         train=dict(
             backbone="minilm", task="rotten_tomatoes", finetune="lora", lora_rank=8, max_length=64, pooling="mean",
-            lr=1e-3, batch_size=32, epochs=1, warmup_ratio=0.06, weight_decay=0.01, schedule="linear",
-            patience_epochs=None, seed=42, train_limit=4800,
+            lr=2e-3, batch_size=128, epochs=20, warmup_ratio=0.06, weight_decay=0.01, schedule="linear",
+            patience_epochs=None, seed=42, train_limit=None, cached_features=True, keep_epoch="last",
         ),
         choose_defaults=True,
     ),

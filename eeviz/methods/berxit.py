@@ -131,7 +131,7 @@ class BerxitMethod(ExitMethod):
         source="BERxiT official scripts (BERT): lr 2e-5, batch 8, 3 epochs, HF run_glue otherwise (linear decay, "
         "no warmup)",
     )
-    # demo: the preset's shared values (1 epoch on 4,800 examples, backbone from the warm-start method)
+    # demo: the preset's shared values (cached features of the warm-start backbone)
     preset_settings = {"demo": PresetSettings()}
     lesson = Lesson(
         summary="Every layer has a classifier; one small head shared by all layers learns to tell whether a layer's "

@@ -91,8 +91,8 @@ class DeebertMethod(ExitMethod):
         lr=2e-5, batch_size=32, epochs=3,
         source="DeeBERT official scripts: HF run_glue, lr 2e-5, 3 epochs per stage, linear decay, no warmup",
     )
-    # demo: two stages (final classifier, then highways), so fewer examples each
-    preset_settings = {"demo": PresetSettings(train=dict(train_limit=3200))}
+    # demo: the preset's shared values (both stages on cached features of the warm-start backbone)
+    preset_settings = {"demo": PresetSettings()}
 
     def __init__(self, args, hidden_size, num_layers, num_labels, dropout=0.1):
         super().__init__(args, hidden_size, num_layers, num_labels, dropout)

@@ -115,8 +115,10 @@ class PabeeMethod(ExitMethod):
         lr=2e-5, batch_size=32, epochs=10, schedule="constant", patience_epochs=5,
         source="PABEE: Adam, lr from {1e-5, 2e-5, 3e-5, 5e-5}, batch 32, until dev stops improving for 5 epochs",
     )
-    # demo: PABEE's loss trains every layer, so it adapts the backbone first, on the whole training split
-    preset_settings = {"demo": PresetSettings(train=dict(epochs=2, train_limit=None), warm_start=True)}
+    # demo: PABEE's loss trains every layer, so it adapts the backbone first, jointly with its heads, on the
+    # whole training split (LoRA adapters and fresh heads need a larger rate than full fine-tuning)
+    preset_settings = {"demo": PresetSettings(
+        train=dict(epochs=2, lr=1e-3, batch_size=32, cached_features=False, keep_epoch="best"), warm_start=True)}
     supports_regression = True
     signal_docs = {"counter": "c_i: how many layers in a row have repeated the previous layer's prediction"}
     signal_names = {"counter": "patience counter c_i"}

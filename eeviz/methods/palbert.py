@@ -42,8 +42,8 @@ class PalbertMethod(PonderNetMethod):
         source="PALBERT: Adam, fixed lr from {1e-5, 2e-5, 3e-5, 5e-5}, batch {16, 32, 128}, up to 25 epochs, "
         "early stop after 5 epochs without dev improvement; the Lambda head's own lr is a method argument",
     )
-    # demo: the same prior as PonderNet's on 6 layers (see there)
-    preset_settings = {"demo": PresetSettings(method_args=dict(prior_lambda=0.25))}
+    # demo: the same prior and KL weight as PonderNet's on 6 layers (see there)
+    preset_settings = {"demo": PresetSettings(method_args=dict(prior_lambda=0.25, beta=0.1))}
 
     paper = Paper(
         "PALBERT: Teaching ALBERT to Ponder",
