@@ -66,9 +66,8 @@ def decisions_view(selected, models, traces, names) -> None:
         rule_name, params = rules[type(model.method)]
         decisions[info.name] = replay(traces[info.name], model.make_rule(rule_name, **params))
         keys[info.name] = (figures.trace_key(info, traces[info.name]), rule_name, figures.params_key(params))
-    labels = tuple(selected[0].cfg.labels)
     every = tuple((name, names[name], *key) for name, key in keys.items())
-    table, exit_figure, layers_figure = figures.compare_figures(every, traces, decisions, names, labels)
+    table, layers_figure = figures.compare_figures(every, traces, decisions, names)
 
     votes = table["prediction"].value_counts()
     if len(votes) == 1:
@@ -92,7 +91,6 @@ def decisions_view(selected, models, traces, names) -> None:
         )
 
     ui.show_compare_playback(traces, decisions, names, models)
-    st.plotly_chart(exit_figure, key="compare-exits")
     st.plotly_chart(layers_figure, key="compare-layers")
     st.dataframe(
         table.drop(columns=["folder"]),

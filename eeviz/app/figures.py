@@ -66,12 +66,8 @@ def summary(key: tuple, name: str, rule: str, params: tuple, _trace: Trace, _dec
 
 @st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
 def compare_figures(key: tuple, _traces: Mapping[str, Trace], _decisions: Mapping[str, Decision],
-                    _names: Mapping[str, str], labels: tuple[str, ...]):
-    """(table, exit figure, layers figure) of the Compare page; ``key`` names every checkpoint, the sentence
-    and each rule with its threshold."""
-    table = plots.compare_table(_traces, _decisions, _names)
-    return (
-        table,
-        plots.compare_exit_figure(table, list(labels)),
-        plots.compare_layers_figure(_traces, _decisions, _names),
-    )
+                    _names: Mapping[str, str]) -> tuple[pd.DataFrame, go.Figure]:
+    """(table, prediction-at-every-layer grid) of the Compare page; ``key`` names every checkpoint, the
+    sentence and each rule with its threshold. (The bar chart of exit layers is not drawn: the table's
+    "depth used" bars show the same numbers.)"""
+    return plots.compare_table(_traces, _decisions, _names), plots.compare_layers_figure(_traces, _decisions, _names)

@@ -1,0 +1,70 @@
+"""A threshold move reruns only the decision part of Explore (an ``st.fragment``), never the page above it.
+
+Watches the websocket: a full run sends every element again (the page title among them); a fragment run sends
+only the fragment's elements. The sentence (and its trace) sit above the fragment, so a slider move that
+sends no title never reached ``get_trace``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from eeviz.checkpoint import save_checkpoint
+from eeviz.config import ModelConfig
+from eeviz.model import build_model
+
+pytestmark = pytest.mark.browser
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+TIMEOUT_MS = 60_000
+TITLE = "Explore one sentence".encode()
+
+
+@pytest.fixture(scope="module")
+def fragment_checkpoints(tiny_bert, tmp_path_factory):
+    root = tmp_path_factory.mktemp("fragment_checkpoints")
+    cfg = ModelConfig(backbone=tiny_bert, method="deebert", task="toy", labels=["neg", "pos"], max_length=32)
+    save_checkpoint(build_model(cfg), root / "deebert-tiny")
+    return root
+
+
+def test_a_threshold_move_reruns_only_the_decision(streamlit_app, fragment_checkpoints, browser_page, page_log,
+                                                   wait_for_app):
+    page = browser_page
+    frames: list[bytes] = []
+
+    def on_socket(socket):
+        socket.on("framereceived", lambda payload: frames.append(payload if isinstance(payload, bytes) else payload.encode()))
+
+    page.on("websocket", on_socket)
+    base_url = streamlit_app(APP, env={"EEVIZ_CHECKPOINTS": str(fragment_checkpoints)})
+    page.goto(base_url + "/?ckpt=deebert-tiny")
+    wait_for_app(page)
+    metric = page.get_by_test_id("stMetricValue").first
+    metric.wait_for(timeout=TIMEOUT_MS)
+    assert any(TITLE in f for f in frames)  # a full run sends the title
+
+    # the entropy threshold to its maximum: every layer is confident enough, exit at layer 1
+    frames.clear()
+    page.get_by_test_id("stSidebar").get_by_role("slider").focus()
+    page.keyboard.press("End")
+    metric.filter(has_text="1 / 3").wait_for(timeout=TIMEOUT_MS)
+    wait_for_app(page)
+    assert frames, "the slider move sent nothing"
+    assert not any(TITLE in f for f in frames), "a threshold move reran the whole page (and its trace)"
+    page.wait_for_url(re.compile(r"t_entropy=1\.1"), timeout=TIMEOUT_MS)  # still written to the link
+
+    # a new sentence is a full run: the title comes again (the check above can fail)
+    frames.clear()
+    box = page.get_by_test_id("stTextArea").locator("textarea").first
+    box.fill("the plot is good")
+    box.press("Control+Enter")
+    page.wait_for_url(re.compile(r"text=the\+plot\+is\+good"), timeout=TIMEOUT_MS)
+    wait_for_app(page)
+    assert any(TITLE in f for f in frames)
+    assert metric.inner_text() == "1 / 3"  # the threshold set by the fragment is kept by the full run
+    assert page.get_by_test_id("stException").count() == 0
+    assert page_log.errors == [], page_log.errors
