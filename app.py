@@ -32,7 +32,7 @@ def decision_view(info, model, trace, gold) -> None:
     figures' gold label) rerun only this function."""
     method_cls = type(model.method)
     with st.sidebar:
-        rule_name, params = ui.rule_controls(method_cls, model.num_layers)
+        rule_name, params = ui.rule_controls(method_cls, model.num_layers, method=model.method)
     rule = model.make_rule(rule_name, **params)
     decision = replay(trace, rule)
     key, pkey = figures.trace_key(info, trace), figures.params_key(params)

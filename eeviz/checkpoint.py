@@ -136,12 +136,14 @@ def save_checkpoint(model, path: str | os.PathLike, extra_files: dict[str, Any] 
     return path
 
 
-def set_rule_defaults(path: str | os.PathLike, defaults: dict[str, float]) -> None:
-    """Store a checkpoint's default thresholds (``ModelConfig.rule_defaults``) in its config.json, atomically."""
+def set_rule_defaults(path: str | os.PathLike, defaults: dict[str, float], default_rule: str | None = None) -> None:
+    """Store a checkpoint's default thresholds and rule (``ModelConfig.rule_defaults`` / ``default_rule``) in
+    its config.json, atomically."""
     layout = CheckpointLayout(path)
     read_config(layout.root)  # a valid checkpoint, or CheckpointError
     config = json.loads(layout.config.read_text(encoding="utf-8"))
     config["model"]["rule_defaults"] = {k: float(v) for k, v in defaults.items()}
+    config["model"]["default_rule"] = default_rule
     tmp = layout.config.with_name(f".{CONFIG_FILE}.tmp")
     tmp.write_text(json.dumps(config, indent=2))
     os.replace(tmp, layout.config)

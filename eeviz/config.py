@@ -51,6 +51,9 @@ class ModelConfig:
     # this checkpoint's default threshold per exit rule (rule -> value), chosen on the dev split by
     # ``eeviz evaluate --split dev --choose-defaults``; rules not listed use their RuleSpec default
     rule_defaults: dict[str, float] = field(default_factory=dict)
+    # this checkpoint's default exit rule when it is not the method's (chosen on dev when the method's own is
+    # random, e.g. PonderNet's sampling); None = the method's ``default_rule``
+    default_rule: str | None = None
 
     @property
     def num_labels(self) -> int:

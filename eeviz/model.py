@@ -115,6 +115,11 @@ class EarlyExitModel(nn.Module):
         if unknown:
             raise ValueError(f"rule_defaults name rules that {cfg.method} lacks: {sorted(unknown)}")
         self.method.rule_defaults = {k: float(v) for k, v in cfg.rule_defaults.items()}
+        if cfg.default_rule is not None:
+            if cfg.default_rule not in method_cls.rules:
+                raise ValueError(f"default_rule {cfg.default_rule!r} is not a rule of {cfg.method} "
+                                 f"({', '.join(method_cls.rules)})")
+            self.method.default_rule = cfg.default_rule  # this checkpoint's, over the class's
         # under LoRA the pretrained weights are frozen for good; phases then pick among the rest
         keep = trainable_names(self)
         for name, param in self.named_parameters():

@@ -55,10 +55,13 @@ def decisions_view(selected, models, traces, names) -> None:
     rules, shared = {}, {}  # one set of exit-rule controls per method (shared with Explore through their keys)
     with st.sidebar:
         st.markdown("**Exit rules**")
+        # one model per method: its checkpoint's defaults start the widgets (the first selected one's)
+        first = {type(models[i.name].method): models[i.name].method for i in reversed(selected)}
         for method_cls in {type(models[i.name].method): None for i in selected}:
             depth = max(models[i.name].num_layers for i in selected if type(models[i.name].method) is method_cls)
             with st.expander(method_cls.title, expanded=False):
-                rules[method_cls] = ui.rule_controls(method_cls, depth, where=st, shared=shared)
+                rules[method_cls] = ui.rule_controls(method_cls, depth, where=st, shared=shared,
+                                                     method=first[method_cls])
 
     decisions, keys = {}, {}  # keys: what each checkpoint's result is a function of, for the caches
     for info in selected:

@@ -15,7 +15,7 @@ infos = ui.list_checkpoints()
 info = ui.pick_checkpoint(infos)
 model = ui.load_model(info)
 with st.sidebar:
-    rule_name, params = ui.rule_controls(type(model.method), model.num_layers)
+    rule_name, params = ui.rule_controls(type(model.method), model.num_layers, method=model.method)
 
 st.title("Attention up to the exit")
 text, text_b = ui.sentence_inputs(info.cfg, ui.example_choices(info, infos))

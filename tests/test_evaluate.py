@@ -261,3 +261,33 @@ def test_choose_defaults_on_dev_are_stored_and_used(tiny_bert, tmp_path, eval_da
     model = build_model(cfg)
     assert model.make_rule().threshold == 0.15 and model.method.default_threshold() == 0.15
     assert model.make_rule(entropy=0.4).threshold == 0.4  # an explicit value still wins
+
+
+def test_a_random_default_rule_gives_way_to_the_most_adaptive_chosen_one(tiny_bert):
+    from eeviz.eval_result import EvalResult
+    from eeviz.evaluate import choose_default_rule
+
+    def sweep(stochastic, gain):
+        point = {"threshold": 0.5, "score": 0.8, "metrics": {}, "mean_exit_layer": 2.0, "layer_speedup": 1.5,
+                 "wall_speedup": None, "histogram": [1, 1, 0], "static_score": 0.8, "adaptive_gain": gain,
+                 "top_exit_share": 0.5}
+        return {"param": "t", "label": "t", "default": 0.5, "early_exit": True, "points": [point],
+                "stochastic": stochastic}
+
+    data = {"checkpoint": "x", "method": "m", "task": "t", "split": "dev", "metric": "accuracy", "num_layers": 3,
+            "num_examples": 2, "labels": ["a", "b"], "batch_size": 2, "device": "cpu",
+            "full_model": {"score": 0.8, "metrics": {}, "time_s": None},
+            "per_layer": [{"layer": i, "score": 0.8, "metrics": {}} for i in (1, 2, 3)],
+            "rules": {"coin": sweep(True, -1.0), "steady": sweep(False, 0.5), "sharp": sweep(False, 2.0)},
+            "examples": []}
+    result = EvalResult.from_dict(data)
+    assert choose_default_rule(result, "coin", {"steady": 0.5, "sharp": 0.5}) == "sharp"
+    assert choose_default_rule(result, "steady", {"steady": 0.5, "sharp": 0.5}) is None  # not random: kept
+    assert choose_default_rule(result, "coin", {}) is None
+
+    cfg = ModelConfig(backbone=tiny_bert, method="pondernet", labels=["neg", "pos"], default_rule="q_exit",
+                      rule_defaults={"q_exit": 0.2})
+    model = build_model(cfg)
+    assert model.make_rule().spec.name == "q_exit" and model.make_rule().threshold == 0.2
+    with pytest.raises(ValueError, match="not a rule"):
+        build_model(ModelConfig(backbone=tiny_bert, method="pondernet", labels=["a", "b"], default_rule="nope"))

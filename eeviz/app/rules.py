@@ -20,7 +20,8 @@ SAMPLED_DRAWS = 200  # draws of a random rule shown as a distribution of exit la
 MAX_LAYER_COUNT_RANGE = 100
 
 
-def threshold_input(spec: RuleSpec, num_layers: int, where=None, shared: dict | None = None) -> float | int | None:
+def threshold_input(spec: RuleSpec, num_layers: int, where=None, shared: dict | None = None,
+                    default: float | None = None) -> float | int | None:
     """The widget for a rule's threshold (query parameter ``t_<rule>``); None for rules without one.
 
     ``shared`` collects the values of widgets already drawn in this run, so two methods with the same rule
@@ -36,7 +37,7 @@ def threshold_input(spec: RuleSpec, num_layers: int, where=None, shared: dict | 
         value = None
     elif spec.integer:
         lo, hi = widget_range(spec, num_layers)
-        default = int(spec.default)
+        default = int(spec.default if default is None else default)
         _clamp_state(key, lo, hi, int)
         if hi - lo > MAX_LAYER_COUNT_RANGE:
             value = where.number_input(
@@ -69,7 +70,7 @@ def threshold_input(spec: RuleSpec, num_layers: int, where=None, shared: dict | 
             spec.label,
             lo,
             hi,
-            min(max(float(spec.default), lo), hi),
+            min(max(float(spec.default if default is None else default), lo), hi),
             float(spec.step),
             key=key,
             help=spec.description,
@@ -138,12 +139,17 @@ def _check_url_value(spec: RuleSpec, key: str) -> None:
 
 
 def rule_controls(
-    method_cls: type[ExitMethod], num_layers: int, where=None, shared: dict | None = None
+    method_cls: type[ExitMethod], num_layers: int, where=None, shared: dict | None = None,
+    method: ExitMethod | None = None,
 ) -> tuple[str, dict]:
-    """Exit-rule choice (query parameter ``rule_<method>``) and its threshold; returns (rule name, params)."""
+    """Exit-rule choice (query parameter ``rule_<method>``) and its threshold; returns (rule name, params).
+
+    With ``method`` (a loaded model's), the widgets start at that checkpoint's defaults (its default rule and
+    thresholds chosen on dev), else at the papers'.
+    """
     where = where or st.sidebar
     names = list(method_cls.rules)
-    rule = method_cls.default_rule
+    rule = method.default_rule if method is not None else method_cls.default_rule
     if len(names) > 1:
         # no format_func: a bound widget writes its displayed text to the URL
         rule = where.radio(
@@ -152,13 +158,14 @@ def rule_controls(
             index=names.index(rule),
             key=f"rule_{method_cls.name}",
             horizontal=True,
-            help=f"default: {method_cls.default_rule}. "
+            help=f"default: {names[names.index(rule)]}. "
             + " · ".join(f"{n} ({r.spec.display}): {r.spec.description}" for n, r in method_cls.rules.items()),
             bind="query-params",
             persist_state="session",
         )
     spec = method_cls.rules[rule].spec
-    value = threshold_input(spec, num_layers, where, shared)
+    default = method.default_threshold(rule) if method is not None else None
+    value = threshold_input(spec, num_layers, where, shared, default)
     return rule, ({} if value is None else {spec.param: value})
 
 

@@ -94,7 +94,7 @@ def layers_saved_near_full(result: EvalResult) -> float | None:
 def row_for(info) -> dict[str, Any]:
     """One table row (as values) for a checkpoint folder with an eval.json on the test split."""
     result = load_eval(CheckpointLayout(info.path).eval)
-    rule_name = get_method(info.cfg.method).default_rule
+    rule_name = info.cfg.default_rule or get_method(info.cfg.method).default_rule
     rule = result.rules[rule_name]
     point = rule.default_point
     return {

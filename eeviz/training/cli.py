@@ -21,7 +21,8 @@ def run_preset(name: str, out_dir: str, flags: dict[str, Any], method_arg_pairs:
     from accelerate import PartialState
 
     from ..checkpoint import set_rule_defaults
-    from ..evaluate import choose_defaults, evaluate_checkpoint, format_table
+    from ..evaluate import choose_default_rule, choose_defaults, evaluate_checkpoint, format_table
+    from ..methods import get_method
 
     preset = get_preset(name)
     methods = preset.training_order(list(methods or available_methods()))
@@ -41,9 +42,11 @@ def run_preset(name: str, out_dir: str, flags: dict[str, Any], method_arg_pairs:
                 dev = evaluate_checkpoint(out, split="dev", json_path=layout.dev_eval, limit=args.limit,
                                           batch_size=args.batch_size, device=args.device, timing="none")
                 chosen = choose_defaults(dev)
-                set_rule_defaults(out, chosen)
+                rule = choose_default_rule(dev, get_method(method).default_rule, chosen)
+                set_rule_defaults(out, chosen, rule)
                 print(f"{method}: defaults chosen on dev: " + (", ".join(f"{k}={v:g}" for k, v in chosen.items())
-                                                                or "none (the papers' kept)"))
+                                                                or "none (the papers' kept)")
+                      + (f"; default rule {rule}" if rule else ""))
             result = evaluate_checkpoint(out, split=preset.eval_split, limit=args.limit, batch_size=args.batch_size,
                                          device=args.device)
             print(format_table(result))
