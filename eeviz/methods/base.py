@@ -292,6 +292,9 @@ class ExitMethod(nn.Module):
     paper: ClassVar[Paper | None] = None
     # plain words for signal and rule-state names (e.g. "halt_prob" -> "p(i|x)"); unnamed ones show as they are
     signal_names: ClassVar[dict[str, str]] = {}
+    # whether the exit decision is learned (heads, λ, policies, LTE score): False for a rule with nothing
+    # trained behind it (PABEE's counter), which the shipped-checkpoint targets on adaptive exits leave out
+    exit_is_learned: ClassVar[bool] = True
     # figures that draw several series together; series not in any panel get a figure of their own
     panels: ClassVar[tuple[PanelSpec, ...]] = ()
     # signals kept in traces for the loss but not drawn on their own (e.g. a logit next to its probability)

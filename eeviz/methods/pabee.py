@@ -120,6 +120,7 @@ class PabeeMethod(ExitMethod):
     preset_settings = {"demo": PresetSettings(
         train=dict(epochs=2, lr=1e-3, batch_size=32, cached_features=False, keep_epoch="best"), warm_start=True)}
     supports_regression = True
+    exit_is_learned = False  # a counter of agreeing predictions: nothing about the exit is trained
     signal_docs = {"counter": "c_i: how many layers in a row have repeated the previous layer's prediction"}
     signal_names = {"counter": "patience counter c_i"}
     paper = Paper(
