@@ -107,8 +107,15 @@ def load_model(info: CheckpointInfo):
 def load_models(infos: list[CheckpointInfo], stop_on_error: bool = True) -> dict[str, Any]:
     """Models by folder name; new loads show progress. Checkpoints that fail to load are reported and left out
     (or stop the page when ``stop_on_error``)."""
-    pending = [i for i in infos if not registry.is_loaded(str(i.path), _stamp(i))]
     models, failed = {}, []
+    for info in infos:  # a folder that failed before, unchanged since, fails again at once: no progress box
+        if registry.known_failure(str(info.path), _stamp(info)):
+            try:
+                _model(str(info.path), _stamp(info))
+            except CheckpointError as err:
+                failed.append((info, err))
+    failed_names = {info.name for info, _ in failed}
+    pending = [i for i in infos if not registry.is_loaded(str(i.path), _stamp(i)) and i.name not in failed_names]
     if pending:
         slot = st.empty()  # the progress box disappears once the models are in
         with slot.status(f"Loading {len(pending)} model(s)…", expanded=False) as status:

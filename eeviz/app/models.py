@@ -11,6 +11,7 @@ the background, so the next page (Compare needs them all) finds them ready.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any, Iterable
@@ -19,7 +20,7 @@ LOCK = threading.RLock()  # held while importing the backends and while loading 
 PRELOAD_DELAY_S = 3.0  # let the first page draw before loading the rest
 
 _models: dict[tuple[str, int], Any] = {}
-_failed: dict[tuple[str, int], Exception] = {}
+_failed: dict[tuple[str, int, int], Exception] = {}  # (path, stamp, config.json's mtime) -> the load's error
 _imported = False
 _preloading = False
 
@@ -46,27 +47,44 @@ def is_loaded(path: str, stamp: int) -> bool:
     return (path, stamp) in _models
 
 
+def known_failure(path: str, stamp: int) -> bool:
+    """The last load of this folder, as it is now, failed (asking again re-raises at once)."""
+    return (path, stamp, _config_stamp(path)) in _failed
+
+
+def _config_stamp(path: str) -> int:
+    try:
+        return os.stat(os.path.join(path, "config.json")).st_mtime_ns
+    except OSError:
+        return 0
+
+
 def get_model(path: str, stamp: int):
     """The model of checkpoint ``path`` (``stamp`` changes when it is rewritten); loads it at most once.
 
-    Raises the ``CheckpointError`` of a failed load (again on every call: the folder may be fixed and its
-    stamp then changes)."""
+    Raises the ``CheckpointError`` of a failed load. A failure is remembered until the folder's weights or
+    config change: every session asking again for a broken checkpoint would otherwise retry the load, one
+    after the other under the lock, and hold up every page that needs a model."""
     key = (path, stamp)
     model = _models.get(key)
     if model is not None:
         return model
+    failed = (path, stamp, _config_stamp(path))
+    if failed in _failed:
+        raise _failed[failed]
     import_backends()
     with LOCK:
         if key in _models:
             return _models[key]
+        if failed in _failed:
+            raise _failed[failed]
         from ..checkpoint import load_checkpoint
 
         try:
             _models[key] = load_checkpoint(path)
         except Exception as err:
-            _failed[key] = err
+            _failed[failed] = err
             raise
-        _failed.pop(key, None)
         return _models[key]
 
 
@@ -74,7 +92,7 @@ def preload(checkpoints: Iterable[tuple[str, int]]) -> None:
     """Load these checkpoints in a background thread (once per process at a time); failures are left for the
     pages to report when they ask."""
     global _preloading
-    todo = [key for key in checkpoints if key not in _models and key not in _failed]
+    todo = [key for key in checkpoints if key not in _models and (*key, _config_stamp(key[0])) not in _failed]
     if not todo or _preloading:
         return
     _preloading = True

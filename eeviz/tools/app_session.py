@@ -1,0 +1,309 @@
+"""The browser side of ``eeviz bench --app`` (``eeviz.tools.app_bench``): the app's server, one browser session
+on one page, and the check of what a page shows against a trace computed in the benchmark's own process.
+
+Times come from the browser's clock: an init script counts the ends of script runs (the app root's
+``data-test-script-state`` leaving "running") and stamps the last key press; an action is done when a run
+that started after it has ended, the page is idle and two frames have been painted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .browser import is_local_url
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP = REPO_ROOT / "app.py"
+PAGE_PATHS = {"Explore": "/", "Compare": "/Compare"}
+RESULT_KEY = "eeviz-result"  # the app's container holding the result summary (eeviz.app.reproduce)
+RESULT_TITLE = "Reproduce this result"  # the expander around it
+SERVER_START_TIMEOUT_S = 90.0
+
+# Counts the ends of script runs (the app root's data-test-script-state leaving "running") and stamps the last
+# key press, both on the page's clock; installed before any page script runs.
+INIT_JS = """
+(() => {
+  const s = {ends: 0, lastKey: 0};
+  window.__eevizBench = s;
+  document.addEventListener('keydown', () => { s.lastKey = performance.now(); }, true);
+  new MutationObserver(records => {
+    for (const r of records) if (r.oldValue === 'running') s.ends++;
+  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                        attributeFilter: ['data-test-script-state']});
+})();
+"""
+# Resolves when a run has ended after ``before`` runs and the page is idle, after two painted frames: the
+# milliseconds since the last key press (or since navigation start); -1 on time-out.
+IDLE_JS = """
+async ([before, fromKey, timeoutMs]) => {
+  const s = window.__eevizBench;
+  const start = performance.now();
+  const idle = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    return app && app.getAttribute('data-test-script-state') === 'notRunning' && !document.querySelector(
+      '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]');
+  };
+  while (!(s.ends > before && idle())) {
+    if (performance.now() - start > timeoutMs) return -1;
+    await new Promise(r => setTimeout(r, 5));
+  }
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return performance.now() - (fromKey ? s.lastKey : 0);
+}
+"""
+
+SLIDER_JS = "e => [parseFloat(e.value), parseFloat(e.min), parseFloat(e.max)]"  # the slider's <input type=range>
+
+
+@dataclass
+class AppBenchConfig:
+    sessions: int = 16
+    duration_s: float = 60.0
+    interval_s: float = 2.0
+    repeats: int = 8  # single-session actions of each kind
+    checkpoints: str | None = None
+    checkpoint: str | None = None  # Explore's checkpoint (default: the app's first)
+    timeout_s: float = 120.0  # longest wait for one action
+    skip_single: bool = False
+    skip_load: bool = False
+    json_out: str | None = None  # also write every timing here
+
+
+@dataclass
+class BenchLog:
+    """Every timed action (seconds) by scenario and action, and every problem seen."""
+
+    times: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)  # error boxes the app itself showed
+    checked: int = 0
+
+    def add(self, scenario: str, action: str, seconds: float) -> None:
+        self.times.setdefault(scenario, {}).setdefault(action, []).append(seconds)
+
+
+# ------------------------------------------------------------------------------------------- the server
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(checkpoints: str | None) -> tuple[subprocess.Popen, str, Any]:
+    """``streamlit run app.py`` on a free local port; returns (process, base URL, its stderr file)."""
+    port = free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    if checkpoints:
+        env["EEVIZ_CHECKPOINTS"] = str(Path(checkpoints).resolve())
+    log = tempfile.TemporaryFile(mode="w+b")
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+        "--server.port", str(port), "--server.address", "127.0.0.1",
+    ]
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url, log
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.25)
+    stop_server(proc)
+    log.seek(0)
+    raise RuntimeError(f"the app did not start: {log.read().decode(errors='replace')[-2000:]}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+# ------------------------------------------------------------------------------------------- one page
+class Session:
+    """One browser context (one Streamlit session) on one page, with its timings going to ``log``."""
+
+    def __init__(self, browser, base_url: str, page_name: str, name: str, log: BenchLog, cfg: AppBenchConfig):
+        self.browser, self.base_url, self.page_name, self.name = browser, base_url, page_name, name
+        self.log, self.cfg = log, cfg
+        self.page = None
+        self.context = None
+        self.sentence: str | None = None
+        self.direction = 1
+
+    async def open(self, query: str = "") -> float:
+        self.context = await self.browser.new_context(viewport={"width": 1440, "height": 900})
+        await self.context.add_init_script(INIT_JS)
+        await self.context.route("**/*", self._route)
+        self.page = await self.context.new_page()
+        self.page.on("pageerror", lambda exc: self.log.errors.append(f"{self.name}: browser error {exc}"))
+        await self.page.goto(self.base_url + PAGE_PATHS[self.page_name] + query, wait_until="commit")
+        return await self._idle(0, from_key=False, what="load")
+
+    async def _route(self, route) -> None:
+        if is_local_url(route.request.url):
+            await route.continue_()
+        else:
+            self.log.errors.append(f"{self.name}: blocked a request to {route.request.url}")
+            await route.abort()
+
+    async def _runs(self) -> int:
+        return await self.page.evaluate("() => window.__eevizBench.ends")
+
+    async def _idle(self, before: int, from_key: bool, what: str) -> float:
+        ms = await self.page.evaluate(IDLE_JS, [before, from_key, self.cfg.timeout_s * 1000])
+        if ms < 0:
+            raise TimeoutError(f"{self.name}: {what} not done after {self.cfg.timeout_s:.0f} s")
+        await self._check_page(what)
+        return ms / 1000
+
+    async def _check_page(self, what: str) -> None:
+        exceptions = self.page.get_by_test_id("stException")
+        if await exceptions.count():
+            text = (await exceptions.first.inner_text())[:300]
+            self.log.errors.append(f"{self.name}: traceback after {what}: {text}")
+        state = await self.page.get_attribute('[data-testid="stApp"]', "data-test-connection-state")
+        if state and state not in ("CONNECTED", "connected"):
+            self.log.errors.append(f"{self.name}: connection {state} after {what}")
+
+    async def type_sentence(self, sentence: str) -> float:
+        self.sentence = sentence
+        box = self.page.get_by_test_id("stTextArea").locator("textarea").first
+        await box.fill(sentence)
+        before = await self._runs()
+        await box.press("Control+Enter")
+        return await self._idle(before, from_key=True, what="new sentence")
+
+    async def _slider(self):
+        sidebar = self.page.get_by_test_id("stSidebar")
+        thumb = sidebar.get_by_role("slider").first
+        if not await thumb.is_visible():  # Compare keeps each method's controls in a closed expander
+            await sidebar.get_by_test_id("stExpander").first.locator("summary").click()
+            await thumb.wait_for(state="visible", timeout=self.cfg.timeout_s * 1000)
+        return thumb
+
+    async def move_slider(self) -> float:
+        """One arrow-key step, sweeping from one end of the slider to the other and back."""
+        thumb = await self._slider()
+        now, low, high = await thumb.evaluate(SLIDER_JS)
+        if now >= high:
+            self.direction = -1
+        elif now <= low:
+            self.direction = 1
+        await thumb.focus()
+        before = await self._runs()
+        await self.page.keyboard.press("ArrowRight" if self.direction > 0 else "ArrowLeft")
+        return await self._idle(before, from_key=True, what="slider move")
+
+    async def slider_value(self) -> float | None:
+        thumb = self.page.get_by_test_id("stSidebar").get_by_role("slider").first
+        if not await thumb.count():
+            return None
+        return (await thumb.evaluate(SLIDER_JS))[0]
+
+    async def shown_results(self) -> list[dict]:
+        """The result summary lines the page shows (JSON, one per checkpoint), opening their box if closed
+        (a closed expander's content is not in the page; opening it runs nothing on the server)."""
+        block = self.page.locator(f'.st-key-{RESULT_KEY} [data-testid="stCode"] code')
+        if not await block.count():
+            box = self.page.get_by_test_id("stExpander").filter(has_text=RESULT_TITLE)
+            if await box.count():
+                await box.first.locator("summary").click()
+                try:
+                    await block.first.wait_for(state="attached", timeout=10_000)
+                except Exception:  # noqa: BLE001 - reported as a missing summary
+                    return []
+        if not await block.count():
+            return []
+        text = await block.first.text_content() or ""
+        return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+
+    async def error_boxes(self) -> list[str]:
+        alerts = self.page.get_by_test_id("stAlertContentError")
+        return [t[:200] for t in await alerts.all_inner_texts()]
+
+    async def close(self) -> None:
+        if self.context is not None:
+            await self.context.close()
+
+
+# ------------------------------------------------------------------------------------------- checking
+class Expected:
+    """Traces computed in this process (one thread, as the app) to check what the pages show."""
+
+    def __init__(self, checkpoints: str | None):
+        import torch
+
+        from ..catalog import checkpoints_root
+
+        torch.set_num_threads(1)
+        try:  # the loads here are the benchmark's own business: no progress bars in its report
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:
+            pass
+        self.root = Path(checkpoints) if checkpoints else checkpoints_root()
+        self.models: dict[str, Any] = {}
+        self.traces: dict[tuple, Any] = {}
+
+    def summary(self, shown: dict, text: str, text_b: str | None = None) -> dict:
+        from ..checkpoint import load_checkpoint
+        from ..fingerprint import result_summary
+        from ..trace import replay
+
+        name = shown["checkpoint"]
+        if name not in self.models:
+            self.models[name] = load_checkpoint(self.root / name)
+        model = self.models[name]
+        key = (name, text, text_b)
+        if key not in self.traces:
+            self.traces[key] = model.trace(text, text_b)
+        trace = self.traces[key]
+        decision = replay(trace, model.make_rule(shown["rule"], **shown.get("params", {})))
+        return result_summary(name, trace, decision)
+
+
+async def verify(session: Session, expected: Expected, log: BenchLog) -> None:
+    """The page shows its own sentence, and each result equals this process's trace of it."""
+    from ..fingerprint import differences
+
+    page = session.page
+    box = page.get_by_test_id("stTextArea").locator("textarea").first
+    value = await box.input_value()
+    if value != session.sentence:
+        log.mismatches.append(f"{session.name}: the sentence box holds {value!r}, not {session.sentence!r}")
+    shown = await session.shown_results()
+    if not shown:
+        log.mismatches.append(f"{session.name}: no result summary on the page")
+    slider = await session.slider_value()
+    thresholds = {v for s in shown for v in s.get("params", {}).values() if isinstance(v, (int, float))}
+    if slider is not None and shown and not any(abs(v - slider) < 1e-9 for v in thresholds):
+        log.mismatches.append(f"{session.name}: the slider says {slider}, the results used {sorted(thresholds)}")
+    for summary in shown:
+        want = await asyncio.to_thread(expected.summary, summary, session.sentence)
+        for problem in differences(summary, want):
+            log.mismatches.append(f"{session.name} [{summary.get('checkpoint')}]: {problem}")
+        log.checked += 1
+    log.messages.extend(f"{session.name}: {m}" for m in await session.error_boxes())
