@@ -109,7 +109,7 @@ class DeebertMethod(ExitMethod):
     def phases(self) -> list[Phase]:
         return [
             Phase("final", trainable=lambda n: not _is_highway(n)),
-            Phase("highways", trainable=_is_highway),
+            Phase("highways", trainable=_is_highway, selects_by="rule"),  # the full model is frozen here
         ]
 
     def loss(self, sig: Signals, labels, phase="main", batch=None):
