@@ -92,13 +92,13 @@ metric_cols[3].metric("Wall-clock speed-up", "not measured" if wall is None else
 if point.adaptive_gain is not None:
     metric_cols[4].metric(
         "Adaptive gain",
-        f"{point.adaptive_gain:+.1f} points",
+        f"{point.adaptive_gain:+.1f} pts",
         help=f"{ev.metric} minus the static {ev.metric} of cutting every example at the same mean depth "
         f"({point.static_score:.4f}, the per-layer scores interpolated): positive when the exits really depend "
         "on the input",
     )
     metric_cols[5].metric(
-        "Most common exit layer", f"{point.top_exit_share:.0%} of examples",
+        "Top exit share", f"{point.top_exit_share:.0%}",
         help="share of examples at the most common exit layer: near 100% means the rule hardly adapts",
     )
 st.plotly_chart(
