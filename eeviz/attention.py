@@ -40,3 +40,29 @@ def attention_rollout(attentions: np.ndarray, cls_index: int = 0, residual: floa
         cum = a @ cum
         rows[layer] = cum[cls_index]
     return rows.astype(np.float32)
+
+
+def pooled_attention(
+    attentions: np.ndarray, pooling: str = "mean", cls_index: int = 0, real: np.ndarray | None = None
+) -> np.ndarray:
+    """Cumulative attention into the sentence vector the heads read: shape (L, heads, T).
+
+    Per head, C^0 = I and C^l = A^l C^{l-1} (as in ``cumulative_cls_attention``). The heads read
+    ``summarize`` of a layer's hidden states: for ``pooling="mean"`` the mean over the real tokens, so
+    the row returned is the average of C^l's rows over the real query positions; for ``"cls"`` it is the
+    [CLS] row. ``real`` (T,) marks the real positions (None: all of them; a trace has no padding).
+    """
+    if pooling == "cls":
+        return cumulative_cls_attention(attentions, cls_index)
+    if pooling != "mean":
+        raise ValueError(f"pooling must be 'cls' or 'mean', not {pooling!r}")
+    att = np.asarray(attentions, dtype=np.float64)
+    num_layers, heads, tokens, _ = att.shape
+    weights = np.ones(tokens) if real is None else np.asarray(real, dtype=np.float64)
+    weights = weights / weights.sum()
+    cum = np.broadcast_to(np.eye(tokens), (heads, tokens, tokens)).copy()
+    rows = np.empty((num_layers, heads, tokens))
+    for layer in range(num_layers):
+        cum = att[layer] @ cum
+        rows[layer] = np.einsum("q,hqk->hk", weights, cum)  # weighted mean of the query rows
+    return rows.astype(np.float32)

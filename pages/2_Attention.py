@@ -1,4 +1,5 @@
-"""Attention: what the [CLS] position has gathered from each token, layer by layer, up to the exit."""
+"""Attention: what the vector the heads read (mean over tokens, or [CLS]) has gathered from each token, layer by
+layer, up to the exit; beside it what [CLS] attends to (ELBERT's view)."""
 
 import numpy as np
 import streamlit as st
@@ -6,6 +7,7 @@ import streamlit as st
 from eeviz import plots
 from eeviz.app import ui
 from eeviz.app.bertviz_offline import head_view_html, model_view_html
+from eeviz.attention import pooled_attention
 from eeviz.trace import replay
 
 MAX_BERTVIZ_TOKENS = 60  # bertviz draws T² lines per head; beyond this it gets slow in the browser
@@ -50,21 +52,46 @@ if not keep.any():
     keep[:] = True
 tokens = [t for t, k in zip(trace.tokens, keep) if k]
 
-cumulative = trace.cls_cumulative[:rows]  # (rows, heads, T)
-matrix = cumulative.mean(axis=1) if head == "mean" else cumulative[:, head]
+head_name = "mean over heads" if head == "mean" else f"head {head + 1}"
+
+
+def by_head(per_head: np.ndarray) -> np.ndarray:
+    """(rows, heads, T) -> (rows, T) for the chosen head (or their mean), hidden tokens dropped."""
+    return (per_head.mean(axis=1) if head == "mean" else per_head[:, head])[:, keep]
+
+
+# The heads read ``summarize`` of a layer: the mean over tokens or the [CLS] position (ModelConfig.pooling).
+reads_mean = info.cfg.pooling == "mean"
+if reads_mean:
+    pooled = pooled_attention(trace.attentions[:rows], pooling="mean")
+    st.plotly_chart(
+        plots.token_heatmap(
+            by_head(pooled),
+            tokens,
+            exit_layer=exit_layer,
+            title=f"What the heads read: attention into the mean over tokens, {head_name}",
+        ),
+        key="pooled",
+    )
+    st.caption(
+        "**The heads read the mean over tokens** (this checkpoint pools by averaging every token's vector), so "
+        "this row is the average over all query positions of $C^l = A^l \\cdots A^1$: how much of every input "
+        "token reaches the vector the exit heads classify after $l$ layers."
+    )
 st.plotly_chart(
     plots.token_heatmap(
-        matrix[:, keep],
+        by_head(trace.cls_cumulative[:rows]),
         tokens,
         exit_layer=exit_layer,
-        title="Cumulative [CLS] attention: what [CLS] attends to (its row of Aˡ···A¹), "
-        + ("mean over heads" if head == "mean" else f"head {head + 1}"),
+        title="Cumulative [CLS] attention: what [CLS] attends to (its row of Aˡ···A¹), " + head_name,
     ),
     key="cumulative",
 )
 st.caption(
-    "Per head, C⁰ = I and Cˡ = Aˡ Cˡ⁻¹; each row shows how much of every input token reaches [CLS] after l "
-    "layers. Hidden tokens are dropped without renormalising."
+    ("The heads do not read [CLS] here; this view is kept beside it because it is the one papers on [CLS] attention draw. " if reads_mean else
+     "**The heads read [CLS]**, so this is also what they classify. ")
+    + "Per head, $C^0 = I$ and $C^l = A^l C^{l-1}$; each row shows how much of every input token reaches [CLS] "
+    "after $l$ layers. Hidden tokens are dropped without renormalising."
 )
 st.plotly_chart(
     plots.token_heatmap(

@@ -58,6 +58,15 @@ _SCRIPT_CLOSE = "\n</script>\n"
 _MARKER = "PYTHON_PARAMS"
 _REQUIRE_CONFIG_RE = re.compile(r"require\.config\(\{.*?\}\);", re.DOTALL)
 _ATTN_DECIMALS = 5
+# bertviz numbers layers and heads from 0; the rest of the app numbers them from 1. Only the displayed text
+# changes (values and indices stay 0-based). Pairs absent from a bertviz version are skipped.
+_ONE_BASED = (
+    (".text(layer));", ".text(layer + 1));"),  # head view's layer dropdown
+    (".text(config.heads[i])", ".text(config.heads[i] + 1)"),  # model view's head axis
+    (".text(config.layers[i])", ".text(config.layers[i] + 1)"),  # model view's layer axis
+    ("'Layer ' + config.layers[layerIndex] + \", Head \" + config.heads[headIndex]",
+     "'Layer ' + (config.layers[layerIndex] + 1) + \", Head \" + (config.heads[headIndex] + 1)"),
+)
 
 
 def missing_vendor_files(vendor_dir: Path | str = VENDOR_DIR) -> list[str]:
@@ -158,7 +167,10 @@ def _rewrite(
     )
     head_js = _REQUIRE_CONFIG_RE.sub(lambda _m: config, parts[0], count=1)
     # Only the first marker is code; later ones are in a comment, don't repeat the data there.
-    js = head_js + safe_json_for_script(params) + "params".join(parts[1:])
+    code_after = "params".join(parts[1:])
+    for old, new in _ONE_BASED:  # on bertviz's code only, never on the data (tokens may hold any text)
+        head_js, code_after = head_js.replace(old, new), code_after.replace(old, new)
+    js = head_js + safe_json_for_script(params) + code_after
 
     require_tag = f'<script src="{html.escape(vendor_url)}/require.js"></script>'
     html_prefix = prefix.replace(_REQUIRE_CDN_TAG, require_tag)

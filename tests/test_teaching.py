@@ -1,0 +1,114 @@
+"""Teaching fixes (issue 12 §3-4): what the heads really read, the bertviz numbering, the entropy slider's
+range, plain words, and colours that read on light and dark themes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eeviz.attention import cumulative_cls_attention, pooled_attention
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "app.py")
+
+
+# ============================================================================ attention into the pooled vector
+def test_pooled_attention_by_hand():
+    # one head, two tokens: C^1 = A^1, C^2 = A^2 A^1 = [[0.5, 0.5], [0.25, 0.75]]
+    a1 = np.array([[0.5, 0.5], [0.0, 1.0]])
+    a2 = np.array([[1.0, 0.0], [0.5, 0.5]])
+    att = np.stack([a1, a2])[:, None]
+    mean = pooled_attention(att, pooling="mean")
+    assert mean.shape == (2, 1, 2)
+    # layer 1: mean of A^1's rows = [0.25, 0.75]; layer 2: mean of [[.5,.5],[.25,.75]] = [0.375, 0.625]
+    np.testing.assert_allclose(mean[:, 0], [[0.25, 0.75], [0.375, 0.625]], atol=1e-7)
+    # only the first position real: its row alone
+    np.testing.assert_allclose(pooled_attention(att, "mean", real=[1, 0])[:, 0], [[0.5, 0.5], [0.5, 0.5]])
+    # [CLS] pooling: the [CLS] row, i.e. the cumulative [CLS] view
+    np.testing.assert_allclose(pooled_attention(att, pooling="cls"), cumulative_cls_attention(att))
+    with pytest.raises(ValueError):
+        pooled_attention(att, pooling="max")
+
+
+def test_pooled_attention_averages_the_rows_of_the_product_per_head():
+    rng = np.random.default_rng(0)
+    att = rng.random((3, 2, 4, 4))
+    att /= att.sum(-1, keepdims=True)
+    pooled = pooled_attention(att)
+    for head in range(2):
+        product = att[2, head] @ att[1, head] @ att[0, head]
+        np.testing.assert_allclose(pooled[2, head], product.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(pooled.sum(-1), 1.0, rtol=1e-5)
+
+
+# ============================================================================ bertviz numbers from 1
+def test_bertviz_views_number_layers_and_heads_from_one():
+    pytest.importorskip("bertviz")
+    from eeviz.app.bertviz_offline import head_view_html, model_view_html
+
+    att = np.full((2, 2, 3, 3), 1 / 3)
+    tokens = ["a", ".text(layer));", "c"]  # bertviz's code as a token: the data must stay as it is
+    head = head_view_html(att, tokens, vendor_dir=None)
+    assert ".text(layer + 1));" in head
+    assert '".text(layer));"' in head  # the token, untouched
+    model = model_view_html(att, ["a", "b", "c"], vendor_dir=None)
+    assert ".text(config.heads[i] + 1)" in model and ".text(config.layers[i] + 1)" in model
+    assert "(config.layers[layerIndex] + 1)" in model and "(config.heads[headIndex] + 1)" in model
+
+
+# ============================================================================ the Attention page
+@pytest.fixture(scope="module")
+def teaching_checkpoints(tiny_bert, tmp_path_factory):
+    """A mean-pooling checkpoint with three classes and a [CLS]-pooling one with two."""
+    from eeviz.checkpoint import save_checkpoint
+    from eeviz.config import ModelConfig
+    from eeviz.model import build_model
+
+    root = tmp_path_factory.mktemp("teaching_checkpoints")
+    for name, pooling, labels in (("mean3", "mean", ["neg", "neutral", "pos"]), ("cls2", "cls", ["neg", "pos"])):
+        cfg = ModelConfig(
+            backbone=tiny_bert, method="deebert", max_length=16, task="toy", labels=labels, pooling=pooling
+        )
+        save_checkpoint(build_model(cfg), root / name)
+    return root
+
+
+def run_page(root, monkeypatch, page=None, **query):
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("EEVIZ_CHECKPOINTS", str(root))
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    if page:
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def chart_titles(at) -> list[str]:
+    return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in at.get("plotly_chart")]
+
+
+def captions(at) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def test_attention_page_says_the_heads_read_the_mean(teaching_checkpoints, monkeypatch):
+    at = run_page(teaching_checkpoints, monkeypatch, "pages/2_Attention.py", ckpt="mean3")
+    titles = chart_titles(at)
+    assert titles[0].startswith("What the heads read") and "mean over tokens" in titles[0]
+    assert titles[1].startswith("Cumulative [CLS] attention: what [CLS] attends to")
+    assert "the heads read the mean over tokens" in captions(at).lower()
+
+
+def test_attention_page_says_the_heads_read_cls(teaching_checkpoints, monkeypatch):
+    at = run_page(teaching_checkpoints, monkeypatch, "pages/2_Attention.py", ckpt="cls2")
+    titles = chart_titles(at)
+    assert titles[0].startswith("Cumulative [CLS] attention") and not any("What the heads read" in t for t in titles)
+    assert "The heads read [CLS]" in captions(at)
