@@ -112,3 +112,36 @@ def test_attention_page_says_the_heads_read_cls(teaching_checkpoints, monkeypatc
     titles = chart_titles(at)
     assert titles[0].startswith("Cumulative [CLS] attention") and not any("What the heads read" in t for t in titles)
     assert "The heads read [CLS]" in captions(at)
+
+
+# ============================================================================ the entropy slider's range
+def test_entropy_threshold_runs_to_log_c():
+    import math
+
+    from eeviz.methods.base import RuleSpec
+
+    spec = RuleSpec(name="e", param="e", default=0.1, sweep=(0.1,), label="S", maximum=1.1, maximum_per_class=True)
+    assert spec.maximum_for(2) == 0.7  # log 2 = 0.693, rounded up to the step
+    assert spec.maximum_for(3) == 1.1
+    assert spec.maximum_for(10) == 2.31 and spec.maximum_for(10) >= math.log(10)
+    assert spec.maximum_for(None) == 1.1 and spec.maximum_for(1) == 1.1  # unknown / regression: the fallback
+    plain = RuleSpec(name="p", param="p", default=0.1, sweep=(0.1,), label="p", maximum=0.9)
+    assert plain.maximum_for(10) == 0.9
+
+
+def entropy_slider_max(at) -> float:
+    sliders = [s for s in at.slider if s.key == "t_entropy"]
+    assert sliders, "no entropy slider"
+    return sliders[0].max
+
+
+def test_entropy_slider_follows_the_checkpoints_classes(teaching_checkpoints, monkeypatch):
+    assert entropy_slider_max(run_page(teaching_checkpoints, monkeypatch, ckpt="cls2")) == pytest.approx(0.7)
+    assert entropy_slider_max(run_page(teaching_checkpoints, monkeypatch, ckpt="mean3")) == pytest.approx(1.1)
+
+
+def test_a_link_entropy_above_log_c_is_dropped_with_a_note(teaching_checkpoints, monkeypatch):
+    at = run_page(teaching_checkpoints, monkeypatch, ckpt="cls2", t_entropy="1.0")
+    assert entropy_slider_max(at) == pytest.approx(0.7)
+    notes = [w.value.replace("\\", "") for w in at.warning]  # markdown-escaped
+    assert any("out of range" in n and "from 0 to 0.7" in n for n in notes), notes

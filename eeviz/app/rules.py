@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -21,12 +22,15 @@ MAX_LAYER_COUNT_RANGE = 100
 
 
 def threshold_input(spec: RuleSpec, num_layers: int, where=None, shared: dict | None = None,
-                    default: float | None = None) -> float | int | None:
+                    default: float | None = None, num_labels: int | None = None) -> float | int | None:
     """The widget for a rule's threshold (query parameter ``t_<rule>``); None for rules without one.
 
     ``shared`` collects the values of widgets already drawn in this run, so two methods with the same rule
-    (PonderNet and PALBERT) share one widget instead of drawing a duplicate.
+    (PonderNet and PALBERT) share one widget instead of drawing a duplicate. ``num_labels``: the model's class
+    count, for thresholds whose top depends on it (``RuleSpec.maximum_for``).
     """
+    if spec.maximum_for(num_labels) != spec.maximum:  # the range, the link check and the clamp all follow it
+        spec = dataclasses.replace(spec, maximum=spec.maximum_for(num_labels))
     where = where or st.sidebar
     key = f"t_{spec.name}"
     if shared is not None and key in shared:
@@ -165,7 +169,8 @@ def rule_controls(
         )
     spec = method_cls.rules[rule].spec
     default = method.default_threshold(rule) if method is not None else None
-    value = threshold_input(spec, num_layers, where, shared, default)
+    num_labels = method.num_labels if method is not None else None
+    value = threshold_input(spec, num_layers, where, shared, default, num_labels)
     return rule, ({} if value is None else {spec.param: value})
 
 

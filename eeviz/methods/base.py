@@ -69,11 +69,24 @@ class RuleSpec:
     stochastic: bool = False  # the rule draws random numbers; ``param`` is then the seed
     follows: str | None = None  # stochastic rules: the signal whose distribution their exit layer follows
     symbol: str = ""  # the threshold's short name in sentences, e.g. "S" (falls back to ``label``)
+    # the threshold's top is log C for a model of C classes (an entropy in nats); ``maximum`` is then the
+    # fallback when C is unknown or the model is a regression
+    maximum_per_class: bool = False
 
     @property
     def display(self) -> str:
         """The rule's plain-word name."""
         return self.title or self.name.replace("_", " ")
+
+    def maximum_for(self, num_labels: int | None) -> float:
+        """The threshold's top for a model of ``num_labels`` classes: log C (rounded up to ``step``) when
+        ``maximum_per_class``, else ``maximum``."""
+        import math
+
+        if not self.maximum_per_class or num_labels is None or num_labels < 2:
+            return self.maximum
+        steps = math.ceil(math.log(num_labels) / self.step - 1e-9)
+        return round(steps * self.step, 10)
 
 
 class ExitRule:

@@ -38,7 +38,8 @@ class EntropyRule(ExitRule):
         label="entropy threshold S (nats)",
         description="exit at the first layer whose prediction entropy is below S",
         minimum=0.0,
-        maximum=round(math.log(3), 2),
+        maximum=round(math.log(3), 2),  # without a model; the app's slider runs to log C for C classes
+        maximum_per_class=True,
         step=0.01,
         title="entropy",
         series="entropy",
