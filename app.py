@@ -37,6 +37,7 @@ def decision_view(info, model, trace, gold) -> None:
     decision = replay(trace, rule)
     key, pkey = figures.trace_key(info, trace), figures.params_key(params)
     ui.show_decision(trace, decision, gold)
+    ui.show_cut_notice(info, model, trace)  # next to the result, not only in the Tokens expander
     st.plotly_chart(figures.probability_figure(key, decision.exit_layer, trace), key="probabilities")
     ui.show_playback(model, trace, decision, gold)
 

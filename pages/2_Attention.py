@@ -25,6 +25,7 @@ trace = ui.get_trace(info, text, text_b)
 decision = replay(trace, model.make_rule(rule_name, **params))
 exit_layer = decision.exit_layer
 st.markdown(f"Exit at layer **{exit_layer} / {trace.num_layers}** with **{ui.md_escape(decision.label)}**.")
+ui.show_cut_notice(info, model, trace)
 if trace.attentions is None:
     st.info("This trace has no attention weights.")
     st.stop()

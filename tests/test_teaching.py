@@ -145,3 +145,53 @@ def test_a_link_entropy_above_log_c_is_dropped_with_a_note(teaching_checkpoints,
     assert entropy_slider_max(at) == pytest.approx(0.7)
     notes = [w.value.replace("\\", "") for w in at.warning]  # markdown-escaped
     assert any("out of range" in n and "from 0 to 0.7" in n for n in notes), notes
+
+
+# ============================================================================ a long input is said to be cut
+def test_find_cut_names_the_unread_words(tiny_bert):
+    from transformers import AutoTokenizer
+
+    from eeviz.truncation import find_cut
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    short = find_cut(tokenizer, "good movie", None, 16)
+    assert short.unread_tokens == 0 and short.total_tokens == 4
+    text = "the movie was fun and the acting was good but the plot was dull and the story was the worst"
+    cut = find_cut(tokenizer, text, None, 8)  # [CLS] + 6 words + [SEP] are read
+    assert cut.total_tokens == 22 and cut.unread_tokens == 14
+    assert cut.unread_text == "acting was good but the plot was dull and the story was the worst"
+    pair = find_cut(tokenizer, text, "boring", 8)
+    assert pair.unread_tokens == 24 - 8 and pair.unread_text == ""
+
+
+def test_explore_says_when_the_input_was_cut(teaching_checkpoints, monkeypatch):
+    long_text = " ".join(["the movie was fun"] * 6) + " but the plot was the worst"
+    at = run_page(teaching_checkpoints, monkeypatch, ckpt="cls2", text=long_text)
+    notes = [w.value.replace("\\", "") for w in at.warning]
+    assert any(n.startswith("**The input was cut**") and "the plot was the worst" in n for n in notes), notes
+    at = run_page(teaching_checkpoints, monkeypatch, ckpt="cls2", text="good movie")
+    assert not any("was cut" in w.value for w in at.warning)
+    at = run_page(teaching_checkpoints, monkeypatch, "pages/2_Attention.py", ckpt="cls2", text=long_text)
+    assert any("was cut" in w.value for w in at.warning)
+
+
+# ============================================================================ plain words
+def test_layer_table_and_compare_table_use_plain_words():
+    from eeviz.app.figures import plain_columns
+    from eeviz.methods import get_method
+    from eeviz.plots import compare_table
+    from eeviz.trace import Decision, Trace
+
+    method_cls = next(get_method(n) for n in __import__("eeviz.methods", fromlist=["x"]).available_methods()
+                      if get_method(n).signal_names and len(get_method(n).rules) > 1)
+    key, plain = next(iter(method_cls.signal_names.items()))
+    trace = Trace(method=method_cls.name, text="x", text_b=None, tokens=["x"], labels=["a", "b"],
+                  logits=np.zeros((2, 2), dtype=np.float32), signals={key: np.array([0.1, 0.2])})
+    import pandas as pd
+
+    frame = plain_columns(pd.DataFrame({"layer": [1, 2], key: [0.1, 0.2], f"rule {key}": [0, 1]}), trace)
+    assert list(frame.columns) == ["layer", plain, f"rule {plain}"]
+    rule = next(name for name, r in method_cls.rules.items() if r.spec.display != name)
+    decision = Decision(rule, {}, 1, 0, np.array([0.5, 0.5]), {}, "a")
+    table = compare_table({"c": trace}, {"c": decision}, {})
+    assert table["rule"].tolist() == [method_cls.rules[rule].spec.display]

@@ -55,7 +55,30 @@ def decision_panels(key: tuple, rule: str, params: tuple, gold: Any, _model, _tr
 
 @st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
 def layer_table(key: tuple, rule: str, params: tuple, _trace: Trace, _decision: Decision) -> pd.DataFrame:
-    return plots.layer_table(_trace, _decision)
+    """The per-layer table with the method's plain-word signal names as column titles (the CSV download
+    keeps the raw keys: they are what the trace JSON and the code call them)."""
+    return plain_columns(plots.layer_table(_trace, _decision), _trace)
+
+
+def plain_columns(frame: pd.DataFrame, trace: Trace) -> pd.DataFrame:
+    """``frame`` with signal and rule-state columns renamed by the trace's method (``series_name``);
+    a name that would repeat another column stays as it is."""
+    from ..methods import get_method
+
+    try:
+        method_cls = get_method(trace.method)
+    except ValueError:  # a trace of a method this install does not have: raw keys
+        return frame
+    names, taken = {}, set(frame.columns)
+    for column in frame.columns:
+        raw = column[len("rule "):] if column.startswith("rule ") else column
+        if raw not in method_cls.signal_names:
+            continue
+        plain = ("rule " if raw != column else "") + method_cls.series_name(raw)
+        if plain not in taken:
+            names[column] = plain
+            taken.add(plain)
+    return frame.rename(columns=names)
 
 
 @st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)

@@ -11,6 +11,7 @@ import streamlit as st
 from ..catalog import CheckpointInfo
 from ..plots import layer_table
 from ..trace import Decision, Trace
+from ..truncation import Cut, find_cut
 from .page import md_escape
 
 
@@ -59,6 +60,29 @@ def show_decision(trace: Trace, decision: Decision, gold: Any = None) -> None:
                 f"Same answer as the full model (layer {num_layers})"
                 + (f", with {saved} layer(s) fewer." if saved else ".")
             )
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _cut(folder: str, text: str, text_b: str | None, max_length: int, _tokenizer) -> Cut:
+    return find_cut(_tokenizer, text, text_b, max_length)
+
+
+def show_cut_notice(info: CheckpointInfo, model, trace: Trace) -> None:
+    """A visible warning, next to the result, when the input was longer than the model reads."""
+    max_length = info.cfg.max_length
+    if len(trace.tokens) < max_length:  # the trace holds the cut input: shorter means nothing was cut
+        return
+    cut = _cut(str(info.path), trace.text, trace.text_b, max_length, model.tokenizer)
+    if not cut.unread_tokens:
+        return
+    unread = cut.unread_text if len(cut.unread_text) <= 200 else cut.unread_text[:199] + "…"
+    st.warning(
+        f"**The input was cut**: this model reads its first {max_length} tokens and the input has "
+        f"{cut.total_tokens}, so the last {cut.unread_tokens} were never read"
+        + (f": “{md_escape(unread)}”" if unread else "")
+        + ". The result above is for the part it read.",
+        icon=":material/content_cut:",
+    )
 
 
 def export_payload(info: CheckpointInfo, trace: Trace, decision: Decision) -> dict:

@@ -25,7 +25,7 @@ from .loading import (
     pick_checkpoint,
     titles,
 )
-from .output import export_buttons, export_payload, pair_boundary, show_decision
+from .output import export_buttons, export_payload, pair_boundary, show_cut_notice, show_decision
 from .playback import show_compare_playback, show_playback
 from .reproduce import show_result_check
 from .page import EVALUATE_COMMAND, PAGE_ICON, PAGES, TRAIN_COMMAND, md_escape, setup_page
@@ -62,6 +62,7 @@ __all__ = [
     "sentence_inputs",
     "setup_page",
     "show_compare_playback",
+    "show_cut_notice",
     "show_decision",
     "show_playback",
     "show_result_check",

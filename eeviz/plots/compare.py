@@ -14,6 +14,16 @@ from ..trace import Decision, Trace
 from .style import EXIT, class_color, escape, layer_axis, layers, style
 
 
+def rule_display(trace: Trace, rule: str) -> str:
+    """The rule's plain-word name (``RuleSpec.display``) from the trace's method; its key when unknown."""
+    from ..methods import get_method
+
+    try:
+        return get_method(trace.method).rules[rule].spec.display
+    except (ValueError, KeyError):
+        return rule
+
+
 def compare_table(
     traces: Mapping[str, Trace], decisions: Mapping[str, Decision], titles: Mapping[str, str]
 ) -> pd.DataFrame:
@@ -25,7 +35,7 @@ def compare_table(
             {
                 "checkpoint": titles.get(name, name),
                 "folder": name,
-                "rule": d.rule,
+                "rule": rule_display(trace, d.rule),
                 "threshold": ", ".join(f"{k}={v:g}" for k, v in d.params.items() if isinstance(v, (int, float))),
                 "exit layer": d.exit_layer,
                 "layers": trace.num_layers,
