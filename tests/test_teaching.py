@@ -195,3 +195,49 @@ def test_layer_table_and_compare_table_use_plain_words():
     decision = Decision(rule, {}, 1, 0, np.array([0.5, 0.5]), {}, "a")
     table = compare_table({"c": trace}, {"c": decision}, {})
     assert table["rule"].tolist() == [method_cls.rules[rule].spec.display]
+
+
+# ============================================================================ colours on light and dark themes
+LIGHT_BG, DARK_BG = (255, 255, 255), (14, 17, 23)  # Streamlit's light and dark page backgrounds
+
+
+def rgb(color: str) -> tuple[float, ...]:
+    """(r, g, b[, a]) of '#RRGGBB' or 'rgba(r, g, b, a)'."""
+    if color.startswith("#"):
+        return tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return tuple(float(v) for v in color[color.index("(") + 1 : -1].split(","))
+
+
+def contrast(a, b) -> float:
+    def lum(c):
+        ch = [v / 255 for v in c[:3]]
+        ch = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in ch]
+        return 0.2126 * ch[0] + 0.7152 * ch[1] + 0.0722 * ch[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_threshold_line_and_label_read_on_both_themes():
+    import plotly.graph_objects as go
+
+    from eeviz import plots
+
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[0.1, 0.9]))
+    from eeviz.plots.style import threshold_line
+
+    threshold_line(fig, 0.5, "S")
+    (line,) = [s for s in fig.layout.shapes if s.name == plots.THRESHOLD]
+    label = fig.layout.annotations[0]
+    for color in (line.line.color, label.font.color):
+        assert contrast(rgb(color), LIGHT_BG) >= 3 and contrast(rgb(color), DARK_BG) >= 3, color
+
+
+def test_flag_cells_and_veils_are_not_white():
+    from eeviz.plots.traces import flags_figure
+
+    fig = flags_figure({"window full": [0, 1, 1], "window ok": [0, 0, 1]}, "flags", exit_layer=2)
+    off = fig.data[0].colorscale[0][1]
+    assert len(rgb(off)) == 4 and rgb(off)[3] < 1  # see-through: the page's background shows
+    for shape in fig.layout.shapes:
+        assert (shape.fillcolor or "").lower() not in ("white", "#ffffff")

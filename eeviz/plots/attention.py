@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .style import EXIT, EXIT_COLOR, SKIPPED, escape, layers, style
+from .style import EXIT, EXIT_COLOR, SKIPPED, VEIL_COLOR, escape, layers, style
 
 
 def token_heatmap(
@@ -64,8 +64,8 @@ def token_heatmap(
                 x1=1,
                 y0=exit_layer + 0.5,
                 y1=num_rows + 0.5,
-                fillcolor="white",
-                opacity=0.55,
+                fillcolor=VEIL_COLOR,  # white glared on the dark theme
+                opacity=0.6,
                 line_width=0,
             )
     return style(fig, title, height=150 + 28 * num_rows + (40 if num_tokens > 20 else 0))

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..trace import Decision, Trace
-from .style import EXIT, class_color, escape, layer_axis, layers, style
+from .style import EXIT, EXIT_COLOR, class_color, escape, layer_axis, layers, style
 
 
 def rule_display(trace: Trace, rule: str) -> str:
@@ -135,7 +135,7 @@ def compare_layers_figure(
     for r, name in enumerate(names):
         e = decisions[name].exit_layer
         fig.add_shape(
-            type="rect", name=EXIT, x0=e - 0.5, x1=e + 0.5, y0=r - 0.5, y1=r + 0.5, line=dict(color="black", width=3)
+            type="rect", name=EXIT, x0=e - 0.5, x1=e + 0.5, y0=r - 0.5, y1=r + 0.5, line=dict(color=EXIT_COLOR, width=3)
         )
     fig.update_yaxes(
         tickmode="array",

@@ -25,7 +25,7 @@ from .playback_parts import (
     CURRENT, GREY_TEXT, NOT_COMPUTED, Row, animation_controls, assemble, axis_ids, layer_shapes, matrix_reveal, plain,
     playback_rows, playback_series, series_reveal, shape, stacked_axes,
 )
-from .style import BAR_COLORS, LINE_COLORS, SIDES, THRESHOLD, ZONE_COLOR, auto_range, class_color, escape, fires
+from .style import BAR_COLORS, LINE_COLORS, OFF_FILL, SIDES, THRESHOLD, ZONE_COLOR, auto_range, class_color, escape, fires
 
 WRAP = 56  # characters per line of a frame's sentence (plotly does not wrap titles; fits a phone)
 KEY_WIDTH = 64  # characters of a chart's title and colour key on one line; longer keys go on a line of their own
@@ -162,7 +162,7 @@ def playback_figure(
     for r, row in enumerate(rows[1:], start=2):
         if row.kind == "flags":
             add(r, dict(type="heatmap", y=[escape(name_of(k)) for k in row.lines], x=list(range(1, num_layers + 1)),
-                        zmin=0, zmax=1, colorscale=[[0, "#BBBBBB"], [1, ZONE_COLOR]], showscale=False, xgap=2,
+                        zmin=0, zmax=1, colorscale=[[0, OFF_FILL], [1, ZONE_COLOR]], showscale=False, xgap=2,
                         ygap=2, hoverongaps=False, hovertemplate="layer %{x}: %{y} = %{z}<extra></extra>"),
                 matrix_reveal(np.array([series[k] for k in row.lines]), layers_on_rows=False))
         elif row.kind == "tokens":

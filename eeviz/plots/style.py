@@ -22,7 +22,12 @@ SKIPPED = "skipped"
 THRESHOLD = "threshold"
 
 EXIT_COLOR = "#D62728"
-THRESHOLD_COLOR = "#555555"
+# Colours that read on Streamlit's light and dark themes alike: a mid grey for lines and their labels, and
+# semi-transparent fills, through which the page's background shows, for cells and veils (a dark grey vanished
+# on the dark theme, and white cells glared on it).
+THRESHOLD_COLOR = "#888888"
+OFF_FILL = "rgba(136, 136, 136, 0.25)"  # a "no" cell of a yes/no row
+VEIL_COLOR = "#808080"  # over the layers never run: a grey veil greys out a heatmap's colours on either theme
 ZONE_COLOR = "#2CA02C"
 MISS_COLOR = "#F58518"  # a band whose condition does not hold (e.g. a window that does not pass)
 CLASS_COLORS = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#72B7B2", "#9D755D", "#EECA3B", "#FF9DA6")
@@ -70,7 +75,7 @@ def layer_axis(fig: go.Figure, num_layers: int) -> None:
 
 def mark_exit(fig: go.Figure, exit_layer: int | None, num_layers: int, on_heatmap: bool = False) -> go.Figure:
     """Dashed line at the exit layer and a band over the layers after it (never run by true early exit): grey
-    over line charts, a white veil over heatmaps (where grey would just shift the colours)."""
+    over line charts, a stronger grey veil over heatmaps (white glared on the dark theme)."""
     if exit_layer is None:
         return fig
     fig.add_vline(
@@ -86,8 +91,8 @@ def mark_exit(fig: go.Figure, exit_layer: int | None, num_layers: int, on_heatma
             x1=num_layers + 0.5,
             name=SKIPPED,
             line_width=0,
-            fillcolor="white" if on_heatmap else "#888888",
-            opacity=0.5 if on_heatmap else 0.12,
+            fillcolor=VEIL_COLOR if on_heatmap else "#888888",
+            opacity=0.6 if on_heatmap else 0.12,
         )
     return fig
 
