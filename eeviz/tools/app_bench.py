@@ -7,9 +7,9 @@ browser has painted twice):
 
 1. one session on Explore: the first load of a cold server, fresh loads of a warm one, a new sentence typed
    (Ctrl+Enter), threshold moves (arrow keys on the sidebar slider); the same on Compare for reference;
-2. ``--sessions`` sessions at once (default 16), half on Explore and half on Compare: each loads the page,
-   types its own sentence, then moves a threshold slider every ``--interval`` seconds for ``--duration``
-   seconds.
+2. ``--sessions`` sessions at once (default 16), half on Explore and half on Compare: each loads the page
+   and types its own sentence; once all have, each moves a threshold slider every ``--interval`` seconds for
+   ``--duration`` seconds.
 
 Every session's result is then checked: its sentence box holds its own sentence, and the result summary the
 page shows under "Reproduce this result" (exit layer, prediction, attention and logits checksums;
@@ -107,11 +107,29 @@ async def single_session(browser, url: str, cfg: AppBenchConfig, log: BenchLog, 
                 await fresh.close()
 
 
-async def class_session(session: Session, sentence: str, cfg: AppBenchConfig, log: BenchLog, query: str) -> None:
+class Gate:
+    """Opens when every session has arrived (loaded and typed its sentence, or failed): the slider phase of
+    the load test starts for all at once, not while others are still loading."""
+
+    def __init__(self, count: int):
+        self.left, self.opened = count, asyncio.Event()
+
+    def arrive(self) -> None:
+        self.left -= 1
+        if self.left <= 0:
+            self.opened.set()
+
+
+async def class_session(session: Session, sentence: str, cfg: AppBenchConfig, log: BenchLog, query: str,
+                        gate: Gate) -> None:
     scenario = f"{cfg.sessions} sessions at once"
     try:
-        log.add(scenario, f"first load ({session.page_name})", await session.open(query))
-        log.add(scenario, f"new sentence ({session.page_name})", await session.type_sentence(sentence))
+        try:
+            log.add(scenario, f"first load ({session.page_name})", await session.open(query))
+            log.add(scenario, f"new sentence ({session.page_name})", await session.type_sentence(sentence))
+        finally:
+            gate.arrive()
+        await asyncio.wait_for(gate.opened.wait(), timeout=cfg.timeout_s * 3)
         end = time.monotonic() + cfg.duration_s
         while time.monotonic() < end:
             started = time.monotonic()
@@ -129,9 +147,10 @@ async def load_test(browser, url: str, cfg: AppBenchConfig, log: BenchLog, expec
     ]
     sentences = [f"{SENTENCES[k % len(SENTENCES)]} (review {k + 1})" for k in range(cfg.sessions)]
     try:
-        await asyncio.gather(*(class_session(s, t, cfg, log, query) for s, t in zip(sessions, sentences)))
+        gate = Gate(len(sessions))
+        await asyncio.gather(*(class_session(s, t, cfg, log, query, gate) for s, t in zip(sessions, sentences)))
         for session in sessions:
-            if session.page is not None and session.sentence is not None:
+            if session.page is not None:
                 try:
                     await verify(session, expected, log)
                 except Exception as err:  # noqa: BLE001
@@ -173,7 +192,9 @@ def percentile(values: list[float], q: float) -> float:
 def report(log: BenchLog, cfg: AppBenchConfig, wall_s: float) -> str:
     lines = [
         f"# eeviz bench --app: {cfg.sessions} sessions, {cfg.duration_s:g} s of slider moves every "
-        f"{cfg.interval_s:g} s; {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at the end",
+        f"{cfg.interval_s:g} s; {os.cpu_count()} CPU cores; load average "
+        + " → ".join(f"{x:.1f}" for x in log.load_average)
+        + " (start → end; other work on the machine slows every figure)",
         "",
         "| scenario | action | n | median s | p90 s | max s |",
         "|---|---|---|---|---|---|",
@@ -189,6 +210,8 @@ def report(log: BenchLog, cfg: AppBenchConfig, wall_s: float) -> str:
         f"results checked against this process's traces: {log.checked}; mismatches: {len(log.mismatches)}; "
         f"errors: {len(log.errors)}; wall time {wall_s:.0f} s",
     ]
+    if log.retried:
+        lines.append(f"key presses that started no run and were pressed again: {len(log.retried)}")
     lines += [f"  mismatch: {m}" for m in log.mismatches[:20]]
     lines += [f"  error: {e}" for e in log.errors[:20]]
     if log.messages:
@@ -227,7 +250,7 @@ def parse_args(argv: list[str] | None, prog: str) -> AppBenchConfig:
 
 def main(argv: list[str] | None = None, prog: str = "eeviz bench --app") -> int:
     cfg = parse_args(argv, prog)
-    log = BenchLog()
+    log = BenchLog(load_average=[os.getloadavg()[0]])
     started = time.monotonic()
     proc, url, server_log = start_server(cfg.checkpoints)
     try:
@@ -242,6 +265,7 @@ def main(argv: list[str] | None = None, prog: str = "eeviz bench --app") -> int:
     for line in tail.splitlines():  # the last line of each traceback the server logged
         if re.match(r"^[\w.]+(Error|Exception)\b", line):
             log.errors.append(f"server log: {line.strip()[:200]}")
+    log.load_average.append(os.getloadavg()[0])
     print(report(log, cfg, time.monotonic() - started))
     if cfg.json_out:
         Path(cfg.json_out).write_text(json.dumps({"config": asdict(cfg), **asdict(log)}, indent=1))

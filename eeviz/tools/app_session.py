@@ -30,6 +30,8 @@ PAGE_PATHS = {"Explore": "/", "Compare": "/Compare"}
 RESULT_KEY = "eeviz-result"  # the app's container holding the result summary (eeviz.app.reproduce)
 RESULT_TITLE = "Reproduce this result"  # the expander around it
 SERVER_START_TIMEOUT_S = 90.0
+INPUT_LOST_S = 30.0  # a key press after which the page stays idle this long started no run: press again
+INPUT_RETRIES = 2
 
 # Counts the ends of script runs (the app root's data-test-script-state leaving "running") and stamps the last
 # key press, both on the page's clock; installed before any page script runs.
@@ -64,6 +66,12 @@ async ([before, fromKey, timeoutMs]) => {
 }
 """
 
+# what a page was doing when an action timed out
+STATE_JS = """() => { const app = document.querySelector('[data-testid="stApp"]');
+  return {script: app && app.getAttribute('data-test-script-state'),
+          connection: app && app.getAttribute('data-test-connection-state'),
+          runs: window.__eevizBench.ends, stale: document.querySelectorAll('[data-stale="true"]').length,
+          focused: document.activeElement && document.activeElement.getAttribute('aria-label')}; }"""
 SLIDER_JS = "e => [parseFloat(e.value), parseFloat(e.min), parseFloat(e.max)]"  # the slider's <input type=range>
 
 
@@ -89,6 +97,8 @@ class BenchLog:
     errors: list[str] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)  # error boxes the app itself showed
+    retried: list[str] = field(default_factory=list)  # key presses that started no run and were repeated
+    load_average: list[float] = field(default_factory=list)  # the machine's 1-minute load, at start and end
     checked: int = 0
 
     def add(self, scenario: str, action: str, seconds: float) -> None:
@@ -159,7 +169,14 @@ class Session:
         self.page = await self.context.new_page()
         self.page.on("pageerror", lambda exc: self.log.errors.append(f"{self.name}: browser error {exc}"))
         await self.page.goto(self.base_url + PAGE_PATHS[self.page_name] + query, wait_until="commit")
-        return await self._idle(0, from_key=False, what="load")
+        seconds = await self._idle(0, from_key=False, what="load")
+        # a run can end before the page holds anything (a reconnect under load): the page is loaded when its
+        # sentence box is there and the runs are over
+        box = self.page.get_by_test_id("stTextArea").locator("textarea").first
+        if not await box.count():
+            await box.wait_for(state="attached", timeout=self.cfg.timeout_s * 1000)
+            seconds = await self._idle(0, from_key=False, what="load")
+        return seconds
 
     async def _route(self, route) -> None:
         if is_local_url(route.request.url):
@@ -174,7 +191,8 @@ class Session:
     async def _idle(self, before: int, from_key: bool, what: str) -> float:
         ms = await self.page.evaluate(IDLE_JS, [before, from_key, self.cfg.timeout_s * 1000])
         if ms < 0:
-            raise TimeoutError(f"{self.name}: {what} not done after {self.cfg.timeout_s:.0f} s")
+            state = await self.page.evaluate(STATE_JS)
+            raise TimeoutError(f"{self.name}: {what} not done after {self.cfg.timeout_s:.0f} s (page: {state})")
         await self._check_page(what)
         return ms / 1000
 
@@ -187,13 +205,33 @@ class Session:
         if state and state not in ("CONNECTED", "connected"):
             self.log.errors.append(f"{self.name}: connection {state} after {what}")
 
+    async def _act(self, press, what: str) -> float:
+        """Times ``press`` (a key press that should start a run) until the page is idle. Under heavy load a
+        press sometimes starts no run at all (the page sits idle, nothing was sent): after ``INPUT_LOST_S``
+        it is pressed again, at most ``INPUT_RETRIES`` times, each retry noted in the log; the time counts
+        from the last press."""
+        for _ in range(1 + INPUT_RETRIES):
+            before = await self._runs()
+            await press()
+            ms = await self.page.evaluate(IDLE_JS, [before, True, INPUT_LOST_S * 1000])
+            if ms >= 0:
+                await self._check_page(what)
+                return ms / 1000
+            state = await self.page.evaluate(STATE_JS)
+            if state["runs"] > before or state["script"] != "notRunning":  # a run is under way: wait for it
+                return await self._idle(before, from_key=True, what=what)
+            self.log.retried.append(f"{self.name}: {what}: no run {INPUT_LOST_S:g} s after the key press")
+        raise TimeoutError(f"{self.name}: {what} started no run after {1 + INPUT_RETRIES} presses")
+
     async def type_sentence(self, sentence: str) -> float:
         self.sentence = sentence
         box = self.page.get_by_test_id("stTextArea").locator("textarea").first
-        await box.fill(sentence)
-        before = await self._runs()
-        await box.press("Control+Enter")
-        return await self._idle(before, from_key=True, what="new sentence")
+
+        async def press():
+            await box.fill(sentence)
+            await box.press("Control+Enter")
+
+        return await self._act(press, "new sentence")
 
     async def _slider(self):
         sidebar = self.page.get_by_test_id("stSidebar")
@@ -211,10 +249,13 @@ class Session:
             self.direction = -1
         elif now <= low:
             self.direction = 1
-        await thumb.focus()
-        before = await self._runs()
-        await self.page.keyboard.press("ArrowRight" if self.direction > 0 else "ArrowLeft")
-        return await self._idle(before, from_key=True, what="slider move")
+        key = "ArrowRight" if self.direction > 0 else "ArrowLeft"
+
+        async def press():
+            await thumb.focus()
+            await self.page.keyboard.press(key)
+
+        return await self._act(press, "slider move")
 
     async def slider_value(self) -> float | None:
         thumb = self.page.get_by_test_id("stSidebar").get_by_role("slider").first
@@ -286,7 +327,8 @@ class Expected:
 
 
 async def verify(session: Session, expected: Expected, log: BenchLog) -> None:
-    """The page shows its own sentence, and each result equals this process's trace of it."""
+    """The page shows its own sentence, and each result equals this process's trace of the sentence in its box
+    (so a result of another session's sentence is a mismatch even where typing failed)."""
     from ..fingerprint import differences
 
     page = session.page
@@ -302,7 +344,7 @@ async def verify(session: Session, expected: Expected, log: BenchLog) -> None:
     if slider is not None and shown and not any(abs(v - slider) < 1e-9 for v in thresholds):
         log.mismatches.append(f"{session.name}: the slider says {slider}, the results used {sorted(thresholds)}")
     for summary in shown:
-        want = await asyncio.to_thread(expected.summary, summary, session.sentence)
+        want = await asyncio.to_thread(expected.summary, summary, value)
         for problem in differences(summary, want):
             log.mismatches.append(f"{session.name} [{summary.get('checkpoint')}]: {problem}")
         log.checked += 1
