@@ -26,7 +26,9 @@ EXIT_COLOR = "#D62728"
 # semi-transparent fills, through which the page's background shows, for cells and veils (a dark grey vanished
 # on the dark theme, and white cells glared on it).
 THRESHOLD_COLOR = "#888888"
-OFF_FILL = "rgba(136, 136, 136, 0.25)"  # a "no" cell of a yes/no row
+# a "no" cell of a yes/no row: an opaque mid grey, so plotly's automatic text colour (black here) reads on it
+# whatever the page's background (on a see-through cell the text could not suit both themes)
+OFF_FILL = "#9E9E9E"
 VEIL_COLOR = "#808080"  # over the layers never run: a grey veil greys out a heatmap's colours on either theme
 ZONE_COLOR = "#2CA02C"
 MISS_COLOR = "#F58518"  # a band whose condition does not hold (e.g. a window that does not pass)
