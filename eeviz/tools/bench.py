@@ -325,19 +325,23 @@ def bench_rules(models, texts, repeats, device, real_path: bool | None = None) -
         heads_us = 1e6 * timer.median("heads") / (steps * len(rule_names))
         for rule_name in rule_names:
             in_place_us = 1e6 * timer.median(f"{rule_name} in place") / steps
-            rows.append(
-                {
-                    "model": name,
-                    "rule": rule_name,
-                    "us_step_alone": 1e6 * timer.median(f"{rule_name} alone") / steps,
-                    "us_step": in_place_us,
-                    "us_layer": layer_us,
-                    "step_over_layer": in_place_us / layer_us,
-                    "us_heads": heads_us,
-                    "heads_over_layer": heads_us / layer_us,
-                }
-            )
+            alone_us = 1e6 * timer.median(f"{rule_name} alone") / steps
+            rows.append(rule_row(name, rule_name, alone_us, in_place_us, layer_us, heads_us))
     return rows
+
+
+def rule_row(model: str, rule: str, alone_us: float, step_us: float, layer_us: float, heads_us: float) -> dict:
+    """One row of section 3: a rule step's cost (alone and inside the layer loop) against a layer's and the heads'."""
+    return {
+        "model": model,
+        "rule": rule,
+        "us_step_alone": alone_us,
+        "us_step": step_us,
+        "us_layer": layer_us,
+        "step_over_layer": step_us / layer_us,
+        "us_heads": heads_us,
+        "heads_over_layer": heads_us / layer_us,
+    }
 
 
 def bench_traces(models, texts, device) -> dict:

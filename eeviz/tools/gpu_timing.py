@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .bench import Timer, synchronize
+from .bench import Timer, rule_row, synchronize
 
 
 def real_path_costs(model, batches, rule_names, repeats, device) -> tuple[Timer, int]:
@@ -76,16 +76,6 @@ def real_path_rows(models, texts, repeats, device) -> list[dict]:
         heads_us = 1e6 * (timer.median("heads") - timer.median("layer")) / steps
         for rule_name in rule_names:
             in_place_us = 1e6 * (timer.median(f"{rule_name} in place") - timer.median("heads")) / steps
-            rows.append(
-                {
-                    "model": name,
-                    "rule": rule_name,
-                    "us_step_alone": 1e6 * timer.median(f"{rule_name} alone") / steps,
-                    "us_step": in_place_us,
-                    "us_layer": layer_us,
-                    "step_over_layer": in_place_us / layer_us,
-                    "us_heads": heads_us,
-                    "heads_over_layer": heads_us / layer_us,
-                }
-            )
+            alone_us = 1e6 * timer.median(f"{rule_name} alone") / steps
+            rows.append(rule_row(name, rule_name, alone_us, in_place_us, layer_us, heads_us))
     return rows
