@@ -18,6 +18,7 @@ from .. import plots
 from ..catalog import CheckpointInfo
 from ..fingerprint import result_summary
 from ..trace import Decision, Trace
+from .loading import _stamp
 from .rules import figure_extras
 
 CACHE_ENTRIES = 512  # figures of a few hundred (sentence, threshold) pairs: a few tens of MB
@@ -25,8 +26,6 @@ CACHE_ENTRIES = 512  # figures of a few hundred (sentence, threshold) pairs: a f
 
 def trace_key(info: CheckpointInfo, trace: Trace) -> tuple[str, int, str, str | None]:
     """(checkpoint folder, its weights' stamp, text, second text): what a trace is a function of."""
-    from .loading import _stamp
-
     return (str(info.path), _stamp(info), trace.text, trace.text_b)
 
 

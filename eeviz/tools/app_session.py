@@ -123,6 +123,9 @@ def start_server(checkpoints: str | None) -> tuple[subprocess.Popen, str, Any]:
     command = [
         sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
         "--server.port", str(port), "--server.address", "127.0.0.1",
+        # serving, not developing: without this, a source file edited during the run (by anyone) makes
+        # Streamlit unload the app's modules under the running sessions
+        "--server.fileWatcherType", "none",
     ]
     proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
