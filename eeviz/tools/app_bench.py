@@ -2,8 +2,8 @@
 
 Starts the Streamlit app (headless, on a free port of 127.0.0.1), drives Debian's chromium through Playwright
 (no ``playwright install``; every request to another host is aborted) and measures, from the browser's own
-clock, the time from an action until the page is idle (the script run it started has finished and the
-browser has painted twice):
+clock, the time from an action until the page shows its new result (its "Reproduce this result" box has
+changed), is idle and has painted twice:
 
 1. one session on Explore: the first load of a cold server, fresh loads of a warm one, a new sentence typed
    (Ctrl+Enter), threshold moves (arrow keys on the sidebar slider); the same on Compare for reference;
@@ -33,9 +33,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .app_session import (  # noqa: F401  (IDLE_JS, INIT_JS: for scripts that time the app themselves)
-    IDLE_JS,
-    INIT_JS,
+from .app_session import (
     AppBenchConfig,
     BenchLog,
     Expected,

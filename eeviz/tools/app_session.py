@@ -33,36 +33,46 @@ SERVER_START_TIMEOUT_S = 90.0
 INPUT_LOST_S = 30.0  # a key press after which the page stays idle this long started no run: press again
 INPUT_RETRIES = 2
 
-# Counts the ends of script runs (the app root's data-test-script-state leaving "running") and stamps the last
-# key press, both on the page's clock; installed before any page script runs.
+# Stamps the last key press on the page's clock; installed before any page script runs.
 INIT_JS = """
 (() => {
-  const s = {ends: 0, lastKey: 0};
+  const s = {lastKey: 0};
   window.__eevizBench = s;
   document.addEventListener('keydown', () => { s.lastKey = performance.now(); }, true);
-  new MutationObserver(records => {
-    for (const r of records) if (r.oldValue === 'running') s.ends++;
-  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
-                        attributeFilter: ['data-test-script-state']});
 })();
 """
-# Resolves when a run has ended after ``before`` runs and the page is idle, after two painted frames: the
-# milliseconds since the last key press (or since navigation start); -1 on time-out.
-IDLE_JS = """
-async ([before, fromKey, timeoutMs]) => {
-  const s = window.__eevizBench;
+# The text of the page's result box (one JSON line per checkpoint), or null while it is not drawn.
+RESULT_JS = """() => {
+  const code = document.querySelector('.st-key-eeviz-result [data-testid="stCode"] code');
+  return code ? code.textContent : null;
+}"""
+# Resolves when the page is done: idle (no script running, no running icon) and, for "load", its result box
+# drawn (the last element of Explore and Compare), for "change", the text of its result box no longer
+# ``before``; then after two painted frames. Returns the milliseconds since the last key press (or since
+# navigation start), -1 on time-out. Done is read from what the page shows, not from the script-state
+# attribute alone: under load React batches "running" and "not running" into one render and the attribute
+# never changes.
+DONE_JS = """
+async ([kind, before, fromKey, timeoutMs]) => {
   const start = performance.now();
+  const result = () => {
+    const code = document.querySelector('.st-key-eeviz-result [data-testid="stCode"] code');
+    return code ? code.textContent : null;
+  };
+  const boxDrawn = () => [...document.querySelectorAll('[data-testid="stExpander"] summary')]
+    .some(s => s.textContent.includes('Reproduce this result'));
   const idle = () => {
     const app = document.querySelector('[data-testid="stApp"]');
     return app && app.getAttribute('data-test-script-state') === 'notRunning' && !document.querySelector(
       '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]');
   };
-  while (!(s.ends > before && idle())) {
+  const done = () => idle() && (kind === 'load' ? boxDrawn() : (result() !== null && result() !== before));
+  while (!done()) {
     if (performance.now() - start > timeoutMs) return -1;
     await new Promise(r => setTimeout(r, 5));
   }
   await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-  return performance.now() - (fromKey ? s.lastKey : 0);
+  return performance.now() - (fromKey ? window.__eevizBench.lastKey : 0);
 }
 """
 
@@ -70,7 +80,7 @@ async ([before, fromKey, timeoutMs]) => {
 STATE_JS = """() => { const app = document.querySelector('[data-testid="stApp"]');
   return {script: app && app.getAttribute('data-test-script-state'),
           connection: app && app.getAttribute('data-test-connection-state'),
-          runs: window.__eevizBench.ends, stale: document.querySelectorAll('[data-stale="true"]').length,
+          stale: document.querySelectorAll('[data-stale="true"]').length,
           focused: document.activeElement && document.activeElement.getAttribute('aria-label')}; }"""
 SLIDER_JS = "e => [parseFloat(e.value), parseFloat(e.min), parseFloat(e.max)]"  # the slider's <input type=range>
 
@@ -172,13 +182,12 @@ class Session:
         self.page = await self.context.new_page()
         self.page.on("pageerror", lambda exc: self.log.errors.append(f"{self.name}: browser error {exc}"))
         await self.page.goto(self.base_url + PAGE_PATHS[self.page_name] + query, wait_until="commit")
-        seconds = await self._idle(0, from_key=False, what="load")
-        # a run can end before the page holds anything (a reconnect under load): the page is loaded when its
-        # sentence box is there and the runs are over
-        box = self.page.get_by_test_id("stTextArea").locator("textarea").first
-        if not await box.count():
-            await box.wait_for(state="attached", timeout=self.cfg.timeout_s * 1000)
-            seconds = await self._idle(0, from_key=False, what="load")
+        seconds = await self._done("load", None, from_key=False, timeout_s=self.cfg.timeout_s)
+        # open the result box (no rerun: its content is drawn in the browser), read by every later action
+        await self.page.get_by_test_id("stExpander").filter(has_text=RESULT_TITLE).first.locator("summary").click()
+        await self.page.locator(f'.st-key-{RESULT_KEY} [data-testid="stCode"] code').first.wait_for(
+            state="attached", timeout=self.cfg.timeout_s * 1000
+        )
         return seconds
 
     async def _route(self, route) -> None:
@@ -188,16 +197,15 @@ class Session:
             self.log.errors.append(f"{self.name}: blocked a request to {route.request.url}")
             await route.abort()
 
-    async def _runs(self) -> int:
-        return await self.page.evaluate("() => window.__eevizBench.ends")
-
-    async def _idle(self, before: int, from_key: bool, what: str) -> float:
-        ms = await self.page.evaluate(IDLE_JS, [before, from_key, self.cfg.timeout_s * 1000])
-        if ms < 0:
+    async def _done(self, kind: str, before: str | None, from_key: bool, timeout_s: float) -> float:
+        """Seconds until the page is done (``DONE_JS``); -1 on time-out."""
+        ms = await self.page.evaluate(DONE_JS, [kind, before, from_key, timeout_s * 1000])
+        if ms < 0 and kind == "load":
             state = await self.page.evaluate(STATE_JS)
-            raise TimeoutError(f"{self.name}: {what} not done after {self.cfg.timeout_s:.0f} s (page: {state})")
-        await self._check_page(what)
-        return ms / 1000
+            raise TimeoutError(f"{self.name}: load not done after {timeout_s:.0f} s (page: {state})")
+        if ms >= 0:
+            await self._check_page(kind)
+        return ms / 1000 if ms >= 0 else -1.0
 
     async def _check_page(self, what: str) -> None:
         exceptions = self.page.get_by_test_id("stException")
@@ -209,22 +217,24 @@ class Session:
             self.log.errors.append(f"{self.name}: connection {state} after {what}")
 
     async def _act(self, press, what: str) -> float:
-        """Times ``press`` (a key press that should start a run) until the page is idle. Under heavy load a
-        press sometimes starts no run at all (the page sits idle, nothing was sent): after ``INPUT_LOST_S``
-        it is pressed again, at most ``INPUT_RETRIES`` times, each retry noted in the log; the time counts
-        from the last press."""
+        """Times ``press`` (key presses that should change the page's result) until the result box shows a
+        new result and the page is idle. Under heavy load a press sometimes changes nothing at all: when
+        the page sat idle with the same result for ``INPUT_LOST_S``, it is pressed again, at most
+        ``INPUT_RETRIES`` times, each retry noted in the log; the time counts from the last press."""
+        before = await self.page.evaluate(RESULT_JS)
         for _ in range(1 + INPUT_RETRIES):
-            before = await self._runs()
             await press()
-            ms = await self.page.evaluate(IDLE_JS, [before, True, INPUT_LOST_S * 1000])
-            if ms >= 0:
-                await self._check_page(what)
-                return ms / 1000
+            seconds = await self._done("change", before, from_key=True, timeout_s=INPUT_LOST_S)
+            if seconds >= 0:
+                return seconds
             state = await self.page.evaluate(STATE_JS)
-            if state["runs"] > before or state["script"] != "notRunning":  # a run is under way: wait for it
-                return await self._idle(before, from_key=True, what=what)
-            self.log.retried.append(f"{self.name}: {what}: no run {INPUT_LOST_S:g} s after the key press")
-        raise TimeoutError(f"{self.name}: {what} started no run after {1 + INPUT_RETRIES} presses")
+            if state["script"] != "notRunning":  # a run is under way: wait for it
+                seconds = await self._done("change", before, from_key=True, timeout_s=self.cfg.timeout_s)
+                if seconds >= 0:
+                    return seconds
+            self.log.retried.append(f"{self.name}: {what}: no new result {INPUT_LOST_S:g} s after the key press")
+        state = await self.page.evaluate(STATE_JS)
+        raise TimeoutError(f"{self.name}: {what}: no new result after {1 + INPUT_RETRIES} presses (page: {state})")
 
     async def type_sentence(self, sentence: str) -> float:
         self.sentence = sentence
