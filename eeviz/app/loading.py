@@ -134,9 +134,9 @@ def load_models(infos: list[CheckpointInfo], stop_on_error: bool = True) -> dict
         st.error(f"Cannot load checkpoint {md_escape(info.name)}: {md_escape(public_text(err))}")
     if failed and stop_on_error:
         st.stop()
-    # the other checkpoints load in the background, so the next page finds them ready
-    listed, _ = find_checkpoints()
-    registry.preload((str(i.path), _stamp(i)) for i in listed)
+    if pending:  # after a page's first loads, the other checkpoints load in the background for the next page
+        listed, _ = find_checkpoints()
+        registry.preload((str(i.path), _stamp(i)) for i in listed)
     return models
 
 
