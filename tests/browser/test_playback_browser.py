@@ -103,10 +103,11 @@ def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_pa
 
     # the slider: after the exit nothing more is computed; back to layer 1, nothing is marked
     click_step(page, chart, "(3)")
-    after = wait_for_state(page, "s.active === 2")
+    # wait for the frame to be drawn too, not only for the slider index (the animation draws it after)
+    after = wait_for_state(page, "s.active === 2 && s.title.includes('not computed')")
     assert after["points"] == [2, 2] and "not computed" in after["title"]
     click_step(page, chart, "1")
-    back = wait_for_state(page, "s.active === 0")
+    back = wait_for_state(page, "s.active === 0 && s.title.startsWith('layer 1')")
     assert back["title"] == first["title"] and "exit" not in back["shapes"]
 
     # Compare: both checkpoints step together; DeeBERT leaves at layer 1, PABEE at layer 2
@@ -116,7 +117,7 @@ def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_pa
     start = wait_for_state(page, "s.frames === 3")
     assert "exit now: DeeBERT" in start["title"] and "still running: PABEE" in start["title"]
     chart.locator("g.updatemenu-button", has_text="play").click()
-    end = wait_for_state(page, "s.active === 1")
+    end = wait_for_state(page, "s.active === 1 && s.title.includes('exit now: PABEE')")
     assert "exit now: PABEE" in end["title"] and "already out: DeeBERT" in end["title"]
     assert end["shapes"].count("exit") == 2
 
