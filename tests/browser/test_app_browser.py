@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from eeviz.app import bertviz_offline
 from eeviz.checkpoint import save_checkpoint
@@ -67,7 +68,8 @@ def test_app_in_the_browser(streamlit_app, browser_checkpoints, browser_page, pa
     rerun_done(
         page, wait_for_app, lambda: page.wait_for_url(re.compile(r"text=the\+plot\+is\+good"), timeout=TIMEOUT_MS)
     )
-    assert page.get_by_test_id("stExpander").filter(has_text="Tokens (").count() == 1
+    # one Tokens box once the rerun has settled (stale elements of the previous run can linger for a moment)
+    expect(page.get_by_test_id("stExpander").filter(has_text="Tokens (")).to_have_count(1, timeout=TIMEOUT_MS)
     assert page.get_by_test_id("stException").count() == 0
 
     # move the entropy threshold S with the keyboard: max -> exit at layer 1, min (0) -> the full model
