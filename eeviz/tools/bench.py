@@ -292,11 +292,7 @@ def bench_rules(models, texts, repeats, device, real_path: bool | None = None) -
         timer = Timer(device)
         with torch.inference_mode():
             embedded = [model._embed(b) for b in batches]
-            # realistic signals: what each layer really produced for each sentence
-            signals = []
-            for b in batches:
-                stacked, _ = model.forward_all(b)
-                signals.append([{k: v[i] for k, v in stacked.items()} for i in range(L)])
+            signals = layer_signals_per_sentence(model, batches)
 
             def in_place(rule_name: str) -> None:
                 for hidden, mask in embedded:
@@ -328,6 +324,15 @@ def bench_rules(models, texts, repeats, device, real_path: bool | None = None) -
             alone_us = 1e6 * timer.median(f"{rule_name} alone") / steps
             rows.append(rule_row(name, rule_name, alone_us, in_place_us, layer_us, heads_us))
     return rows
+
+
+def layer_signals_per_sentence(model, batches: list[dict]) -> list[list[dict]]:
+    """Realistic rule inputs: what each layer really produced for each sentence (a list of L signal dicts)."""
+    signals = []
+    for b in batches:
+        stacked, _ = model.forward_all(b)
+        signals.append([{k: v[i] for k, v in stacked.items()} for i in range(model.num_layers)])
+    return signals
 
 
 def rule_row(model: str, rule: str, alone_us: float, step_us: float, layer_us: float, heads_us: float) -> dict:

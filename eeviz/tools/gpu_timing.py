@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .bench import Timer, rule_row, synchronize
+from .bench import Timer, layer_signals_per_sentence, rule_row, synchronize
 
 
 def real_path_costs(model, batches, rule_names, repeats, device) -> tuple[Timer, int]:
@@ -40,10 +40,7 @@ def real_path_costs(model, batches, rule_names, repeats, device) -> tuple[Timer,
 
     with torch.inference_mode():
         embedded = [model._embed(b) for b in batches]
-        signals = []
-        for b in batches:
-            stacked, _ = model.forward_all(b)
-            signals.append([{k: v[i] for k, v in stacked.items()} for i in range(L)])
+        signals = layer_signals_per_sentence(model, batches)
 
         def alone(rule_name: str) -> None:
             for per_layer in signals:
