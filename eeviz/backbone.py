@@ -54,6 +54,7 @@ def load_backbone(name: str, hf_config=None, local_only: bool = False):
     (checkpoints that store every weight themselves). ``local_only``: never contact the hub (a hub name then
     loads from the local Hugging Face cache or not at all). Every failure is a BackboneError.
     """
+    import torch
     from transformers import AutoModel, AutoTokenizer
 
     path = resolve_backbone(name)
@@ -62,7 +63,11 @@ def load_backbone(name: str, hf_config=None, local_only: bool = False):
         if hf_config is not None:
             model = AutoModel.from_config(hf_config, attn_implementation="eager")
         else:
-            model = AutoModel.from_pretrained(path, attn_implementation="eager", local_files_only=local_only)
+            # float32 whatever the file holds: transformers 5 loads weights in their stored dtype, and a backbone
+            # saved in fp16/bf16 would then train with half-precision master weights (and GradScaler refuses
+            # fp16 gradients). Mixed precision is autocast's job, on float32 weights.
+            model = AutoModel.from_pretrained(path, attn_implementation="eager", local_files_only=local_only,
+                                              dtype=torch.float32)
     except OSError as err:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1" or not Path(path).exists()
         hint = (

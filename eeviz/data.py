@@ -341,7 +341,9 @@ def _json_rows(path: str, content: str) -> tuple[list[dict], list[str]]:
         located = [(f"item {i}", item) for i, item in enumerate(items, 1)]
     else:
         located = []
-        for lineno, line in enumerate(content.splitlines(), 1):
+        # JSON Lines are split at "\n" only: str.splitlines() also splits at U+2028, U+0085, ... which JSON
+        # allows unescaped inside strings (a review with a Unicode line separator is one row, not two broken ones)
+        for lineno, line in enumerate(content.split("\n"), 1):
             if line.strip():
                 try:
                     located.append((f"line {lineno}", json.loads(line)))

@@ -51,3 +51,16 @@ def test_mean_pooling_ignores_padding(tiny_bert):
     with torch.no_grad():
         hidden, mask = cls._embed(model.tokenize(TEXTS))
         assert torch.equal(cls.summarize(hidden, mask), hidden[:, 0])
+
+
+def test_a_backbone_saved_in_half_precision_loads_with_float32_weights(tiny_bert, tmp_path):
+    # transformers 5 keeps a file's stored dtype; training needs float32 master weights (autocast does the rest)
+    from transformers import AutoModel, AutoTokenizer
+
+    from eeviz.backbone import load_backbone
+
+    folder = tmp_path / "half"
+    AutoModel.from_pretrained(tiny_bert, attn_implementation="eager").half().save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(folder)
+    model, _ = load_backbone(str(folder))
+    assert {p.dtype for p in model.parameters()} == {torch.float32}

@@ -215,3 +215,14 @@ def test_glue_with_fake_dataset(monkeypatch):
     assert (len(d.train), len(d.dev), len(d.test)) == (90, 10, 12)
     assert not ({e.text for e in d.train} & {e.text for e in d.dev})
     assert d.test[0] == Example("a0", 0, "b0")
+
+
+def test_jsonl_text_with_unicode_line_separators_is_one_row(tmp_path):
+    # JSON allows U+2028/U+2029/U+0085 unescaped inside strings; only "\n" ends a JSON line
+    texts = ["first line\u2028second line", "next\u0085line\u2029end", "plain"]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "label": i % 2}, ensure_ascii=False) + "\r\n"
+                            for i, t in enumerate(texts)), encoding="utf-8")
+    examples, names = load_examples_file(str(path))
+    assert [e.text for e in examples] == texts
+    assert [e.label for e in examples] == [0, 1, 0] and names == ["0", "1"]
