@@ -39,9 +39,13 @@ PYEOF
 fi
 
 status=0
+STEPS=",${GPU_CHECK_STEPS:-1,2,3},"  # which of the steps to run (a rerun need not repeat the others)
+if [[ $STEPS == *,1,* ]]; then
 echo "== 1. CUDA tests"
 "$PY" -m pytest -q -m cuda -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$OUT_DIR/cuda_tests.log" || status=1
+fi
 
+if [[ $STEPS == *,2,* ]]; then
 echo "== 2. Benchmark: $SHAPE shape, random weights, batch 1 and $BATCH"
 "$PY" -m eeviz.tools.random_backbone "$OUT_DIR/$SHAPE" --shape "$SHAPE" --sentences 96 || exit 1
 "$PY" -m eeviz.bench --backbone "$OUT_DIR/$SHAPE/backbone" --texts "$OUT_DIR/$SHAPE/texts.txt" --device "$DEVICE" \
@@ -63,8 +67,9 @@ for key, batch in (("batch1", 1), ("batched", None)):
               f"{row['wall_speedup']:.2f} | {row['wall_over_layer']:.2f} |")
 PYEOF
 fi
+fi
 
-if [ -n "${GPU_CHECK_REAL:-}" ]; then
+if [ -n "${GPU_CHECK_REAL:-}" ] && [[ $STEPS == *,3,* ]]; then
     echo "== 3. Demo preset on the real backbone (MiniLM, float16-rounded weights) + Rotten Tomatoes, $DEVICE"
     REAL="$OUT_DIR/real"
     rm -rf "$REAL/checkpoints"

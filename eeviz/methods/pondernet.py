@@ -83,9 +83,11 @@ def halting_distribution(lambdas: torch.Tensor) -> torch.Tensor:
     return probs
 
 
-def geometric_prior(num_layers: int, prior_lambda: float) -> torch.Tensor:
-    """Geometric prior λ_p (1-λ_p)^(k-1) for k = 1..L, the last entry = 1 - the sum of the others. Shape (L,)."""
-    k = torch.arange(num_layers, dtype=torch.float64)
+def geometric_prior(num_layers: int, prior_lambda: float, device: torch.device | None = None) -> torch.Tensor:
+    """Geometric prior λ_p (1-λ_p)^(k-1) for k = 1..L, the last entry = 1 - the sum of the others. Shape (L,).
+
+    Built on ``device`` itself: a copy from pageable host memory would synchronise the GPU (seen on an H100)."""
+    k = torch.arange(num_layers, dtype=torch.float64, device=device)
     prior = prior_lambda * (1.0 - prior_lambda) ** k
     prior[-1] = 1.0 - prior[:-1].sum()
     return prior.float()
@@ -447,7 +449,7 @@ class PonderNetMethod(ExitMethod):
         device = torch.device("cpu") if device is None else torch.device(device)
         cache = self.__dict__.setdefault("_priors", {})  # plain attribute: not a buffer, not in checkpoints
         if device not in cache:
-            cache[device] = geometric_prior(self.num_layers, self.args.prior_lambda).to(device)
+            cache[device] = geometric_prior(self.num_layers, self.args.prior_lambda, device)
         return cache[device]
 
     def loss(self, sig: Signals, labels, phase="main", batch=None):
