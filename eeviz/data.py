@@ -372,14 +372,22 @@ def _read_rows(path: str) -> list[dict]:
     """Reads a CSV or JSON-lines file into dicts, validating columns and dropping empty texts."""
     if not os.path.isfile(path):
         raise ValueError(f"Data file not found: {path!r}")
+    if not path.lower().endswith(FILE_EXTENSIONS):
+        raise ValueError(f"Unsupported data file {path!r}; use one of {FILE_EXTENSIONS}.")
+    with open(path, "rb") as fh:
+        return rows_from_bytes(path, fh.read())
+
+
+def rows_from_bytes(path: str, raw: bytes, label_required: bool = True) -> list[dict]:
+    """``_read_rows`` for a file's bytes (an upload): ``path`` names it in messages and its ending picks the
+    format. Without ``label_required`` the 'label' column may be missing (then no row has a "label" key)."""
     lower = path.lower()
     if lower.endswith(".csv"):
         import io
 
         import pandas as pd
 
-        with open(path, "rb") as fh:
-            content = _decode(path, fh.read())
+        content = _decode(path, raw)
         # Everything as str and no NA parsing: keeps texts like "NA" or "007" intact;
         # labels are typed later by _parse_label.
         try:
@@ -392,19 +400,20 @@ def _read_rows(path: str) -> list[dict]:
         places = [f"row {i} (line {i + 1})" for i in range(1, len(rows) + 1)]  # line 1 is the header
         columns = list(df.columns)
     elif lower.endswith((".jsonl", ".json")):
-        with open(path, "rb") as fh:
-            rows, places = _json_rows(path, _decode(path, fh.read()))
+        rows, places = _json_rows(path, _decode(path, raw))
         columns = sorted({k for r in rows for k in r})
     else:
         raise ValueError(f"Unsupported data file {path!r}; use one of {FILE_EXTENSIONS}.")
 
     if not rows:
         raise ValueError(f"Data file {path!r} is empty.")
-    for col in ("text", "label"):
+    has_label = "label" in columns
+    for col in ("text", "label") if label_required else ("text",):
         if col not in columns:
             raise ValueError(
                 f"Data file {path!r} has no {col!r} column (columns: {columns}); "
-                "expected 'text', 'label' and optionally 'text_b', 'split'."
+                + ("expected 'text', 'label' and optionally 'text_b', 'split'." if label_required
+                   else "expected 'text' and optionally 'label', 'text_b'.")
             )
     kept = []
     for where, row in zip(places, rows):
@@ -414,6 +423,9 @@ def _read_rows(path: str) -> list[dict]:
                 raise ValueError(f"Data file {path!r}, {where}: {col!r} must be a string, got {_short(value)}.")
         text = row.get("text")
         if text is None or not str(text).strip():
+            continue
+        if not has_label:
+            kept.append(row)
             continue
         label = row.get("label")
         if label is None or (isinstance(label, float) and math.isnan(label)) or label == "":

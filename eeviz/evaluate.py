@@ -19,11 +19,16 @@ Results go to JSON (read by the app's Dataset page; ``load_eval`` validates it) 
      "rules": {RULE: {"param", "label", "default", "early_exit",
                       "points": [{"threshold", "score", "metrics", "mean_exit_layer", "layer_speedup",
                                   "wall_speedup" (null where not timed), "histogram" (exits at layers 1..L),
-                                  "static_score", "adaptive_gain", "top_exit_share"}]}},
-     "examples": [{"text", "text_b", "gold", "layer_preds", "exit": {RULE: {"layer", "pred", "correct"}}}]}
+                                  "static_score", "adaptive_gain", "top_exit_share",
+                                  "exit_layers" (each stored example's exit layer at this point)}]}},
+     "examples": [{"text", "text_b", "gold", "layer_preds", "exit": {RULE: {"layer", "pred", "correct"}}}],
+     "default_rule"}
 
 ``examples`` holds at most ``MAX_EXAMPLES`` rows (texts cut to ``STORED_TEXT_CHARS``); each rule's exit there
-is at its default threshold. The file is read back as a typed ``eeviz.eval_result.EvalResult``.
+is at its default threshold, and every sweep point's ``exit_layers`` gives their exits at that point (ints
+only: with ``layer_preds`` that is each example's prediction at any threshold). A rule that draws random
+numbers (``RuleSpec.stochastic``: its parameter is a seed) is swept over ``STOCHASTIC_SEEDS`` seeds, so its
+points show the spread the draws cause. The file is read back as a typed ``eeviz.eval_result.EvalResult``.
 
 Adaptive gain (points) = score − the static score of cutting every example at the rule's mean exit layer
 (per-layer scores interpolated); ``top_exit_share`` = the share of examples at the most common exit layer.
@@ -37,7 +42,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -71,6 +76,7 @@ STORED_TEXT_CHARS = 2000  # examples in eval.json keep at most this many charact
 # which sweep points are timed for the wall-clock speed-up: none, the default threshold and both ends of the
 # sweep (what the Dataset page draws), or every point
 TIMING_MODES = ("none", "default", "sweep")
+STOCHASTIC_SEEDS = 5  # seeds a random rule is evaluated with (its default and the next ones)
 
 
 # ---------------------------------------------------------------------------------------------- batches
@@ -118,16 +124,21 @@ def model_inputs(batch: dict) -> dict:
 
 
 @torch.inference_mode()
-def collect_signals(model, batches: Iterable[dict],
-                    precision: str = DEFAULT_INFERENCE_PRECISION) -> dict[str, torch.Tensor]:
-    """Every layer's signals over all ``batches``, concatenated along the batch: each (L, N, ...) float32 on CPU."""
+def collect_signals(model, batches: Iterable[dict], precision: str = DEFAULT_INFERENCE_PRECISION,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, torch.Tensor]:
+    """Every layer's signals over all ``batches``, concatenated along the batch: each (L, N, ...) float32 on CPU.
+
+    ``progress(batches done, batches in all)`` is called after each batch (the app's progress bar)."""
     device = model.device
     parts: dict[str, list[torch.Tensor]] = {}
+    batches = list(batches) if progress is not None else batches
     with inference_autocast(device, precision):
-        for batch in batches:
+        for done, batch in enumerate(batches, 1):
             sig, _ = model.forward_all(model_inputs(to_device(batch, device)))
             for key, value in sig.items():
                 parts.setdefault(key, []).append(value.float().cpu())
+            if progress is not None:
+                progress(done, len(batches))
     return {k: torch.cat(v, dim=1) for k, v in parts.items()}
 
 
@@ -140,9 +151,13 @@ def predictions(probs: torch.Tensor) -> np.ndarray:
 
 def sweep_values(spec, sweep=None, default: float | None = None) -> list[float]:
     """The rule's sweep (``sweep``, else ``spec.sweep``), with its default (``default``, else the spec's)
-    inserted in order when it lacks it."""
+    inserted in order when it lacks it. A random rule (``spec.stochastic``, whose parameter is a seed) gets at
+    least ``STOCHASTIC_SEEDS`` seeds: the default and the ones after it."""
     values = [float(v) for v in (spec.sweep if sweep is None else sweep)]
     default = float(spec.default if default is None else default)
+    if getattr(spec, "stochastic", False) and len(set(values) | {default}) < STOCHASTIC_SEEDS:
+        seeds = [default + k for k in range(STOCHASTIC_SEEDS)]
+        return sorted(set(values) | set(seeds))
     if default not in values:
         descending = len(values) > 1 and values[0] > values[-1]
         bisect.insort(values, default, key=(lambda v: -v) if descending else None)
@@ -211,8 +226,9 @@ def device_description(device: torch.device, precision: str = DEFAULT_INFERENCE_
 
 
 def sweep_point(value: float, exit_layer: torch.Tensor, preds: np.ndarray, golds: np.ndarray, metric: str,
-                layer_scores: list[float]) -> SweepPoint:
-    """One threshold's figures: score, exits, speed-up, and how it compares with a static cut at the same depth."""
+                layer_scores: list[float], stored: int | None = None) -> SweepPoint:
+    """One threshold's figures: score, exits, speed-up, and how it compares with a static cut at the same depth;
+    with ``stored``, the exit layers of the first ``stored`` examples (those eval.json keeps)."""
     num_layers = len(layer_scores)
     metrics = scores(metric, preds, golds)
     mean_exit = float(exit_layer.double().mean())
@@ -229,6 +245,7 @@ def sweep_point(value: float, exit_layer: torch.Tensor, preds: np.ndarray, golds
         static_score=static,
         adaptive_gain=100.0 * (metrics["score"] - static),
         top_exit_share=max(histogram) / max(1, len(exit_layer)),
+        exit_layers=None if stored is None else [int(v) for v in exit_layer[:stored].tolist()],
     )
 
 
@@ -253,8 +270,11 @@ def evaluate_model(
     timing_repeats: int = 1,
     timing: str = "default",
     precision: str = DEFAULT_INFERENCE_PRECISION,
+    progress: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
-    """Sweep every exit rule of ``model``'s method over ``examples`` (in ``precision``: see ``eeviz.precision``)."""
+    """Sweep every exit rule of ``model``'s method over ``examples`` (in ``precision``: see ``eeviz.precision``).
+
+    ``progress(batches done, batches in all)`` follows the network pass (see ``collect_signals``)."""
     if not examples:
         raise ValueError(f"no examples to evaluate in {task} / {split}")
     if timing not in TIMING_MODES:
@@ -267,7 +287,7 @@ def evaluate_model(
     batches = [make_batch(model.tokenizer, examples, idx, cfg.max_length, regression)
                for idx in index_batches(len(examples), batch_size)]
     golds = np.array([e.label for e in examples], dtype=np.float64 if regression else np.int64)
-    signals = collect_signals(model, batches, precision)
+    signals = collect_signals(model, batches, precision, progress)
 
     layer_preds = [predictions(signals["probs"][i]) for i in range(num_layers)]
     per_layer = []
@@ -276,6 +296,7 @@ def evaluate_model(
         per_layer.append(LayerScore(layer=i + 1, score=metrics["score"], metrics=metrics))
     layer_scores = [p.score for p in per_layer]
 
+    stored = min(len(examples), max_examples)
     rules_out: dict[str, RuleSweep] = {}
     default_exits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     timed_rules: dict[tuple[str, float], ExitRule] = {}
@@ -289,7 +310,7 @@ def evaluate_model(
                 torch.manual_seed(seed)
             exit_layer, probs, _ = replay_signals(signals, model.make_rule(name, **{spec.param: value}))
             preds = predictions(probs)
-            points.append(sweep_point(value, exit_layer, preds, golds, cfg.metric, layer_scores))
+            points.append(sweep_point(value, exit_layer, preds, golds, cfg.metric, layer_scores, stored))
             if value == default:
                 default_exits[name] = (exit_layer.numpy(), preds)
         if spec.early_exit:
@@ -326,6 +347,7 @@ def evaluate_model(
         examples=example_records(examples[:max_examples], layer_preds, default_exits, regression),
         precision=precision,
         timing=timing,
+        default_rule=model.method.default_rule,
     )
 
 
