@@ -42,6 +42,9 @@ class SweepPoint:
     static_score: float | None = None  # the per-layer score interpolated at mean_exit_layer
     adaptive_gain: float | None = None  # (score - static_score) in points (x100)
     top_exit_share: float | None = None  # share of examples at the most common exit layer
+    # each stored example's exit layer (1..L) at this point, in the order of ``EvalResult.examples``; None in
+    # files written before it was recorded (the examples then only know their exit at the default threshold)
+    exit_layers: list[int] | None = None
 
     @property
     def num_examples(self) -> int:
@@ -110,6 +113,7 @@ class EvalResult:
     examples: list[ExampleRecord] = field(default_factory=list)
     precision: str = "fp32"
     timing: str = "default"
+    default_rule: str | None = None  # the checkpoint's default exit rule; None in older files
 
     # ------------------------------------------------------------------ derived
     @property
@@ -158,8 +162,15 @@ class EvalResult:
                 points.append(built)
             rules[name] = _build(RuleSweep, {**entry, "points": points}, f"rule '{name}'", fail)
         examples = [_build(ExampleRecord, e, f"example {i}", fail) for i, e in enumerate(data["examples"])]
+        for name, sweep in rules.items():
+            for i, point in enumerate(sweep.points):
+                problem = _exit_layers_problem(point.exit_layers, len(examples), num_layers)
+                if problem:
+                    fail(f"rule '{name}' point {i}: exit_layers {problem}")
         simple = {k: data[k] for k in kinds if k not in ("full_model", "per_layer", "rules", "examples")}
-        extra = {k: data[k] for k in ("precision", "timing") if k in data}
+        extra = {k: data[k] for k in ("precision", "timing", "default_rule") if k in data}
+        if extra.get("default_rule") is not None and extra["default_rule"] not in rules:
+            fail(f"default_rule '{extra['default_rule']}' is not one of its rules")
         return cls(**simple, **extra, full_model=full, per_layer=per_layer, rules=rules, examples=examples)
 
     @classmethod
@@ -177,6 +188,20 @@ class EvalResult:
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise EvalFileError(f"'{path}' is not valid JSON ({err})") from err
         return cls.from_dict(data, where=f"'{path}'")
+
+
+def _exit_layers_problem(exit_layers: Any, num_examples: int, num_layers: int) -> str | None:
+    """What is wrong with a point's ``exit_layers`` (None when absent or fine)."""
+    if exit_layers is None:
+        return None
+    if not isinstance(exit_layers, list):
+        return f"should be a list, got {type(exit_layers).__name__}"
+    if len(exit_layers) != num_examples:
+        return f"has {len(exit_layers)} entries for {num_examples} stored examples"
+    bad = [v for v in exit_layers if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= num_layers]
+    if bad:
+        return f"holds {bad[0]!r}, not a layer 1..{num_layers}"
+    return None
 
 
 def _build(kind, data: Any, where: str, fail):

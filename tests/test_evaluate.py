@@ -25,9 +25,10 @@ TEXTS = ["the movie is good", "bad plot and awful acting", "not very funny", "gr
          "it was a film"]
 
 SCHEMA_KEYS = {"checkpoint", "method", "task", "split", "metric", "num_layers", "num_examples", "labels",
-               "batch_size", "device", "full_model", "per_layer", "rules", "examples", "precision", "timing"}
+               "batch_size", "device", "full_model", "per_layer", "rules", "examples", "precision", "timing",
+               "default_rule"}
 POINT_KEYS = {"threshold", "score", "metrics", "mean_exit_layer", "layer_speedup", "wall_speedup", "histogram",
-              "static_score", "adaptive_gain", "top_exit_share"}
+              "static_score", "adaptive_gain", "top_exit_share", "exit_layers"}
 
 
 def random_model(backbone, method):
