@@ -6,7 +6,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from .eval_result import EvalResult, ExampleRecord
+from .eval_result import EvalResult, ExampleRecord, SweepPoint
 
 
 def is_overthinking(layer_preds: Sequence, gold) -> bool:
@@ -16,9 +16,15 @@ def is_overthinking(layer_preds: Sequence, gold) -> bool:
     return layer_preds[-1] != gold and any(p == gold for p in layer_preds[:-1])
 
 
-def examples_table(ev: EvalResult, rule: str) -> pd.DataFrame:
-    """An evaluation's examples with one rule's exit (at its default threshold) and the per-layer story."""
+def examples_table(ev: EvalResult, rule: str, point: SweepPoint | None = None) -> pd.DataFrame:
+    """An evaluation's examples with one rule's exit and the per-layer story.
+
+    The exit is at ``point`` (one of the rule's sweep points) when it records the examples' exit layers: the
+    prediction is then the exit layer's own (``layer_preds``); otherwise at the rule's default threshold (what
+    each example stores, e.g. in files written before sweep points recorded exits).
+    """
     labels = list(ev.labels)
+    exits = point.exit_layers if point is not None else None
 
     def name(value):
         if value is None:
@@ -26,10 +32,13 @@ def examples_table(ev: EvalResult, rule: str) -> pd.DataFrame:
         return labels[int(value)] if labels and 0 <= int(value) < len(labels) else f"{float(value):.3f}"
 
     rows = []
-    for example in ev.examples:
+    for row, example in enumerate(ev.examples):
         preds = list(example.layer_preds)
         gold = example.gold
         exit_info = example.exit.get(rule, {})
+        if exits is not None and exits[row] != exit_info.get("layer"):  # same layer: keep the stored exit as is
+            pred = preds[exits[row] - 1]
+            exit_info = {"layer": exits[row], "pred": pred, "correct": _correct(pred, gold, labels)}
         correct_layers = [i + 1 for i, p in enumerate(preds) if p == gold] if labels else []
         rows.append(
             {
@@ -48,6 +57,18 @@ def examples_table(ev: EvalResult, rule: str) -> pd.DataFrame:
     if not frame.empty and not frame["text_b"].astype(bool).any():
         frame = frame.drop(columns="text_b")
     return frame
+
+
+def _correct(pred, gold, labels) -> bool | None:
+    """Whether a prediction is right: the class for classification, within the evaluation's tolerance for a
+    regression (the one ``eeviz.evaluate`` applies to stored exits)."""
+    if gold is None:
+        return None
+    if labels:
+        return bool(pred == gold)
+    from .evaluate import REGRESSION_TOLERANCE
+
+    return bool(abs(float(pred) - float(gold)) <= REGRESSION_TOLERANCE)
 
 
 def overthinking_examples(ev: EvalResult) -> list[ExampleRecord]:

@@ -337,19 +337,23 @@ def eval_dict():
     }
 
 
-def test_tradeoff_figure_layer_and_wall_speedups():
-    fig = plots.tradeoff_figure({"x": EvalResult.from_dict(eval_dict())}, "layer")
+def test_tradeoff_panels_layer_and_wall_speedups():
+    panels = plots.tradeoff_panels({"x": EvalResult.from_dict(eval_dict())}, {"x": "Model X"}, "layer")
+    fig = panels["x"]
+    assert fig.layout.title.text == "Model X"
     names = [d.name for d in fig.data]
-    assert names == ["x · entropy", "x · full model", "x · fixed layer"]  # the reference rule never exits early
-    curve = fig.data[0]
-    assert list(curve.x) == [1.0, 2.0, 3.0] and list(curve.y) == [0.75, 0.75, 0.5]  # sorted by speed-up
-    assert list(fig.data[1].x) == [1.0] and list(fig.data[1].y) == [0.75]
-    assert list(fig.data[2].x) == [3.0, 1.5, 1.0]  # L / l
-    wall = plots.tradeoff_figure({"x": EvalResult.from_dict(eval_dict())}, "wall")
-    assert [d.name for d in wall.data] == ["x · entropy", "x · full model"]
-    assert list(wall.data[0].x) == [1.0, 2.5]  # the unmeasured point is left out
+    # the reference rule never exits early; the default point and the full model are marked
+    assert names == ["cut every example at layer l", "entropy", "default threshold", "full model (all layers)"]
+    static, curve, default, full = fig.data
+    assert list(curve.x) == [1.0, 2.0, 3.0] and list(curve.y) == [75.0, 75.0, 50.0]  # by speed-up, in percent
+    assert list(default.x) == [2.0] and list(default.y) == [75.0]
+    assert list(full.x) == [1.0] and list(full.y) == [75.0]
+    assert list(static.x) == [3.0, 1.5, 1.0] and list(static.y) == [50.0, 50.0, 75.0]  # L / l
+    wall = plots.tradeoff_panels({"x": EvalResult.from_dict(eval_dict())}, {}, "wall")["x"]
+    assert [d.name for d in wall.data] == ["entropy", "full model (all layers)"]  # the default was not timed
+    assert list(wall.data[0].x) == [1.0, 2.5] and wall.data[0].mode == "markers"  # measured points only
     with pytest.raises(ValueError):
-        plots.tradeoff_figure({}, "tokens")
+        plots.tradeoff_panels({"x": EvalResult.from_dict(eval_dict())}, {}, "tokens")
 
 
 def test_exit_histogram_and_per_layer_figures():
@@ -359,7 +363,7 @@ def test_exit_histogram_and_per_layer_figures():
     assert list(fig.data[0].y) == [5, 0, 3] and list(fig.data[0].x) == [1, 2, 3]
     assert shapes(fig, "mean exit")[0].x0 == 1.75
     per_layer = plots.per_layer_figure({"x": EvalResult.from_dict(eval_dict())})
-    assert list(per_layer.data[0].y) == [0.5, 0.5, 0.75]
+    assert [list(row) for row in per_layer.data[0].z] == [[50.0, 50.0, 75.0]]  # percent
 
 
 def test_examples_table_and_overthinking():

@@ -6,7 +6,8 @@
 - ``attention``: layers x tokens heatmaps;
 - ``compare``: one sentence through several checkpoints;
 - ``playback``, ``playback_compare``: the same, layer by layer, as Plotly animations (a slider, a play button);
-- ``dataset``: evaluation sweeps (accuracy against speed-up, exit histograms, per-layer scores).
+- ``dataset``: evaluation sweeps (accuracy against speed-up per checkpoint, where examples exit, per-layer
+  scores, a summary table).
 
 Conventions shared by every per-layer figure: layers are 1-based on the x axis (on the y axis for the
 layers x tokens heatmaps); the exit layer is a dashed line (or a row outline) in a layout shape named
@@ -20,7 +21,7 @@ Which figures a decision gets depends only on what its rule and method declare (
 from ..analysis import examples_table, is_overthinking, overthinking_examples
 from .attention import token_heatmap
 from .compare import compare_exit_figure, compare_layers_figure, compare_table
-from .dataset import exit_histogram_figure, per_layer_figure, tradeoff_figure
+from .dataset import exit_histogram_figure, exit_share_figure, per_layer_figure, summary_table, tradeoff_panels
 from .panels import Panel, decision_panels, layer_table, threshold_series
 from .playback import layer_sentences, playback_figure
 from .playback_compare import compare_playback_figure
@@ -71,6 +72,7 @@ __all__ = [
     "examples_table",
     "exit_distribution_figure",
     "exit_histogram_figure",
+    "exit_share_figure",
     "fires",
     "flags_figure",
     "is_overthinking",
@@ -86,7 +88,8 @@ __all__ = [
     "probability_lines",
     "reward_figure",
     "signal_figure",
+    "summary_table",
     "threshold_series",
     "token_heatmap",
-    "tradeoff_figure",
+    "tradeoff_panels",
 ]

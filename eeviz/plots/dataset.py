@@ -1,102 +1,203 @@
-"""Figures of evaluation sweeps (``eval.json``): accuracy against speed-up, exit-layer histograms, and the score
-of every layer's own classifier."""
+"""Figures and tables of evaluation sweeps (``eval.json``), one per question the Dataset page asks:
+
+- "How much accuracy for how much speed?": ``tradeoff_panels``, one small panel per checkpoint (its rules over
+  their thresholds, the static baseline of cutting every example at one layer, the full model, the default);
+- "Where do examples leave?": ``exit_share_figure`` (every rule at its default) and ``exit_histogram_figure``
+  (one sweep point);
+- "How good is each layer?": ``per_layer_figure``;
+- ``summary_table``: one row per checkpoint.
+
+Scores are shown in percent (x 100) everywhere, as in the README. Wall-clock speed-ups are measured at a few
+points only, so they are drawn as markers, never joined by lines. Random rules (``RuleSweep.stochastic``) are
+swept over seeds, which have no order: their points are a cluster of markers too.
+"""
 
 from __future__ import annotations
 
 from typing import Mapping
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
-from ..eval_result import EvalResult, SweepPoint
-from .style import CLASS_COLORS, EXIT_COLOR, SERIES_COLORS, escape, layer_axis, layers, style
+from ..eval_result import EvalResult, RuleSweep, SweepPoint
+from ..metrics import METRIC_NAMES
+from .style import EXIT_COLOR, SERIES_COLORS, escape, layer_axis, layers, style
+
+BASELINE_COLOR = "#888888"  # the static "cut every example at layer l" curve: a mid grey on either theme
+STATIC_NAME = "cut every example at layer l"
+FULL_NAME = "full model (all layers)"
+DEFAULT_NAME = "default threshold"
+SPEEDS = {"layer": "layer speed-up (L / mean exit layer)", "wall": "measured wall-clock speed-up"}
 
 
-def _speed_key(speed: str) -> str:
-    if speed not in ("layer", "wall"):
+def percent(score: float | None) -> float | None:
+    """A score (0..1) in percent."""
+    return None if score is None else 100.0 * float(score)
+
+
+def score_title(metric: str) -> str:
+    """The score's axis title: "Accuracy (%)"; correlations read "× 100" (GLUE's convention)."""
+    name = METRIC_NAMES.get(metric, metric)
+    return f"{name} × 100" if metric in ("matthews", "pearson_spearman", "pearson", "spearman") else f"{name} (%)"
+
+
+def rule_title(ev: EvalResult, rule: str) -> str:
+    """The rule's plain-word name (``RuleSpec.display``) from the evaluation's method; its key when unknown."""
+    from ..methods import get_method
+
+    try:
+        return get_method(ev.method).rules[rule].spec.display
+    except (ValueError, KeyError):
+        return rule
+
+
+def default_rule(ev: EvalResult) -> str:
+    """The checkpoint's default rule; in older files (which lack it) the first deterministic early-exit rule."""
+    if ev.default_rule in ev.rules:
+        return ev.default_rule
+    ranked = sorted(ev.rules, key=lambda r: (not ev.rules[r].early_exit, ev.rules[r].stochastic))
+    return ranked[0]
+
+
+def point_label(sweep: RuleSweep, point: SweepPoint) -> str:
+    """"S = 0.5", or "seed 3" for a random rule."""
+    return f"seed {point.threshold:g}" if sweep.stochastic else f"{sweep.param} = {point.threshold:g}"
+
+
+def _speed(point: SweepPoint, speed: str) -> float | None:
+    if speed not in SPEEDS:
         raise ValueError(f"speed must be 'layer' or 'wall', got {speed!r}")
-    return f"{speed}_speedup"
+    return point.layer_speedup if speed == "layer" else point.wall_speedup
 
 
-def tradeoff_figure(evals: Mapping[str, EvalResult], speed: str = "layer", static_exits: bool = True) -> go.Figure:
-    """Score against speed-up for every early-exit rule of every evaluated checkpoint.
+# ---------------------------------------------------------------------------- accuracy for speed
+def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> list[go.Scatter]:
+    """One checkpoint's traces: the static baseline, each early-exit rule, its default point, the full model."""
+    metric, out = escape(ev.metric), []
+    if static_exits and speed == "layer" and ev.per_layer:
+        per_layer = sorted(ev.per_layer, key=lambda p: p.layer)
+        out.append(go.Scatter(
+            x=[ev.num_layers / p.layer for p in per_layer], y=[percent(p.score) for p in per_layer],
+            mode="lines+markers", name=STATIC_NAME, line=dict(color=BASELINE_COLOR, dash="dot", width=1.5),
+            marker=dict(symbol="x-thin", size=7, line=dict(color=BASELINE_COLOR, width=1.5)),
+            customdata=[p.layer for p in per_layer],
+            hovertemplate=f"every example cut at layer %{{customdata}}<br>{metric} %{{y:.1f}} %"
+                          "<br>speed-up %{x:.2f}×<extra></extra>",
+        ))
+    rules = [(r, sweep) for r, sweep in ev.rules.items() if sweep.early_exit]
+    for k, (rule, sweep) in enumerate(rules):
+        color = SERIES_COLORS[k % len(SERIES_COLORS)]
+        name = escape(rule_title(ev, rule))
+        points = sorted((p for p in sweep.points if _speed(p, speed) is not None), key=lambda p: _speed(p, speed))
+        if not points:
+            continue
+        # lines only where the points are a curve: thresholds are ordered and each point is measured, while
+        # wall-clock points are a few measured ones and seeds have no order
+        joined = speed == "layer" and not sweep.stochastic
+        hover = (f"{name} · %{{customdata[0]}}<br>{metric} %{{y:.1f}} % · speed-up %{{x:.2f}}×"
+                 "<br>mean exit layer %{customdata[1]:.2f}<extra></extra>")
+        out.append(go.Scatter(
+            x=[_speed(p, speed) for p in points], y=[percent(p.score) for p in points],
+            mode="lines+markers" if joined else "markers", name=name, legendgroup=name,
+            line=dict(color=color, width=2), marker=dict(color=color, size=7 if joined else 9,
+                                                         symbol="circle" if joined else "diamond"),
+            customdata=[[escape(point_label(sweep, p)), p.mean_exit_layer] for p in points],
+            hovertemplate=hover,
+        ))
+        default = sweep.default_point
+        if default is not None and _speed(default, speed) is not None:
+            out.append(go.Scatter(
+                x=[_speed(default, speed)], y=[percent(default.score)], mode="markers", name=DEFAULT_NAME,
+                legendgroup=name, showlegend=False,
+                marker=dict(symbol="circle-open", size=17, color=color, line=dict(width=2.5)),
+                customdata=[[escape(point_label(sweep, default)), default.mean_exit_layer]],
+                hovertemplate=hover.replace(" · %{customdata[0]}", " · default %{customdata[0]}"),
+            ))
+    if ev.full_model is not None:
+        out.append(go.Scatter(
+            x=[1.0], y=[percent(ev.full_model.score)], mode="markers", name=FULL_NAME, showlegend=False,
+            marker=dict(symbol="star", size=15, color=EXIT_COLOR, line=dict(color="white", width=1)),
+            hovertemplate=f"full model (all {ev.num_layers} layers)<br>{metric} %{{y:.1f}} %<extra></extra>",
+        ))
+    return out
 
-    Args:
-        evals: checkpoint name -> its evaluation (``EvalResult``).
-        speed: "layer" (L / mean exit layer) or "wall" (measured; only the points that have it).
-        static_exits: also draw "always exit at layer l" (L/l, per-layer score), a baseline any rule should beat.
+
+def _range(values: list[float], pad: float, floor: float | None = None) -> list[float]:
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    span = max(hi - lo, 1e-9)
+    lo = lo - pad * span
+    return [lo if floor is None else max(floor, lo), hi + pad * span]
+
+
+def tradeoff_panels(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | None = None, speed: str = "layer",
+                    static_exits: bool = True, height: int = 320) -> dict[str, go.Figure]:
+    """Small multiples of accuracy (%) against speed-up: one figure per checkpoint, titled with its title
+    (``titles``, else its name), all on the same axes so the panels compare at a glance.
+
+    Each panel: every early-exit rule swept over its thresholds (a line in ``speed="layer"``; markers where the
+    points have no order or were measured one by one: random rules, wall-clock speed-ups), its default point
+    ringed, the full model as a star, and (layer speed-up only) the static baseline of cutting every example at
+    layer l (per-layer score against L / l). Points without the chosen speed-up are left out.
     """
-    key = _speed_key(speed)
-    fig = go.Figure()
-    dashes = ("solid", "dash", "dot", "dashdot")
-    metric = ""
-    for c, (name, ev) in enumerate(evals.items()):
-        color = CLASS_COLORS[c % len(CLASS_COLORS)]
-        label = escape(name)
-        metric = metric or ev.metric
-        rules = [(r, entry) for r, entry in ev.rules.items() if entry.early_exit]
-        for k, (rule, entry) in enumerate(rules):
-            points = [p for p in entry.points if getattr(p, key) is not None]
-            points.sort(key=lambda p: getattr(p, key))
-            if not points:
+    titles = titles or {}
+    traces = {name: _panel_traces(ev, speed, static_exits) for name, ev in evals.items()}
+    xs = [x for ts in traces.values() for t in ts for x in t.x]
+    ys = [y for ts in traces.values() for t in ts for y in t.y]
+    x_range, y_range = _range(xs + [1.0], 0.06, floor=0.0), _range(ys, 0.08)
+    figures = {}
+    for name, ev in evals.items():
+        fig = go.Figure(traces[name])
+        if not fig.data:
+            fig.add_annotation(text="no measured points", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+        fig.update_xaxes(title=SPEEDS[speed], range=x_range, ticksuffix="×")
+        fig.update_yaxes(title=score_title(ev.metric), range=y_range)
+        style(fig, escape(titles.get(name, name)), height=height)
+        fig.update_layout(showlegend=True, margin=dict(l=10, r=10, t=40, b=10),
+                          legend=dict(orientation="h", yanchor="bottom", y=0.0, xanchor="right", x=1.0,
+                                      bgcolor="rgba(128,128,128,0.12)"))
+        figures[name] = fig
+    return figures
+
+
+# ---------------------------------------------------------------------------- where examples leave
+def exit_share_figure(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | None = None) -> go.Figure:
+    """Share of examples (%) leaving at each layer: one row per checkpoint and early-exit rule, at its default."""
+    titles = titles or {}
+    rows, labels, hover = [], [], []
+    max_layers = max((ev.num_layers for ev in evals.values()), default=1)
+    for name, ev in evals.items():
+        for rule, sweep in ev.rules.items():
+            point = sweep.default_point
+            if not sweep.early_exit or point is None or point.num_examples == 0:
                 continue
-            fig.add_trace(
-                go.Scatter(
-                    x=[getattr(p, key) for p in points],
-                    y=[p.score for p in points],
-                    mode="lines+markers",
-                    name=f"{label} · {escape(rule)}",
-                    legendgroup=label,
-                    line=dict(color=color, dash=dashes[k % len(dashes)], width=2),
-                    customdata=[[p.threshold, p.mean_exit_layer] for p in points],
-                    hovertemplate=(
-                        f"{label} · {escape(rule)}<br>{escape(entry.param)} = %{{customdata[0]:g}}"
-                        "<br>score %{y:.4f} · speed-up %{x:.2f}×<br>mean exit layer %{customdata[1]:.2f}<extra></extra>"
-                    ),
-                )
-            )
-        if ev.full_model is not None:
-            fig.add_trace(
-                go.Scatter(
-                    x=[1.0],
-                    y=[ev.full_model.score],
-                    mode="markers",
-                    name=f"{label} · full model",
-                    legendgroup=label,
-                    marker=dict(symbol="star", size=14, color=color, line=dict(color="black", width=1)),
-                    hovertemplate=f"{label}<br>full model: %{{y:.4f}}<extra></extra>",
-                )
-            )
-        if static_exits and speed == "layer" and ev.per_layer:
-            per_layer = sorted(ev.per_layer, key=lambda p: p.layer)
-            fig.add_trace(
-                go.Scatter(
-                    x=[ev.num_layers / p.layer for p in per_layer],
-                    y=[p.score for p in per_layer],
-                    mode="lines+markers",
-                    name=f"{label} · fixed layer",
-                    legendgroup=label,
-                    line=dict(color=color, dash="dot", width=1),
-                    marker=dict(symbol="x", size=6),
-                    opacity=0.5,
-                    customdata=[p.layer for p in per_layer],
-                    hovertemplate=f"{label}<br>always exit at layer %{{customdata}}: %{{y:.4f}}<extra></extra>",
-                )
-            )
-    fig.update_xaxes(title="speed-up (L / mean exit layer)" if speed == "layer" else "measured wall-clock speed-up")
-    fig.update_yaxes(title=escape(metric))
-    if not fig.data:
-        fig.add_annotation(text="no points to draw", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
-    style(fig, "Accuracy against speed-up", height=480)
-    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.02))
-    return fig
+            share = [100.0 * c / point.num_examples for c in point.histogram]
+            rows.append(share + [None] * (max_layers - len(share)))
+            labels.append(escape(f"{titles.get(name, name)} · {rule_title(ev, rule)}"))
+            hover.append([f"{labels[-1]} at {escape(point_label(sweep, point))}<br>mean exit layer "
+                          f"{point.mean_exit_layer:.2f}"] * max_layers)
+    text = [["" if v is None else f"{v:.0f}%" for v in row] for row in rows]
+    fig = go.Figure(go.Heatmap(
+        z=rows, x=layers(max_layers), y=list(range(len(rows))), zmin=0, zmax=100, colorscale="Blues",
+        text=text, texttemplate="%{text}" if max_layers <= 24 else None, textfont=dict(size=12),
+        customdata=hover, xgap=2, ygap=2, colorbar=dict(title="%", thickness=12),
+        hovertemplate="%{customdata}<br>layer %{x}: %{z:.1f} % of the examples leave<extra></extra>",
+    ))
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(rows))), ticktext=labels, autorange="reversed",
+                     automargin=True)
+    layer_axis(fig, max_layers)
+    fig.update_xaxes(title="exit layer")
+    return style(fig, "Share of examples leaving at each layer (every rule at its default threshold)",
+                 height=120 + 34 * max(1, len(rows)))
 
 
 def exit_histogram_figure(point: SweepPoint, num_layers: int, title: str = "") -> go.Figure:
     """How many examples exit at each layer for one sweep point, with the mean exit layer."""
     counts = np.asarray(point.histogram, dtype=float)
-    x = layers(num_layers)
-    fig = go.Figure(go.Bar(x=x, y=counts, marker_color=SERIES_COLORS[0], name="examples"))
+    share = 100.0 * counts / max(1.0, counts.sum())
+    fig = go.Figure(go.Bar(x=layers(num_layers), y=counts, marker_color=SERIES_COLORS[0], name="examples",
+                           customdata=share,
+                           hovertemplate="layer %{x}: %{y:.0f} examples (%{customdata:.1f} %)<extra></extra>"))
     mean = point.mean_exit_layer
     if mean is not None:
         fig.add_vline(
@@ -110,23 +211,52 @@ def exit_histogram_figure(point: SweepPoint, num_layers: int, title: str = "") -
     return style(fig, title or "Exit layers")
 
 
-def per_layer_figure(evals: Mapping[str, EvalResult]) -> go.Figure:
-    """Score of each layer's own classifier (no early exit) per checkpoint; the full model as a star."""
-    fig = go.Figure()
-    max_layers = 1
-    for c, (name, ev) in enumerate(evals.items()):
-        color = CLASS_COLORS[c % len(CLASS_COLORS)]
-        per_layer = sorted(ev.per_layer, key=lambda p: p.layer)
-        max_layers = max(max_layers, ev.num_layers)
-        fig.add_trace(
-            go.Scatter(
-                x=[p.layer for p in per_layer],
-                y=[p.score for p in per_layer],
-                mode="lines+markers",
-                name=escape(name),
-                line=dict(color=color, width=2),
-            )
-        )
-    fig.update_yaxes(title="score")
+# ---------------------------------------------------------------------------- each layer
+def per_layer_figure(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | None = None) -> go.Figure:
+    """Score (%) of each layer's own classifier (no early exit): one row per checkpoint, one cell per layer."""
+    titles = titles or {}
+    max_layers = max((ev.num_layers for ev in evals.values()), default=1)
+    rows, labels = [], []
+    for name, ev in evals.items():
+        scores = [percent(p.score) for p in sorted(ev.per_layer, key=lambda p: p.layer)]
+        rows.append(scores + [None] * (max_layers - len(scores)))
+        labels.append(escape(titles.get(name, name)))
+    metrics = {ev.metric for ev in evals.values()}
+    unit = score_title(metrics.pop()) if len(metrics) == 1 else "score × 100"
+    text = [["" if v is None else f"{v:.1f}" for v in row] for row in rows]
+    fig = go.Figure(go.Heatmap(
+        z=rows, x=layers(max_layers), y=list(range(len(rows))), colorscale="Viridis", text=text,
+        texttemplate="%{text}" if max_layers <= 24 else None, textfont=dict(size=12), xgap=2, ygap=2,
+        customdata=[[label] * max_layers for label in labels], colorbar=dict(title=escape(unit), thickness=12),
+        hovertemplate=f"%{{customdata}}<br>layer %{{x}}: {escape(unit)} %{{z:.1f}}<extra></extra>",
+    ))
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(rows))), ticktext=labels, autorange="reversed",
+                     automargin=True)
     layer_axis(fig, max_layers)
-    return style(fig, "Score of each layer's classifier", height=360)
+    return style(fig, f"{unit} of each layer's own classifier (the last layer is the full model)",
+                 height=120 + 34 * max(1, len(rows)))
+
+
+# ---------------------------------------------------------------------------- one row per checkpoint
+def summary_table(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Per checkpoint: data, full model and default rule (scores in percent), speed-ups, device."""
+    titles = titles or {}
+    rows = []
+    for name, ev in evals.items():
+        rule = default_rule(ev)
+        sweep = ev.rules[rule]
+        point = sweep.default_point
+        rows.append({
+            "checkpoint": titles.get(name, name),
+            "data": f"{ev.task} · {ev.split}",
+            "examples": ev.num_examples,
+            "full model (%)": percent(ev.full_model.score),
+            "default rule": f"{rule_title(ev, rule)} ({point_label(sweep, point)})" if point else rule_title(ev, rule),
+            "default rule (%)": percent(point.score) if point else None,
+            "mean exit layer": point.mean_exit_layer if point else None,
+            "layers": ev.num_layers,
+            "layer speed-up": point.layer_speedup if point else None,
+            "wall-clock speed-up": point.wall_speedup if point else None,
+            "device": ev.device,
+        })
+    return pd.DataFrame(rows)

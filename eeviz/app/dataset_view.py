@@ -1,0 +1,171 @@
+"""The Dataset page's views of evaluation results, for any dict of ``EvalResult`` (the checkpoints' eval.json
+files, or evaluations computed in memory from uploaded sentences).
+
+One figure per question: how much accuracy for how much speed (one panel per checkpoint), where examples
+leave, how good each layer is; then one checkpoint's rule at one sweep point, with its examples. Scores are in
+percent. Examples and wall-clock timings are optional: what is missing is said, not drawn.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .. import plots
+from ..eval_result import EvalResult
+from ..plots import dataset as ds
+from .page import md_escape
+
+PANEL_COLUMNS = 3  # panels per row on a wide screen; Streamlit stacks columns on a narrow one
+SUMMARY_FORMAT = {
+    "full model (%)": st.column_config.NumberColumn(format="%.1f"),
+    "default rule (%)": st.column_config.NumberColumn(format="%.1f"),
+    "mean exit layer": st.column_config.NumberColumn(format="%.2f"),
+    "layer speed-up": st.column_config.NumberColumn(format="%.2f×"),
+    "wall-clock speed-up": st.column_config.NumberColumn(format="%.2f×"),
+}
+
+
+def show_results(evals: dict[str, EvalResult], titles: dict[str, str], key_prefix: str = "ds") -> None:
+    """Every view of ``evals`` (name -> evaluation), titled with ``titles`` (name -> title); widget keys start
+    with ``key_prefix`` so two calls on one page do not collide."""
+    if not evals:
+        st.info("No evaluation to show.")
+        return
+    titles = {name: titles.get(name, name) for name in evals}
+    st.dataframe(ds.summary_table(evals, titles), hide_index=True, column_config=SUMMARY_FORMAT)
+    show_tradeoff(evals, titles, key_prefix)
+    st.subheader("Where do examples leave?")
+    st.plotly_chart(ds.exit_share_figure(evals, titles), key=f"{key_prefix}_exits")
+    st.subheader("How good is each layer?")
+    st.plotly_chart(ds.per_layer_figure(evals, titles), key=f"{key_prefix}_per_layer")
+    st.caption("Each layer's own classifier on every example, without early exit: what cutting every example at "
+               "that layer gives (the grey curve of the panels above).")
+    show_one(evals, titles, key_prefix)
+
+
+def show_tradeoff(evals: dict[str, EvalResult], titles: dict[str, str], key_prefix: str) -> None:
+    """How much accuracy for how much speed: one panel per checkpoint, on shared axes."""
+    st.subheader("How much accuracy for how much speed?")
+    measured = any(p.wall_speedup is not None for ev in evals.values() for s in ev.rules.values() for p in s.points)
+    speed = "layer"
+    if measured:
+        speed = st.segmented_control(
+            "Speed-up", ["layer", "wall"], default="layer", key=f"{key_prefix}_speed", required=True,
+            format_func={"layer": "layers saved (L / mean exit layer)", "wall": "wall clock (measured)"}.get,
+        )
+    st.caption(
+        "One panel per checkpoint, on the same axes. Coloured: each exit rule over its thresholds (up and right "
+        "is better); ◯ its default threshold; ★ the full model. "
+        + ("Grey ×: cutting every example at layer l (speed-up L / l), the baseline a rule should beat. "
+           "Random rules are a cluster of ◆, one per seed. "
+           if speed == "layer" else
+           "Wall-clock speed-ups are measured only at a few thresholds (the default and both ends of the sweep): "
+           "each ◆ is one measurement, nothing is drawn in between. ")
+        + "Hover a point for its threshold."
+    )
+    figures = ds.tradeoff_panels(evals, titles, speed=speed)
+    names = list(figures)
+    for start in range(0, len(names), PANEL_COLUMNS):
+        columns = st.columns(PANEL_COLUMNS)
+        for column, name in zip(columns, names[start:start + PANEL_COLUMNS]):
+            column.plotly_chart(figures[name], key=f"{key_prefix}_tradeoff_{name}_{speed}")
+
+
+@st.fragment
+def show_one(evals: dict[str, EvalResult], titles: dict[str, str], key_prefix: str) -> None:
+    """One checkpoint's rule at one sweep point: its figures, its exits and its examples (a fragment: moving
+    the slider reruns only this part)."""
+    st.header("One checkpoint, one threshold")
+    cols = st.columns(3)
+    name = cols[0].selectbox("Checkpoint", list(evals), format_func=titles.get, key=f"{key_prefix}_one")
+    ev = evals[name]
+    rules = list(ev.rules)
+    rule = cols[1].selectbox("Exit rule", rules, index=rules.index(ds.default_rule(ev)),
+                             format_func=lambda r: ds.rule_title(ev, r), key=f"{key_prefix}_rule_{name}")
+    sweep = ev.rules[rule]
+    points = sweep.points
+    if not points:
+        st.info("This rule has no sweep points.")
+        return
+    default_index = min(range(len(points)), key=lambda k: abs(points[k].threshold - sweep.default))
+    label = "random seed" if sweep.stochastic else sweep.label
+    k = cols[2].select_slider(
+        label, options=list(range(len(points))), value=default_index, key=f"{key_prefix}_point_{name}_{rule}",
+        format_func=lambda j: f"{points[j].threshold:g}" + (" (default)" if j == default_index else ""),
+        disabled=len(points) == 1,
+    )
+    point = points[k]
+    show_point_metrics(ev, point)
+    st.plotly_chart(
+        ds.exit_histogram_figure(
+            point, ev.num_layers,
+            f"Exit layers of {point.num_examples} examples · {ds.rule_title(ev, rule)} at "
+            f"{ds.point_label(sweep, point)}",
+        ),
+        key=f"{key_prefix}_histogram",
+    )
+    show_examples(ev, name, rule, point, key_prefix)
+
+
+def show_point_metrics(ev: EvalResult, point) -> None:
+    cols = st.columns(3)
+    full = ev.full_model.score
+    cols[0].metric(ds.score_title(ev.metric), f"{ds.percent(point.score):.1f}",
+                   f"{ds.percent(point.score - full):+.1f} pts vs the full model")
+    cols[1].metric("Mean exit layer", f"{point.mean_exit_layer:.2f} / {ev.num_layers}")
+    cols[2].metric("Layer speed-up", f"{point.layer_speedup:.2f}×")
+    cols = st.columns(3)
+    wall = point.wall_speedup
+    cols[0].metric("Wall-clock speed-up", "not measured" if wall is None else f"{wall:.2f}×",
+                   help="full-pass time / true early-exit time on the same batches; measured at a few points")
+    if point.adaptive_gain is not None:
+        cols[1].metric(
+            "Adaptive gain", f"{point.adaptive_gain:+.1f} pts",
+            help=f"{ev.metric} minus that of cutting every example at the same mean depth "
+                 f"({ds.percent(point.static_score):.1f} %, the per-layer scores interpolated): positive when the "
+                 "exits really depend on the input",
+        )
+    if point.top_exit_share is not None:
+        cols[2].metric("Top exit share", f"{point.top_exit_share:.0%}",
+                       help="share of examples at the most common exit layer: near 100% means the rule hardly adapts")
+
+
+def show_examples(ev: EvalResult, name: str, rule: str, point, key_prefix: str) -> None:
+    """The stored examples with their exit at ``point`` (at the default threshold in files that lack it)."""
+    st.subheader("Examples")
+    table = plots.examples_table(ev, rule, point)
+    if table.empty:
+        st.info("This evaluation stored no examples.")
+        return
+    sweep = ev.rules[rule]
+    if point.exit_layers is not None:
+        where = f"at {ds.point_label(sweep, point)}, the point chosen above"
+    else:
+        default = sweep.default_point
+        where = (f"at the default threshold ({ds.point_label(sweep, default) if default else sweep.default}): "
+                 "this file stores no exits for the other points (evaluate again to get them)")
+    st.caption(f"Exits {md_escape(where)}. Overthinking: the last layer is wrong although an earlier one was right.")
+    filters = st.columns(3)
+    layers = filters[0].multiselect("Exit layer", list(range(1, ev.num_layers + 1)), key=f"{key_prefix}_layers_{name}")
+    correct = filters[1].segmented_control(
+        "Exit prediction", ["all", "right", "wrong"], default="all", required=True, key=f"{key_prefix}_correct"
+    )
+    over = filters[2].toggle("Only overthinking examples", key=f"{key_prefix}_over")
+    shown = table
+    if layers:
+        shown = shown[shown["exit layer"].isin(layers)]
+    if correct != "all":
+        shown = shown[shown["correct"] == (correct == "right")]
+    if over:
+        shown = shown[shown["overthinking"]]
+    selection = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="single-row",
+                             key=f"{key_prefix}_table")
+    st.caption(f"{len(shown)} of {len(table)} stored examples. Select a row to open it on the Explore page.")
+    rows = selection.selection.rows if selection else []
+    if rows:
+        row = shown.iloc[rows[0]]
+        query = {"ckpt": name, "text": row["text"]}
+        if "text_b" in row and row["text_b"]:
+            query["text_b"] = row["text_b"]
+        st.page_link("app.py", label="Open this example in Explore", icon=":material/search:", query_params=query)
+
