@@ -16,6 +16,7 @@ PAGES = (
     ("pages/2_Attention.py", "Attention", ":material/visibility:"),
     ("pages/3_Dataset.py", "Dataset", ":material/bar_chart:"),
     ("pages/4_Learn.py", "Learn", ":material/school:"),
+    ("pages/5_Your_sentences.py", "Your sentences", ":material/upload_file:"),
 )
 PAGE_ICON = "🪜"  # an emoji: a material icon as favicon would be fetched from fonts.gstatic.com
 

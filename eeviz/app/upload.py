@@ -1,0 +1,125 @@
+"""The Your sentences page's parts: where the sentences come from, which checkpoints fit them, and running them
+with a progress bar, each (content, checkpoint) once per process (``eeviz.uploads`` does the work)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import streamlit as st
+
+from ..catalog import CheckpointInfo
+from ..data import Example
+from ..uploads import (
+    MAX_ROWS,
+    MAX_UPLOAD_BYTES,
+    SentenceExits,
+    Sentences,
+    UploadError,
+    examples_for,
+    read_pasted,
+    read_upload,
+    run_checkpoint,
+)
+from .loading import _stamp, load_models
+from .page import md_escape
+
+FILE, PASTE = "file", "paste"
+MAX_CACHED_RUNS = 64  # (content, checkpoint) results kept per process: a few MB each at most
+PASTE_PLACEHOLDER = "the plot is good but the acting is bad\nan utterly dull film\n…"
+
+_runs: OrderedDict[tuple[str, int, str], SentenceExits] = OrderedDict()
+_runs_lock = threading.Lock()
+
+
+def sentence_source() -> Sentences | None:
+    """The upload box or the paste box, and what was read from it; None while there is nothing yet. Bad
+    input is reported in one line (``st.error``) and gives None."""
+    kind = st.segmented_control(
+        "Sentences from", [FILE, PASTE], default=FILE, required=True, key="up_source",
+        format_func={FILE: "a file", PASTE: "pasted lines"}.get, persist_state="session",
+    )
+    try:
+        if kind == FILE:
+            upload = st.file_uploader(
+                "A CSV or JSON-lines file", type=["csv", "jsonl", "json"], key="up_file",
+                max_upload_size=max(1, MAX_UPLOAD_BYTES // (1024 * 1024)),
+                help=f"a **text** column, optionally **label** (class names or indices) and **text_b** (the "
+                f"second sentence of pairs); at most {MAX_ROWS} rows",
+            )
+            st.caption(
+                f"Columns: **text**, optionally **label** and **text_b**; at most {MAX_ROWS} rows. "
+                "With labels you also get accuracy against speed-up."
+            )
+            return None if upload is None else read_upload(upload.name, upload.getvalue())
+        text = st.text_area(
+            "Sentences, one per line", key="up_paste", height=160, placeholder=PASTE_PLACEHOLDER,
+            max_chars=MAX_UPLOAD_BYTES, persist_state="session",
+        )
+        st.caption(f"At most {MAX_ROWS} lines; Ctrl+Enter to apply. Pasted sentences carry no labels.")
+        return read_pasted(text) if text and text.strip() else None
+    except UploadError as err:
+        st.error(md_escape(err), icon=":material/error:")
+        return None
+
+
+def describe(sentences: Sentences) -> None:
+    """One line on what was read, and the notices (texts cut to the character limit)."""
+    what = "sentence pairs" if sentences.is_pair else "sentences"
+    labels = f", labelled ({len(set(map(str, sentences.labels)))} label values)" if sentences.labelled else ", no labels"
+    st.caption(f"{len(sentences)} {what} from {md_escape(sentences.source)}{labels}.")
+    for notice in sentences.notices:
+        st.warning(md_escape(notice), icon=":material/content_cut:")
+
+
+def fitting(sentences: Sentences, infos: list[CheckpointInfo], titles: dict[str, str]) -> dict[str, list[Example]]:
+    """The examples for every checkpoint the data fits; the others get one line each (grouped by reason)."""
+    fits, skipped = {}, {}
+    for info in infos:
+        try:
+            fits[info.name] = examples_for(sentences, info.cfg)
+        except UploadError as err:
+            skipped.setdefault(str(err), []).append(titles.get(info.name, info.name))
+    for reason, names in skipped.items():
+        st.warning(f"Skipped {md_escape(', '.join(names))}: {md_escape(reason)}", icon=":material/block:")
+    return fits
+
+
+def _key(info: CheckpointInfo, sentences: Sentences) -> tuple[str, int, str]:
+    return str(info.path), _stamp(info), sentences.digest
+
+
+def cached_run(info: CheckpointInfo, sentences: Sentences) -> SentenceExits | None:
+    with _runs_lock:
+        run = _runs.get(_key(info, sentences))
+        if run is not None:
+            _runs.move_to_end(_key(info, sentences))
+        return run
+
+
+def _remember(info: CheckpointInfo, sentences: Sentences, run: SentenceExits) -> None:
+    with _runs_lock:
+        _runs[_key(info, sentences)] = run
+        while len(_runs) > MAX_CACHED_RUNS:
+            _runs.popitem(last=False)
+
+
+def run_all(sentences: Sentences, infos: list[CheckpointInfo], examples: dict[str, list[Example]],
+            titles: dict[str, str]) -> None:
+    """Run every checkpoint of ``infos`` not run over these sentences yet, with one progress bar for all."""
+    todo = [i for i in infos if cached_run(i, sentences) is None]
+    if not todo:
+        return
+    models = load_models(todo, stop_on_error=False)
+    todo = [i for i in todo if i.name in models]
+    bar = st.progress(0.0, text="Starting…")
+    for k, info in enumerate(todo):
+        title = titles.get(info.name, info.name)
+
+        def progress(done: int, total: int, k=k, title=title) -> None:
+            bar.progress(min(1.0, (k + done / total) / len(todo)),
+                         text=f"{md_escape(title)}: batch {done} of {total} (checkpoint {k + 1} of {len(todo)})")
+
+        run = run_checkpoint(models[info.name], examples[info.name], sentences.source, progress)
+        _remember(info, sentences, run)
+    bar.empty()

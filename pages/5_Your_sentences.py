@@ -1,0 +1,70 @@
+"""Your sentences: every chosen checkpoint over an uploaded CSV/JSONL file or pasted sentences. Each sentence's
+exit layer and prediction per checkpoint (at its default rule and threshold) and, when the data has labels, the
+Dataset page's accuracy/speed-up views for it. Runs are kept per (content, checkpoint): reruns recompute nothing."""
+
+import streamlit as st
+
+from eeviz import uploads
+from eeviz.app import ui, upload
+
+ui.setup_page("Your sentences")
+infos = ui.list_checkpoints()
+names = ui.titles(infos)
+st.title("Your sentences")
+st.caption(
+    "Run the checkpoints over your own sentences: see where each one exits, and with labels how accurate and "
+    "how fast every exit rule is on them."
+)
+
+sentences = upload.sentence_source()
+if sentences is None:
+    st.stop()
+upload.describe(sentences)
+
+chosen = st.multiselect(
+    "Checkpoints", [i.name for i in infos], default=[i.name for i in infos], format_func=names.get,
+    key="up_ckpts", persist_state="session",
+)
+examples = upload.fitting(sentences, [i for i in infos if i.name in chosen], names)
+fit = [i for i in infos if i.name in examples]
+if not fit:
+    st.info("Choose at least one checkpoint that fits these sentences.")
+    st.stop()
+
+missing = [i for i in fit if upload.cached_run(i, sentences) is None]
+if st.button("Run", type="primary", icon=":material/play_arrow:", key="up_run", disabled=not missing):
+    upload.run_all(sentences, fit, examples, names)
+runs = {i.name: r for i in fit if (r := upload.cached_run(i, sentences)) is not None}
+if not runs:
+    st.info(f"Press **Run** to run {len(fit)} checkpoint(s) over these {len(sentences)} sentences.")
+    st.stop()
+if len(runs) < len(fit):
+    st.caption(f"Press **Run** to add the other {len(fit) - len(runs)} checkpoint(s).")
+
+st.subheader("Each sentence")
+by_name = {i.name: i for i in fit}
+for name, run in runs.items():
+    if run.cut_rows:
+        rows = ", ".join(str(r + 1) for r in run.cut_rows[:10]) + ("…" if len(run.cut_rows) > 10 else "")
+        st.warning(
+            f"{ui.md_escape(names[name])} reads at most {run.max_length} tokens: {len(run.cut_rows)} sentence(s) "
+            f"are longer (rows {rows}) and were read only that far.",
+            icon=":material/content_cut:",
+        )
+table = uploads.sentence_table(sentences, runs, names)
+st.dataframe(table, hide_index=True, key="up_table")
+rules = "; ".join(
+    ui.md_escape(f"{names[n]}: {r.rule_title}, {r.threshold_name} = {r.threshold:g}") for n, r in runs.items()
+)
+st.caption(f"Exit layers are counted from 1, at each checkpoint's default rule and threshold: {rules}.")
+st.download_button(
+    "Table as CSV", table.to_csv(index=False), file_name="eeviz-your-sentences.csv", mime="text/csv",
+    icon=":material/download:", on_click="ignore",
+)
+
+evals = {n: r.evaluation for n, r in runs.items() if r.evaluation is not None}
+if evals:
+    from eeviz.app.dataset_view import show_results
+
+    st.header("Accuracy against speed-up on your sentences")
+    show_results(evals, names, key_prefix="up")
