@@ -271,6 +271,11 @@ def run_checkpoint(model, examples: list[Example], source: str = PASTED, progres
                          preds=[float(p) if regression else int(p) for p in np.asarray(preds)], **common)
 
 
+def result_columns(title: str) -> tuple[str, str, str]:
+    """The table's columns of one checkpoint (by its title): exit layer, prediction, right."""
+    return f"{title}: exit layer", f"{title}: prediction", f"{title}: right"
+
+
 def sentence_table(sentences: Sentences, runs: dict[str, SentenceExits], titles: dict[str, str]) -> pd.DataFrame:
     """One row per sentence: its text (and second text, label), and per checkpoint its exit layer, the
     prediction there and, with labels, whether it is right. Columns are named by the checkpoints' titles."""
@@ -280,9 +285,9 @@ def sentence_table(sentences: Sentences, runs: dict[str, SentenceExits], titles:
     if sentences.labelled:
         table["label"] = [str(v) for v in sentences.labels]
     for name, run in runs.items():
-        title = titles.get(name, name)
-        table[f"{title}: exit layer"] = run.exit_layers
-        table[f"{title}: prediction"] = run.pred_names()
+        exit_col, pred_col, right_col = result_columns(titles.get(name, name))
+        table[exit_col] = run.exit_layers
+        table[pred_col] = run.pred_names()
         if run.correct is not None:
-            table[f"{title}: right"] = run.correct
+            table[right_col] = run.correct
     return pd.DataFrame(table)

@@ -4,8 +4,8 @@ Dataset page's accuracy/speed-up views for it. Runs are kept per (content, check
 
 import streamlit as st
 
-from eeviz import uploads
 from eeviz.app import ui, upload
+from eeviz.app.dataset_view import show_results
 
 ui.setup_page("Your sentences")
 infos = ui.list_checkpoints()
@@ -34,6 +34,7 @@ if not fit:
 missing = [i for i in fit if upload.cached_run(i, sentences) is None]
 if st.button("Run", type="primary", icon=":material/play_arrow:", key="up_run", disabled=not missing):
     upload.run_all(sentences, fit, examples, names)
+    st.rerun()  # draw the results with the button in its new state (disabled: nothing left to run)
 runs = {i.name: r for i in fit if (r := upload.cached_run(i, sentences)) is not None}
 if not runs:
     st.info(f"Press **Run** to run {len(fit)} checkpoint(s) over these {len(sentences)} sentences.")
@@ -42,29 +43,20 @@ if len(runs) < len(fit):
     st.caption(f"Press **Run** to add the other {len(fit) - len(runs)} checkpoint(s).")
 
 st.subheader("Each sentence")
-by_name = {i.name: i for i in fit}
-for name, run in runs.items():
-    if run.cut_rows:
-        rows = ", ".join(str(r + 1) for r in run.cut_rows[:10]) + ("…" if len(run.cut_rows) > 10 else "")
-        st.warning(
-            f"{ui.md_escape(names[name])} reads at most {run.max_length} tokens: {len(run.cut_rows)} sentence(s) "
-            f"are longer (rows {rows}) and were read only that far.",
-            icon=":material/content_cut:",
-        )
-table = uploads.sentence_table(sentences, runs, names)
-st.dataframe(table, hide_index=True, key="up_table")
-rules = "; ".join(
-    ui.md_escape(f"{names[n]}: {r.rule_title}, {r.threshold_name} = {r.threshold:g}") for n, r in runs.items()
+upload.show_cut_notices(runs, names)
+table = upload.show_table(sentences, runs, names)
+st.caption(
+    "Where each sentence exits, at each checkpoint's default rule and threshold (hover a column's header to see "
+    "which), layers counted from 1; then the prediction there."
 )
-st.caption(f"Exit layers are counted from 1, at each checkpoint's default rule and threshold: {rules}.")
 st.download_button(
     "Table as CSV", table.to_csv(index=False), file_name="eeviz-your-sentences.csv", mime="text/csv",
     icon=":material/download:", on_click="ignore",
 )
 
 evals = {n: r.evaluation for n, r in runs.items() if r.evaluation is not None}
-if evals:
-    from eeviz.app.dataset_view import show_results
-
-    st.header("Accuracy against speed-up on your sentences")
-    show_results(evals, names, key_prefix="up")
+if not evals:
+    st.caption("Sentences with a **label** column also get accuracy against speed-up, as on the Dataset page.")
+    st.stop()
+st.header("Accuracy against speed-up on your sentences")
+show_results(evals, names, key_prefix="up")

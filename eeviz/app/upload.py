@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+import pandas as pd
 import streamlit as st
 
 from ..catalog import CheckpointInfo
@@ -19,7 +20,9 @@ from ..uploads import (
     examples_for,
     read_pasted,
     read_upload,
+    result_columns,
     run_checkpoint,
+    sentence_table,
 )
 from .loading import _stamp, load_models
 from .page import md_escape
@@ -123,3 +126,43 @@ def run_all(sentences: Sentences, infos: list[CheckpointInfo], examples: dict[st
         run = run_checkpoint(models[info.name], examples[info.name], sentences.source, progress)
         _remember(info, sentences, run)
     bar.empty()
+
+
+def show_cut_notices(runs: dict[str, SentenceExits], titles: dict[str, str]) -> None:
+    """One warning per set of sentences longer than the tokens a model reads (checkpoints that cut the same
+    rows at the same length share it)."""
+    groups: dict[tuple[int, tuple[int, ...]], list[str]] = {}
+    for name, run in runs.items():
+        if run.cut_rows:
+            groups.setdefault((run.max_length, tuple(run.cut_rows)), []).append(titles.get(name, name))
+    for (max_length, rows), names in groups.items():
+        shown = ", ".join(str(r + 1) for r in rows[:10]) + (", …" if len(rows) > 10 else "")
+        who = "the checkpoints read" if len(names) == len(runs) else f"{', '.join(names)} read{'s' if len(names) == 1 else ''}"
+        st.warning(
+            md_escape(f"{len(rows)} sentence(s) (# {shown}) are longer than the {max_length} tokens {who}: only their "
+                      f"first {max_length} tokens were read, as for a long typed sentence."),
+            icon=":material/content_cut:",
+        )
+
+
+def show_table(sentences: Sentences, runs: dict[str, SentenceExits], titles: dict[str, str]) -> pd.DataFrame:
+    """The per-sentence table: per checkpoint its exit layer (headed by its title) and the prediction there,
+    marked ✓/✗ with labels. Returns the full table (separate right/wrong columns), for the download."""
+    table = sentence_table(sentences, runs, titles)
+    shown = table.copy()
+    config = {"#": st.column_config.NumberColumn(width=40), "sentence": st.column_config.TextColumn(width="large")}
+    for name, run in runs.items():
+        title = titles.get(name, name)
+        exit_col, pred_col, right_col = result_columns(title)
+        config[exit_col] = st.column_config.NumberColumn(
+            title, format=f"%d / {run.num_layers}",
+            help=f"where {title} exits ({run.rule_title}, {run.threshold_name} = {run.threshold:g}), "
+            f"of its {run.num_layers} layers",
+        )
+        marks = ""
+        if right_col in shown:
+            shown[pred_col] = [f"{p} {'✓' if r else '✗'}" for p, r in zip(shown[pred_col], shown.pop(right_col))]
+            marks = ": ✓ right, ✗ wrong"
+        config[pred_col] = st.column_config.TextColumn("prediction", help=f"{title}'s prediction at its exit{marks}")
+    st.dataframe(shown, hide_index=True, column_config=config, key="up_table")
+    return table
