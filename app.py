@@ -8,7 +8,7 @@ through the model, and its figures are cached by (checkpoint, sentence, rule, th
 
 import streamlit as st
 
-from eeviz.app import figures, ui
+from eeviz.app import downloads, figures, ui
 from eeviz.trace import replay
 
 ui.setup_page("Explore")
@@ -36,10 +36,14 @@ def decision_view(info, model, trace, gold) -> None:
     rule = model.make_rule(rule_name, **params)
     decision = replay(trace, rule)
     key, pkey = figures.trace_key(info, trace), figures.params_key(params)
+    saved_as = downloads.explore_name(info, trace, decision, "")  # what a figure's camera button saves it as
     ui.show_decision(trace, decision, gold)
     ui.show_cut_notice(info, model, trace)  # next to the result, not only in the Tokens expander
-    st.plotly_chart(figures.probability_figure(key, decision.exit_layer, trace), key="probabilities")
-    ui.show_playback(model, trace, decision, gold)
+    st.plotly_chart(figures.probability_figure(key, decision.exit_layer, trace), key="probabilities",
+                    config=ui.figure_config(f"{saved_as}_probabilities"))
+    # built only while open: it was most of a threshold move's time when drawn on every move
+    ui.playback_box(lambda: figures.playback_figure(key, rule_name, pkey, gold, model, trace, decision),
+                    config=ui.figure_config(f"{saved_as}_playback"))
 
     with st.expander(f"Tokens ({len(trace.tokens)})"):
         st.code(" ".join(trace.tokens), language=None, wrap_lines=True)
@@ -54,11 +58,12 @@ def decision_view(info, model, trace, gold) -> None:
     panels, notes = figures.decision_panels(key, rule_name, pkey, figure_gold, model, trace, decision)
     for start in range(0, len(panels), 2):
         for col, panel in zip(st.columns(2), panels[start : start + 2]):
-            col.plotly_chart(panel.figure, key=f"panel-{start}-{panel.title}")
-            if panel.caption:
-                col.caption(ui.md_escape(panel.caption))
+            col.plotly_chart(panel.figure, key=f"panel-{start}-{panel.title}",
+                             config=ui.figure_config(f"{saved_as}_panel-{start + 1}"))
+            if panel.caption:  # the method's own words: markdown with LaTeX formulas
+                col.caption(panel.caption)
     for note in notes:
-        st.caption(ui.md_escape(note))
+        st.caption(note)
 
     if len(method_cls.rules) > 1:
         st.markdown("**Every exit rule of this method** at its current threshold")

@@ -6,7 +6,7 @@ a threshold move reruns only it, and its figures are cached by (checkpoints, sen
 
 import streamlit as st
 
-from eeviz.app import figures, ui
+from eeviz.app import downloads, figures, ui
 from eeviz.trace import replay
 
 ui.setup_page("Compare")
@@ -16,14 +16,8 @@ by_name = {i.name: i for i in infos}
 
 st.title("Compare methods on one sentence")
 current = by_name.get(st.session_state.get("ckpt") or st.query_params.get("ckpt"), infos[0])
-chosen = st.multiselect(
-    "Checkpoints",
-    list(by_name),
-    default=[i.name for i in infos if i.cfg.is_pair == current.cfg.is_pair],
-    format_func=names.get,
-    key="compare",
-    persist_state="session",
-)
+# the choice travels in the URL as ?ckpts=a,b,c (folder names); unknown names there are left out, with a notice
+chosen = ui.pick_checkpoints(infos, default=[i.name for i in infos if i.cfg.is_pair == current.cfg.is_pair])
 if not chosen:
     st.info("Pick at least one checkpoint.")
     st.stop()
@@ -93,8 +87,12 @@ def decisions_view(selected, models, traces, names) -> None:
             )
         )
 
-    ui.show_compare_playback(traces, decisions, names, models)
-    st.plotly_chart(layers_figure, key="compare-layers")
+    ui.show_compare_cut_notice(selected, models, traces, names)  # next to the result, as on Explore
+    saved_as = downloads.compare_name(traces, decisions, "")  # what a figure's camera button saves it as
+    # built only while open: drawn on every threshold move it was most of the move's time
+    ui.playback_box(lambda: figures.compare_playback_figure(every, traces, decisions, names, models),
+                    how=ui.COMPARE_HOW, key="compare-playback", config=ui.figure_config(f"{saved_as}_playback"))
+    st.plotly_chart(layers_figure, key="compare-layers", config=ui.figure_config(f"{saved_as}_layers"))
     st.dataframe(
         table.drop(columns=["folder"]),
         hide_index=True,
@@ -105,6 +103,7 @@ def decisions_view(selected, models, traces, names) -> None:
         },
     )
     st.caption("Each checkpoint uses the exit rule and threshold set in the sidebar (the same controls as on Explore).")
+    ui.compare_export_buttons(traces, decisions)
     ui.show_result_check(
         [
             figures.summary(trace_key, name, rule_name, params_key, traces[name], decisions[name])

@@ -139,9 +139,15 @@ def test_explore_renders_a_decision_with_charts(checkpoints_env):
     at = run_app(ckpt="deebert-tiny")
     assert at.text_area(key="text").value == ui.DEFAULT_TEXT
     assert metric(at, "Exit layer").endswith("/ 3")
-    assert len(at.get("plotly_chart")) >= 3
+    assert len(at.get("plotly_chart")) >= 2
     assert len(at.dataframe) == 1  # the per-layer table
     assert len(at.get("download_button")) == 2
+    # the playback box starts closed and builds nothing until it is opened (a threshold move stays cheap)
+    assert chart_specs(at, "playback") == []
+    at.session_state["playback-open"] = True
+    at.run()
+    (playback,) = chart_specs(at, "playback")
+    assert len(playback["frames"]) == 3  # one frame per layer
 
 
 def test_threshold_slider_moves_the_marked_exit_layer(checkpoints_env):

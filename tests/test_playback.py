@@ -149,7 +149,10 @@ def test_threshold_line_and_firing_layers_on_the_rules_chart():
     decision = replay(trace, EntropyRule(3, entropy=0.5))
     fig = plots.playback_figure(trace, decision, DeebertMethod)
     (line,) = visible(fig.layout.shapes, plots.THRESHOLD)
-    assert line.y0 == line.y1 == 0.5 and line.label.text == "S = 0.5"
+    assert line.y0 == line.y1 == 0.5
+    assert not line.label.text  # its words are in the chart's key, not on the line (they sat on the bars)
+    keys = [a.text for a in fig.layout.annotations if "S = 0.5" in a.text]
+    assert len(keys) == 1 and "the rule stops here" in keys[0]
     entropy = [d for d in fig.frames[1].data if d.type == "scatter"][-1]
     assert list(entropy.marker.color)[1] == plots.ZONE_COLOR and list(entropy.marker.color)[0] != plots.ZONE_COLOR
 

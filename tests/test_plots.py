@@ -29,9 +29,13 @@ def shapes(fig, name):
 
 
 def exit_x(fig) -> float:
-    (line,) = shapes(fig, plots.EXIT)
-    assert line.x0 == line.x1
-    return line.x0
+    """The layer a figure marks as the exit: its dashed line, or the middle of the column outlined on a heatmap."""
+    (mark,) = shapes(fig, plots.EXIT)
+    if mark.type == "rect":
+        assert mark.x1 - mark.x0 == 1
+        return (mark.x0 + mark.x1) / 2
+    assert mark.x0 == mark.x1
+    return mark.x0
 
 
 # ============================================================================================ per layer
@@ -42,7 +46,8 @@ def test_probability_heatmap_bolds_each_layers_prediction_and_marks_exit():
     np.testing.assert_allclose(np.asarray(heat.z), [[0.2, 0.4, 0.7], [0.8, 0.6, 0.3]], atol=1e-6)
     assert heat.text[1][0] == "<b>0.80</b>" and heat.text[0][0] == "0.20"
     assert heat.text[0][2] == "<b>0.70</b>" and heat.text[1][2] == "0.30"
-    assert exit_x(fig) == 2
+    (outline,) = shapes(fig, plots.EXIT)  # the exit's column outlined: a line through it crossed the numbers
+    assert outline.type == "rect" and (outline.x0, outline.x1) == (1.5, 2.5)
     (band,) = shapes(fig, plots.SKIPPED)
     assert (band.x0, band.x1) == (2.5, 3.5)
 
@@ -141,7 +146,7 @@ def test_halting_panel_carries_q_prior_and_exit():
     assert [p.title for p in panels] == ["Halting distribution"]  # cdf, λ, log p are all in this figure
     fig = panels[0].figure
     names = [d.name for d in fig.data]
-    assert names == ["p(i|x)", "prior p(i|λ_p)", "CDF", "λ_i"]
+    assert names == ["p(i|x)", "prior p(i|λ_p)", "CDF", "λ_i", "quantile q = 0.5"]  # the threshold's legend entry
     np.testing.assert_allclose(fig.data[1].y, prior)
     assert shapes(fig, plots.THRESHOLD)[0].y0 == 0.5
     assert exit_x(fig) == 2
@@ -343,7 +348,7 @@ def test_tradeoff_panels_layer_and_wall_speedups():
     assert fig.layout.title.text == "Model X"
     names = [d.name for d in fig.data]
     # the reference rule never exits early; the default point and the full model are marked
-    assert names == ["cut every example at layer l", "entropy", "default threshold", "full model (all layers)"]
+    assert names == ["cut at layer l", "entropy", "default threshold", "full model (all layers)"]
     static, curve, default, full = fig.data
     assert list(curve.x) == [1.0, 2.0, 3.0] and list(curve.y) == [75.0, 75.0, 50.0]  # by speed-up, in percent
     assert list(default.x) == [2.0] and list(default.y) == [75.0]

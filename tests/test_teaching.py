@@ -228,8 +228,8 @@ def test_threshold_line_and_label_read_on_both_themes():
 
     threshold_line(fig, 0.5, "S")
     (line,) = [s for s in fig.layout.shapes if s.name == plots.THRESHOLD]
-    label = fig.layout.annotations[0]
-    for color in (line.line.color, label.font.color):
+    (label,) = [d for d in fig.data if d.name == "S = 0.5"]  # its words: a legend entry drawn like the line
+    for color in (line.line.color, label.line.color):
         assert contrast(rgb(color), LIGHT_BG) >= 3 and contrast(rgb(color), DARK_BG) >= 3, color
 
 

@@ -4,7 +4,8 @@
 - ``loading``: the checkpoint picker, models and traces cached across reruns, eval.json;
 - ``inputs``: sentence boxes and the example picker, synced with the URL;
 - ``rules``: the exit-rule and threshold widgets, and what a method's figures need (``method_extras``);
-- ``output``: the decision banner and the downloads;
+- ``output``: the decision banner and the cut-input notices;
+- ``downloads``: the download buttons, their file names and CSVs;
 - ``learn``: the Learn page's toy trace and per-method tabs;
 - ``bertviz_offline``: bertviz's views without network access;
 - ``ui``: all of the above that the pages use, under one name.

@@ -93,3 +93,20 @@ def compare_figures(key: tuple, _traces: Mapping[str, Trace], _decisions: Mappin
     sentence and each rule with its threshold. (The bar chart of exit layers is not drawn: the table's
     "depth used" bars show the same numbers.)"""
     return plots.compare_table(_traces, _decisions, _names), plots.compare_layers_figure(_traces, _decisions, _names)
+
+
+@st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
+def playback_figure(key: tuple, rule: str, params: tuple, gold: Any, _model, _trace: Trace,
+                    _decision: Decision) -> go.Figure:
+    """Explore's layer-by-layer animation of one decision (built only while its box is open)."""
+    method_cls = type(_model.method)
+    inputs = method_cls.figure_inputs(_model.method.args, _trace, _decision, gold)
+    return plots.playback_figure(_trace, _decision, method_cls, inputs)
+
+
+@st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
+def compare_playback_figure(key: tuple, _traces: Mapping[str, Trace], _decisions: Mapping[str, Decision],
+                            _names: Mapping[str, str], _models: Mapping[str, Any]) -> go.Figure:
+    """Compare's animation: every checkpoint stepped together; ``key`` as for ``compare_figures``."""
+    methods = {name: type(model.method) for name, model in _models.items() if name in _traces}
+    return plots.compare_playback_figure(_traces, _decisions, _names, methods)

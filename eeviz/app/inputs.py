@@ -6,6 +6,8 @@ from typing import Any
 
 import streamlit as st
 
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
 from ..analysis import overthinking_examples
 from ..catalog import CheckpointInfo
 from ..config import ModelConfig
@@ -65,6 +67,35 @@ def _use_example(examples: list[dict]) -> None:
         st.session_state["text_b"] = examples[index]["text_b"]
 
 
+CARRIED = "_eeviz_sentence"  # session key: the sentence(s) the last page ran, and which page ran them
+
+
+def _page_id() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.page_script_hash if ctx is not None else ""
+
+
+def carry_sentence() -> None:
+    """On the first run of a page reached from another one, start its sentence boxes at the sentence the last
+    page ran, unless the URL names one.
+
+    Why: Streamlit's sidebar page links drop the query string, and a sentence that came in a shared link lived
+    only there (a bound widget seeded from the URL keeps nothing in the session), so Compare showed the
+    default sentence on the first click. Reruns of the same page never reseed: an edit stands.
+    """
+    carried = st.session_state.get(CARRIED)
+    if not carried or carried["page"] == _page_id():
+        return
+    for key in ("text", "text_b"):
+        value = carried.get(key)
+        if value is not None and key not in st.query_params and st.session_state.get(key) != value:
+            st.session_state[key] = value
+
+
+def _remember_sentence(text: str, text_b: str | None) -> None:
+    st.session_state[CARRIED] = {"page": _page_id(), "text": text, "text_b": text_b}
+
+
 def _shorten(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -72,8 +103,10 @@ def _shorten(text: str, limit: int = 90) -> str:
 def sentence_inputs(cfg: ModelConfig, examples: list[dict]) -> tuple[str, str | None]:
     """Text box(es) (query parameters ``text``, ``text_b``) and an example picker; returns the checked inputs.
 
-    Stops the page with the reason when the input cannot be traced (empty, too long, pair vs single).
+    Stops the page with the reason when the input cannot be traced (empty, too long, pair vs single). The
+    boxes start at the sentence another page ran when the URL names none (``carry_sentence``).
     """
+    carry_sentence()
     cols = st.columns([3, 2]) if not cfg.is_pair else st.columns([2, 2, 2])
     with cols[0]:
         text = st.text_area(
@@ -113,6 +146,7 @@ def sentence_inputs(cfg: ModelConfig, examples: list[dict]) -> tuple[str, str | 
             args=(examples,),
             placeholder=f"{len(examples)} examples",
         )
+    _remember_sentence(text, text_b)  # before the check: a refused sentence comes along with its message
     try:
         return check_inputs(text, text_b, cfg.is_pair)
     except InputError as err:

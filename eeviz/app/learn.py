@@ -86,9 +86,9 @@ def render_lesson(method: type[ExitMethod]) -> None:
     if lesson is None:
         st.markdown(f"**{md_escape(method.title)}**")
         for name, rule in method.rules.items():
-            st.markdown(f"- exit rule *{md_escape(rule.spec.display)}*: {md_escape(rule.spec.description)}")
+            st.markdown(f"- exit rule *{md_escape(rule.spec.display)}*: {rule.spec.description}")
         for name, doc in method.signal_docs.items():
-            st.markdown(f"- signal *{md_escape(method.series_name(name))}*: {md_escape(doc)}")
+            st.markdown(f"- signal *{md_escape(method.series_name(name))}*: {doc}")
         return
     st.markdown(lesson.summary)
     for block in lesson.blocks:
@@ -138,10 +138,10 @@ def render_toy(method: type[ExitMethod], p_positive, used_keys: set[str]) -> Non
     for start in range(0, len(figures), 2):
         for col, (fig, key, caption) in zip(st.columns(2), figures[start : start + 2]):
             show_chart(fig, key if key != "lines" else f"{prefix}-lines", col)
-            if caption:
-                col.caption(md_escape(caption))
+            if caption:  # the method's own words: markdown with LaTeX formulas
+                col.caption(caption)
     for note in inputs.notes + toy.notes:
-        st.caption(md_escape(note))
+        st.caption(note)
     if toy.loss_weights is not None:
         weights = plots.signal_figure(toy.loss_weights, "loss weight", bars=True, title=toy.loss_weights_title)
         show_chart(weights, f"{prefix}-weights")

@@ -88,6 +88,50 @@ def pick_checkpoint(infos: list[CheckpointInfo], where=None) -> CheckpointInfo:
     return by_name[name]
 
 
+CKPTS_PARAM = "ckpts"  # Compare's checkpoints in the URL: folder names, comma-separated
+
+
+def parse_checkpoint_list(raw: str, known) -> tuple[list[str], list[str]]:
+    """(known folder names in the order given, without repeats; the unknown names) of a ``ckpts`` value."""
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    return list(dict.fromkeys(n for n in names if n in known)), [n for n in names if n not in known]
+
+
+def pick_checkpoints(infos: list[CheckpointInfo], default: list[str], key: str = "compare") -> list[str]:
+    """Compare's checkpoint multiselect (titles shown), with the folder names in query parameter ``ckpts``.
+
+    Synced by hand, as ``pick_checkpoint`` is. A ``ckpts`` this session did not write (a shared link, a
+    reload) wins over the remembered choice; names that are no checkpoint here are left out with a notice.
+    """
+    by_name = {i.name: i for i in infos}
+    raw = st.query_params.get(CKPTS_PARAM)
+    if raw is not None and raw != st.session_state.get("_ckpts_in_url"):
+        valid, unknown = parse_checkpoint_list(raw, by_name)
+        if unknown:
+            shown = ", ".join(n if len(n) <= 40 else n[:39] + "…" for n in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            st.warning(f"Left out of the link's checkpoints (no such folder): {md_escape(shown)}{more}.",
+                       icon=":material/link_off:")
+        if valid or not unknown:  # "ckpts=" is an empty choice; only unknown names keep the current one
+            st.session_state[key] = valid
+    kept = st.session_state.get(key)
+    if kept and any(n not in by_name for n in kept):  # a folder that went away since it was chosen
+        st.session_state[key] = [n for n in kept if n in by_name]
+    names = titles(infos)
+    chosen = st.multiselect(
+        "Checkpoints",
+        list(by_name),
+        default=[n for n in default if n in by_name],
+        format_func=names.get,
+        key=key,
+        persist_state="session",
+    )
+    value = ",".join(chosen)
+    st.query_params[CKPTS_PARAM] = value
+    st.session_state["_ckpts_in_url"] = value
+    return chosen
+
+
 def _stamp(info: CheckpointInfo) -> int:
     """Changes when the checkpoint is rewritten, so a retrained model is reloaded."""
     weights = CheckpointLayout(info.path).weights

@@ -1,15 +1,14 @@
-"""The decision banner, the downloads, and bertviz's sentence-pair boundary."""
+"""The decision banner, the cut-input notices, and bertviz's sentence-pair boundary (the downloads are in
+``downloads``)."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import streamlit as st
 
 from ..catalog import CheckpointInfo
-from ..plots import layer_table
 from ..trace import Decision, Trace
 from ..truncation import Cut, find_cut
 from .page import md_escape
@@ -85,39 +84,24 @@ def show_cut_notice(info: CheckpointInfo, model, trace: Trace) -> None:
     )
 
 
-def export_payload(info: CheckpointInfo, trace: Trace, decision: Decision) -> dict:
-    """Everything needed to reproduce the view: checkpoint, config, decision and the trace (no attentions)."""
-    return {
-        "checkpoint": info.name,
-        "config": info.cfg.to_dict(),
-        "decision": decision.to_dict(),
-        "trace": trace.to_dict(attentions=False),
-    }
-
-
-def export_buttons(info: CheckpointInfo, trace: Trace, decision: Decision) -> None:
-    """Download the trace and decision as JSON, and the per-layer table as CSV."""
-    cols = st.columns([1, 1, 3])
-    cols[0].download_button(
-        "Trace as JSON",
-        json.dumps(export_payload(info, trace, decision), indent=1),
-        file_name=f"eeviz-{info.name}.json",
-        mime="application/json",
-        icon=":material/download:",
-        on_click="ignore",
-    )
-    cols[1].download_button(
-        "Layers as CSV",
-        layer_table(trace, decision).to_csv(index=False),
-        file_name=f"eeviz-{info.name}.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        on_click="ignore",
-    )
-    cols[2].caption(
-        "The page's URL holds the checkpoint, the sentence, the rule and its threshold: copy it to share "
-        "this exact view."
-    )
+def show_compare_cut_notice(infos: list[CheckpointInfo], models: Mapping[str, Any], traces: Mapping[str, Trace],
+                            names: Mapping[str, str]) -> None:
+    """Compare: one visible warning, next to the result, naming every checkpoint that read only part of the
+    input (their tokenizers and lengths may differ, so each is checked)."""
+    cut = []
+    for info in infos:
+        trace, max_length = traces[info.name], info.cfg.max_length
+        if len(trace.tokens) < max_length:
+            continue
+        found = _cut(str(info.path), trace.text, trace.text_b, max_length, models[info.name].tokenizer)
+        if found.unread_tokens:
+            cut.append(f"{md_escape(names.get(info.name, info.name))} (reads {max_length} of {found.total_tokens} tokens)")
+    if cut:
+        st.warning(
+            "**The input was cut**: " + "; ".join(cut) + ". Their results are for the part they read; the words "
+            "after it were never seen.",
+            icon=":material/content_cut:",
+        )
 
 
 def pair_boundary(tokens: list[str], is_pair: bool) -> int | None:

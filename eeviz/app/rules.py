@@ -169,7 +169,7 @@ def rule_controls(
         )
     spec = method_cls.rules[rule].spec
     if len(names) > 1 and spec.display != rule:  # the radio shows the rule's key; say it in plain words
-        where.caption(f"**{md_escape(spec.display)}**: {md_escape(spec.description)}")
+        where.caption(f"**{md_escape(spec.display)}**: {spec.description}")  # markdown with LaTeX
     default = method.default_threshold(rule) if method is not None else None
     num_labels = method.num_labels if method is not None else None
     value = threshold_input(spec, num_layers, where, shared, default, num_labels)

@@ -23,10 +23,12 @@ from .loading import (
     load_model,
     load_models,
     pick_checkpoint,
+    pick_checkpoints,
     titles,
 )
-from .output import export_buttons, export_payload, pair_boundary, show_cut_notice, show_decision
-from .playback import show_compare_playback, show_playback
+from .downloads import compare_export_buttons, export_buttons, export_payload, figure_config
+from .output import pair_boundary, show_compare_cut_notice, show_cut_notice, show_decision
+from .playback import COMPARE_HOW, playback_box
 from .reproduce import show_result_check
 from .page import EVALUATE_COMMAND, PAGE_ICON, PAGES, TRAIN_COMMAND, md_escape, setup_page
 from .rules import all_rules_table, gold_input, method_extras, rule_controls, sampled_exits, threshold_input
@@ -34,6 +36,7 @@ from .rules import all_rules_table, gold_input, method_extras, rule_controls, sa
 __all__ = [
     "BUILTIN_EXAMPLES",
     "BUILTIN_PAIRS",
+    "COMPARE_HOW",
     "DEFAULT_TEXT",
     "DEFAULT_TEXT_B",
     "EVALUATE_COMMAND",
@@ -41,9 +44,11 @@ __all__ = [
     "PAGE_ICON",
     "TRAIN_COMMAND",
     "all_rules_table",
+    "compare_export_buttons",
     "example_choices",
     "export_buttons",
     "export_payload",
+    "figure_config",
     "forget_stale",
     "get_trace",
     "get_traces",
@@ -57,14 +62,15 @@ __all__ = [
     "method_extras",
     "pair_boundary",
     "pick_checkpoint",
+    "pick_checkpoints",
+    "playback_box",
     "rule_controls",
     "sampled_exits",
     "sentence_inputs",
     "setup_page",
-    "show_compare_playback",
+    "show_compare_cut_notice",
     "show_cut_notice",
     "show_decision",
-    "show_playback",
     "show_result_check",
     "threshold_input",
     "titles",

@@ -53,7 +53,7 @@ class RuleSpec:
     default: float
     sweep: tuple[float, ...]  # ordered from the earliest-exiting value to the latest
     label: str  # human text for the threshold, e.g. "patience t"
-    description: str = ""
+    description: str = ""  # markdown, formulas in LaTeX ($u_i$): the app shows it as is
     minimum: float = 0.0
     maximum: float = 1.0
     step: float = 0.01
@@ -178,7 +178,7 @@ class PanelSpec:
     title: str
     bars: tuple[str, ...] = ()
     lines: tuple[str, ...] = ()
-    caption: str = ""
+    caption: str = ""  # markdown, formulas in LaTeX: the app shows it as is
     y_range: tuple[float, float] | None = None
     y_title: str = ""
     hides: tuple[str, ...] = ()  # series this panel stands for without drawing them (log p(i|x) next to p(i|x))
@@ -213,7 +213,7 @@ class FigureInputs:
     series: dict[str, Any] = field(default_factory=dict)  # name -> (L,) array
     markers: list[LayerMarker] = field(default_factory=list)
     bands: list[LayerBand] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # captions under the figures: markdown, LaTeX formulas
     titles: dict[str, str] = field(default_factory=dict)  # PanelSpec title -> the figure's title (with a number)
     highlight: dict[str, list[int]] = field(default_factory=dict)  # series -> layers drawn green (the best one)
 
@@ -300,7 +300,7 @@ class ExitMethod(nn.Module):
     default_rule: ClassVar[str]
     supports_regression: ClassVar[bool] = False
     # signal name -> short description, shown in traces and the app
-    signal_docs: ClassVar[dict[str, str]] = {}
+    signal_docs: ClassVar[dict[str, str]] = {}  # markdown, formulas in LaTeX (shown as figure captions)
     # --- the plug-in contract: everything the app, evaluation and benchmark show of the method
     paper: ClassVar[Paper | None] = None
     # plain words for signal and rule-state names (e.g. "halt_prob" -> "p(i|x)"); unnamed ones show as they are

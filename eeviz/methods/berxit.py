@@ -81,7 +81,7 @@ class LteRule(ExitRule):
         default=0.1,
         sweep=(1.0, 0.6, 0.4, 0.3, 0.25, 0.2, 0.175, 0.15, 0.125, 0.1, 0.075, 0.05, 0.0),
         label="LTE threshold",
-        description="exit at the first layer whose learned error score u_i is below the threshold",
+        description="exit at the first layer whose learned error score $u_i$ is below the threshold",
         minimum=0.0,
         maximum=1.0,
         step=0.01,
@@ -105,8 +105,8 @@ class BerxitMethod(ExitMethod):
     default_rule = "lte"
     supports_regression = True
     signal_docs = {
-        "lte": "u_i: the LTE head's estimate that layer i's prediction is wrong; exit below the threshold",
-        "lte_target": "what u_i is trained to predict: 1 where layer i is wrong, 0 where it is right",
+        "lte": "$u_i$: the LTE head's estimate that layer $i$'s prediction is wrong; exit below the threshold",
+        "lte_target": "what $u_i$ is trained to predict: 1 where layer $i$ is wrong, 0 where it is right",
     }
     signal_names = {"lte": "LTE score u_i", "lte_target": "LTE target (layer wrong)"}
     paper = Paper(
@@ -120,8 +120,8 @@ class BerxitMethod(ExitMethod):
             "Learning to exit",
             bars=("lte_target",),
             lines=("lte",),
-            caption="u_i, the LTE head's estimate that layer i is wrong (line; exit below the threshold), and, with "
-            "a gold label, what it is trained to say: 1 where layer i is wrong (bars)",
+            caption="$u_i$, the LTE head's estimate that layer $i$ is wrong (line; exit below the threshold), and, "
+            "with a gold label, what it is trained to say: 1 where layer $i$ is wrong (bars)",
             y_range=(0.0, 1.05),
             y_title="score",
         ),

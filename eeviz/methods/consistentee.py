@@ -210,7 +210,7 @@ class PolicyRule(ExitRule):
         default=0.5,
         sweep=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
         label="exit probability threshold",
-        description="exit at the first layer whose policy gives exit probability π_i above the threshold",
+        description="exit at the first layer whose policy gives exit probability $\\pi_i$ above the threshold",
         minimum=0.0,
         maximum=1.0,
         step=0.01,
@@ -250,8 +250,8 @@ class ConsistentEEMethod(ExitMethod):
     # from 83.6 to 80.7)
     preset_settings = {"demo": PresetSettings(method_args=dict(rounds=2, policy_epochs=10, classifier_epochs=1))}
     signal_docs = {
-        "policy": "π_i: the policy's probability of exiting at layer i",
-        "policy_logit": "z_i, with π_i = σ(z_i): the loss takes log π_i and log(1 − π_i) from it",
+        "policy": "$\\pi_i$: the policy's probability of exiting at layer $i$",
+        "policy_logit": "$z_i$, with $\\pi_i = \\sigma(z_i)$: the loss takes $\\log \\pi_i$ and $\\log(1 - \\pi_i)$ from it",
     }
     internal_signals = ("policy_logit",)
     signal_names = {
@@ -274,7 +274,8 @@ class ConsistentEEMethod(ExitMethod):
             "Reward",
             bars=("reward",),
             lines=("gold_log_likelihood", "neg_depth_penalty"),
-            caption="what training rewards for exiting at each layer, for the chosen gold label",
+            caption="what training rewards for exiting at each layer $e$, for the chosen gold label: "
+            "$r(e) = \\log p_e(y \\mid x) - \\text{depth penalty}(e)$",
             y_title="reward",
         ),
     )
@@ -311,7 +312,7 @@ class ConsistentEEMethod(ExitMethod):
             highlight={"reward": [best]},
             titles={"Reward": f"Reward for exiting at each layer (best: layer {best})"},
             notes=[
-                f"Memorized layer m = {m}, hardness m/L = {parts.hardness:.2f}"
+                f"Memorized layer $m = {m}$, hardness $m/L = {parts.hardness:.2f}$"
                 + (": the hardest examples pay nothing for depth." if hardest else ".")
             ],
         )

@@ -36,7 +36,7 @@ class EntropyRule(ExitRule):
         default=0.3,
         sweep=(1.0, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05, 0.02, 0.0),
         label="entropy threshold S (nats)",
-        description="exit at the first layer whose prediction entropy is below S",
+        description="exit at the first layer whose prediction entropy $H(p_i)$ is below $S$",
         minimum=0.0,
         maximum=round(math.log(3), 2),  # without a model; the app's slider runs to log C for C classes
         maximum_per_class=True,

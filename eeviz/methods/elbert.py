@@ -76,7 +76,7 @@ class PuzzlementRule(ExitRule):
         default=0.3,
         sweep=(1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0),
         label="puzzlement threshold δ",
-        description="exit at the first layer whose normalised entropy H/log C is below δ",
+        description="exit at the first layer whose normalised entropy $H(p_i) / \\log C$ is below $\\delta$",
         minimum=0.0,
         maximum=1.0,
         step=0.01,
@@ -104,7 +104,8 @@ class TwoStageRule(PuzzlementRule):
         default=0.3,
         sweep=PuzzlementRule.spec.sweep,
         label="puzzlement threshold δ",
-        description="exit when puzzlement < δ, or when the last N layers pass the confidence-window criterion",
+        description="exit when the puzzlement is below $\\delta$, or when the last $N$ layers pass the "
+        "confidence-window criterion",
         minimum=0.0,
         maximum=1.0,
         step=0.01,
@@ -211,7 +212,7 @@ class ElbertMethod(ExitMethod):
         lr=3e-5, batch_size=32, epochs=3, warmup_ratio=0.1, weight_decay=0.01,
         source="ELBERT: lr 3e-5, batch 32 (ALBERT's GLUE setup otherwise)",
     )
-    signal_docs = {"puzzlement": "normalised entropy H(p_i)/log C in [0, 1]: stage 1 exits below δ"}
+    signal_docs = {"puzzlement": "normalised entropy $H(p_i) / \\log C$, in $[0, 1]$: stage 1 exits below $\\delta$"}
     # "puzzlement" keeps its name: it is the paper's word, and a generic trace quantity
     signal_names = {
         "confidence": "p(predicted class)",
@@ -228,7 +229,7 @@ class ElbertMethod(ExitMethod):
         PanelSpec(
             "Confidence window",
             lines=("confidence",),
-            caption="stage 2 exits when the last N layers predict the same class and pass the window criterion "
+            caption="stage 2 exits when the last $N$ layers predict the same class and pass the window criterion "
             "(monotonic: a probability that never falls from one layer to the next)",
             y_range=(0.0, 1.05),
             y_title="probability",

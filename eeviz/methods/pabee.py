@@ -38,7 +38,7 @@ class PatienceRule(ExitRule):
         default=2,
         sweep=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
         label="patience t",
-        description="exit once t consecutive layers repeat the previous layer's prediction (t = 0: never)",
+        description="exit once $t$ consecutive layers repeat the previous layer's prediction ($t = 0$: never)",
         minimum=0,
         maximum=24,
         step=1,
@@ -121,7 +121,7 @@ class PabeeMethod(ExitMethod):
         train=dict(epochs=2, lr=1e-3, batch_size=32, cached_features=False, keep_epoch="best"), warm_start=True)}
     supports_regression = True
     exit_is_learned = False  # a counter of agreeing predictions: nothing about the exit is trained
-    signal_docs = {"counter": "c_i: how many layers in a row have repeated the previous layer's prediction"}
+    signal_docs = {"counter": "$c_i$: how many layers in a row have repeated the previous layer's prediction"}
     signal_names = {"counter": "patience counter c_i"}
     paper = Paper(
         "BERT Loses Patience: Fast and Robust Inference with Early Exit",

@@ -176,7 +176,7 @@ class QExitRule(ExitRule):
         default=0.5,
         sweep=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
         label="quantile q",
-        description="exit at the first layer where the CDF of the halting distribution exceeds q",
+        description="exit at the first layer where the CDF of the halting distribution exceeds $q$",
         minimum=0.0,
         maximum=1.0,
         step=0.01,
@@ -206,7 +206,7 @@ class SamplingRule(ExitRule):
         default=0,
         sweep=(0,),
         label="random seed",
-        description="exit when a Bernoulli(λ_i) draw fires (random: the seed picks the draws)",
+        description="exit when a $\\mathrm{Bernoulli}(\\lambda_i)$ draw fires (random: the seed picks the draws)",
         minimum=0,
         maximum=9999,
         step=1,
@@ -292,10 +292,11 @@ class PonderNetMethod(ExitMethod):
     # dev sentences at q = 0.4); with 0.1 the expected-loss term makes λ depend on the input (dev sweeps)
     preset_settings = {"demo": PresetSettings(method_args=dict(prior_lambda=0.25, beta=0.1))}
     signal_docs = {
-        "lambda": "λ_i: probability of halting at layer i once it is reached",
-        "halt_prob": "p(i|x) = λ_i ∏_{j<i}(1-λ_j), the halting distribution (the last layer takes the rest)",
-        "cdf": "Σ_{j<=i} p(j|x): Q-exit stops once it is above q",
-        "log_halt_prob": "log p(i|x), computed in log space (the KL term uses it)",
+        "lambda": "$\\lambda_i$: probability of halting at layer $i$ once it is reached",
+        "halt_prob": "$p(i \\mid x) = \\lambda_i \\prod_{j<i} (1 - \\lambda_j)$, the halting distribution (the last "
+        "layer takes the rest)",
+        "cdf": "$\\sum_{j \\le i} p(j \\mid x)$: Q-exit stops once it is above $q$",
+        "log_halt_prob": "$\\log p(i \\mid x)$, computed in log space (the KL term uses it)",
     }
     signal_names = {
         "halt_prob": "p(i|x)",
@@ -314,7 +315,8 @@ class PonderNetMethod(ExitMethod):
             "Halting distribution",
             bars=("halt_prob", "prior"),
             lines=("cdf", "lambda"),
-            caption="p(i|x) = λ_i ∏_{j<i}(1-λ_j) (bars), its CDF (Q-exit stops once it is above q) and λ_i, "
+            caption="$p(i \\mid x) = \\lambda_i \\prod_{j<i} (1 - \\lambda_j)$ (bars), its CDF (Q-exit stops once it "
+            "is above $q$) and $\\lambda_i$, "
             "with the geometric prior the KL term pulls toward (grey)",
             y_range=(0.0, 1.05),
             y_title="probability",

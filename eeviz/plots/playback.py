@@ -185,6 +185,12 @@ def playback_figure(
                 add(r, plot, series_reveal(series[key], [ZONE_COLOR if m else base for m in met]), key=base)
             if row.threshold is not None and side is not None:
                 keys[r].append(f'<span style="color:{ZONE_COLOR}">● the rule stops here</span>')
+            # the threshold's and the marked layers' words go in the key: on their lines they sat on the bars
+            if row.threshold is not None and threshold is not None:
+                text = escape(f"{spec.symbol or spec.label} = {threshold:g}")
+                keys.setdefault(r, []).append(f'<span style="color:{GREY_TEXT}">┈ {text}</span>')
+            for marker in (m for m in inputs.markers if row.panel and m.panel == row.panel):
+                keys.setdefault(r, []).append(f'<span style="color:{LINE_COLORS[2]}">│ {escape(marker.label)}</span>')
 
     # room under each chart for its x ticks and the next chart's title; the last chart over layers says "layer"
     titles = [_chart_title(row.title, keys.get(r, [])) for r, row in enumerate(rows, start=1)]
@@ -217,11 +223,8 @@ def playback_figure(
                     y0, y1 = (lo, threshold) if side == "below" else (threshold, hi)
                     out.append(shape("rect", r, x_domain=True, name="exit zone", x0=0, x1=1, y0=y0, y1=y1,
                                      fillcolor=ZONE_COLOR, opacity=0.08, line_width=0, layer="below"))
-                text = escape(f"{spec.symbol or spec.label} = {threshold:g}")
                 out.append(shape("line", r, x_domain=True, name=THRESHOLD, x0=0, x1=1, y0=threshold, y1=threshold,
-                                 line=dict(color=GREY_TEXT, dash="dot", width=2),
-                                 label=dict(text=text, textposition="start", yanchor="bottom",
-                                            font=dict(size=11, color=GREY_TEXT))))
+                                 line=dict(color=GREY_TEXT, dash="dot", width=2)))
             # a method's bands and markers (a window, a marked layer) appear with the answer
             for band in (b for b in inputs.bands if row.panel and b.panel == row.panel):
                 out.append(shape("rect", r, y_domain=True, name=band.name, x0=band.first - 0.5, x1=band.last + 0.5,
@@ -232,8 +235,7 @@ def playback_figure(
             for marker in (m for m in inputs.markers if row.panel and m.panel == row.panel):
                 out.append(shape("line", r, y_domain=True, name=marker.name, x0=marker.layer, x1=marker.layer,
                                  y0=0, y1=1, line=dict(color=LINE_COLORS[2], width=2),
-                                 visible=layer >= max(exit_layer, marker.layer),
-                                 label=dict(text=escape(marker.label), font=dict(size=11), textposition="start")))
+                                 visible=layer >= max(exit_layer, marker.layer)))
         return out
 
     sentences = [frame_title(s) for s in layer_sentences(trace, decision, method_cls)]

@@ -76,17 +76,30 @@ def layer_axis(fig: go.Figure, num_layers: int) -> None:
 
 
 def mark_exit(fig: go.Figure, exit_layer: int | None, num_layers: int, on_heatmap: bool = False) -> go.Figure:
-    """Dashed line at the exit layer and a band over the layers after it (never run by true early exit): grey
-    over line charts, a stronger grey veil over heatmaps (white glared on the dark theme)."""
+    """The exit layer and a band over the layers after it (never run by true early exit): on line and bar charts
+    a dashed line and a grey band; on heatmaps an outline around the exit's column (a line through its middle
+    crossed the numbers in the cells) and a stronger grey veil (white glared on the dark theme)."""
     if exit_layer is None:
         return fig
-    fig.add_vline(
-        x=exit_layer,
-        name=EXIT,
-        line=dict(color=EXIT_COLOR, dash="dash", width=2),
-        annotation=dict(text=f"exit · layer {exit_layer}", font=dict(color=EXIT_COLOR, size=11), yanchor="bottom"),
-        annotation_position="top",
-    )
+    label = dict(text=f"exit · layer {exit_layer}", font=dict(color=EXIT_COLOR, size=11), yanchor="bottom")
+    if on_heatmap:
+        fig.add_vrect(
+            x0=exit_layer - 0.5,
+            x1=exit_layer + 0.5,
+            name=EXIT,
+            line=dict(color=EXIT_COLOR, width=3),
+            fillcolor="rgba(0,0,0,0)",
+            annotation=label,
+            annotation_position="top",
+        )
+    else:
+        fig.add_vline(
+            x=exit_layer,
+            name=EXIT,
+            line=dict(color=EXIT_COLOR, dash="dash", width=2),
+            annotation=label,
+            annotation_position="top",
+        )
     if exit_layer < num_layers:
         fig.add_vrect(
             x0=exit_layer + 0.5,
@@ -100,14 +113,27 @@ def mark_exit(fig: go.Figure, exit_layer: int | None, num_layers: int, on_heatma
 
 
 def threshold_line(fig: go.Figure, value: float, label: str) -> None:
-    """The rule's threshold as a dotted horizontal line named ``"threshold"``, labelled ``label = value``."""
-    fig.add_hline(
-        y=value,
-        name=THRESHOLD,
-        line=dict(color=THRESHOLD_COLOR, dash="dot", width=2),
-        annotation=dict(text=escape(f"{label} = {value:g}"), font=dict(size=11, color=THRESHOLD_COLOR)),
-        annotation_position="top right",
+    """The rule's threshold as a dotted horizontal line named ``"threshold"``; ``label = value`` is its legend
+    entry (a label on the line sat on the bars and points under it)."""
+    fig.add_hline(y=value, name=THRESHOLD, line=dict(color=THRESHOLD_COLOR, dash="dot", width=2))
+    legend_line(fig, f"{label} = {value:g}", THRESHOLD_COLOR, dash="dot")
+
+
+def legend_line(fig: go.Figure, text: str, color: str, dash: str = "solid") -> None:
+    """A legend entry for a line drawn as a shape (a threshold, a marked layer): an empty trace with the line's
+    look, so its words sit in the legend under the plot, never over the data."""
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="lines",
+            name=escape(text),
+            line=dict(color=color, dash=dash, width=2),
+            hoverinfo="skip",
+            showlegend=True,
+        )
     )
+    fig.update_layout(showlegend=True)
 
 
 def exit_zone(fig: go.Figure, threshold: float, side: str | None, y_range) -> None:

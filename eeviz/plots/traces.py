@@ -28,6 +28,7 @@ from .style import (
     fires,
     layer_axis,
     layers,
+    legend_line,
     mark_exit,
     style,
     threshold_line,
@@ -310,15 +311,10 @@ def panel_figure(
             annotation=dict(text=escape(band.label), font=dict(size=11)),
             annotation_position="bottom left",
         )
-    for k, marker in enumerate(markers):
+    for k, marker in enumerate(markers):  # labelled in the legend: a label on the line sat on the bars
         color = SERIES_COLORS[(2 + k) % len(SERIES_COLORS)]
-        fig.add_vline(
-            x=marker.layer,
-            name=marker.name,
-            line=dict(color=color, width=2),
-            annotation=dict(text=escape(marker.label), font=dict(size=11, color=color)),
-            annotation_position="bottom left" if marker.layer > num_layers / 2 else "bottom right",
-        )
+        fig.add_vline(x=marker.layer, name=marker.name, line=dict(color=color, width=2))
+        legend_line(fig, marker.label, color)
     layer_axis(fig, num_layers)
     mark_exit(fig, exit_layer, num_layers)
     return style(fig, escape(title or panel.title), height=340 if panel.bars and panel.lines else 300)
