@@ -35,11 +35,15 @@ def show_results(evals: dict[str, EvalResult], titles: dict[str, str], key_prefi
     st.dataframe(ds.summary_table(evals, titles), hide_index=True, column_config=SUMMARY_FORMAT)
     show_tradeoff(evals, titles, key_prefix)
     st.subheader("Where do examples leave?")
+    st.caption("Share of the examples leaving at each layer, for every exit rule at its default threshold "
+               "(hover a row for its threshold and mean exit layer).")
     st.plotly_chart(ds.exit_share_figure(evals, titles), key=f"{key_prefix}_exits")
     st.subheader("How good is each layer?")
+    metrics = sorted({ds.score_title(ev.metric) for ev in evals.values()})
+    st.caption(f"{', '.join(metrics)} of each layer's own classifier on every example, without early exit: what "
+               "cutting every example at that layer gives (the grey curve of the panels above). The last layer is "
+               "the full model.")
     st.plotly_chart(ds.per_layer_figure(evals, titles), key=f"{key_prefix}_per_layer")
-    st.caption("Each layer's own classifier on every example, without early exit: what cutting every example at "
-               "that layer gives (the grey curve of the panels above).")
     show_one(evals, titles, key_prefix)
 
 

@@ -25,9 +25,10 @@ from ..metrics import METRIC_NAMES
 from .style import EXIT_COLOR, SERIES_COLORS, escape, layer_axis, layers, style
 
 BASELINE_COLOR = "#888888"  # the static "cut every example at layer l" curve: a mid grey on either theme
-STATIC_NAME = "cut every example at layer l"
+STATIC_NAME = "cut at layer l"
 FULL_NAME = "full model (all layers)"
 DEFAULT_NAME = "default threshold"
+RULES_KEY = "rules"  # the annotation naming a panel's rules in their colours (tests find it by this name)
 SPEEDS = {"layer": "layer speed-up (L / mean exit layer)", "wall": "measured wall-clock speed-up"}
 
 
@@ -72,9 +73,10 @@ def _speed(point: SweepPoint, speed: str) -> float | None:
 
 
 # ---------------------------------------------------------------------------- accuracy for speed
-def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> list[go.Scatter]:
-    """One checkpoint's traces: the static baseline, each early-exit rule, its default point, the full model."""
-    metric, out = escape(ev.metric), []
+def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> tuple[list[go.Scatter], list[str]]:
+    """One checkpoint's traces (the static baseline, each early-exit rule, its default point, the full model) and
+    each drawn rule's name in its colour and symbol, for the panel's key."""
+    metric, out, keys = escape(ev.metric), [], []
     if static_exits and speed == "layer" and ev.per_layer:
         per_layer = sorted(ev.per_layer, key=lambda p: p.layer)
         out.append(go.Scatter(
@@ -85,7 +87,8 @@ def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> list[go.Sca
             hovertemplate=f"every example cut at layer %{{customdata}}<br>{metric} %{{y:.1f}} %"
                           "<br>speed-up %{x:.2f}×<extra></extra>",
         ))
-    rules = [(r, sweep) for r, sweep in ev.rules.items() if sweep.early_exit]
+    first = default_rule(ev)  # the default rule gets the first colour in every panel
+    rules = sorted(((r, sweep) for r, sweep in ev.rules.items() if sweep.early_exit), key=lambda rs: rs[0] != first)
     for k, (rule, sweep) in enumerate(rules):
         color = SERIES_COLORS[k % len(SERIES_COLORS)]
         name = escape(rule_title(ev, rule))
@@ -105,6 +108,7 @@ def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> list[go.Sca
             customdata=[[escape(point_label(sweep, p)), p.mean_exit_layer] for p in points],
             hovertemplate=hover,
         ))
+        keys.append(f'<span style="color:{color}">{"●" if joined else "◆"} {name}</span>')
         default = sweep.default_point
         if default is not None and _speed(default, speed) is not None:
             out.append(go.Scatter(
@@ -120,18 +124,29 @@ def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> list[go.Sca
             marker=dict(symbol="star", size=15, color=EXIT_COLOR, line=dict(color="white", width=1)),
             hovertemplate=f"full model (all {ev.num_layers} layers)<br>{metric} %{{y:.1f}} %<extra></extra>",
         ))
-    return out
+    return out, keys
 
 
-def _range(values: list[float], pad: float, floor: float | None = None) -> list[float]:
+def _range(values: list[float], pad: float) -> list[float]:
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     span = max(hi - lo, 1e-9)
-    lo = lo - pad * span
-    return [lo if floor is None else max(floor, lo), hi + pad * span]
+    return [lo - pad * span, hi + pad * span]
+
+
+SPEED_TICKS = (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48)
+
+
+def _speed_axis(fig: go.Figure, speeds: list[float], speed: str) -> None:
+    """A log axis of speed-ups (a ratio: 1× to 1.5× is as far as 4× to 6×), ticks at round ratios."""
+    lo, hi = min(speeds + [1.0]), max(speeds + [1.0])
+    lo, hi = lo / 1.08, hi * 1.08
+    ticks = [t for t in SPEED_TICKS if lo <= t <= hi]
+    fig.update_xaxes(title=SPEEDS[speed], type="log", range=[np.log10(lo), np.log10(hi)], tickvals=ticks,
+                     ticktext=[f"{t:g}×" for t in ticks], tickangle=0)
 
 
 def tradeoff_panels(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | None = None, speed: str = "layer",
-                    static_exits: bool = True, height: int = 320) -> dict[str, go.Figure]:
+                    static_exits: bool = True, height: int = 380) -> dict[str, go.Figure]:
     """Small multiples of accuracy (%) against speed-up: one figure per checkpoint, titled with its title
     (``titles``, else its name), all on the same axes so the panels compare at a glance.
 
@@ -141,23 +156,61 @@ def tradeoff_panels(evals: Mapping[str, EvalResult], titles: Mapping[str, str] |
     layer l (per-layer score against L / l). Points without the chosen speed-up are left out.
     """
     titles = titles or {}
-    traces = {name: _panel_traces(ev, speed, static_exits) for name, ev in evals.items()}
+    drawn = {name: _panel_traces(ev, speed, static_exits) for name, ev in evals.items()}
+    traces = {name: ts for name, (ts, _) in drawn.items()}
     xs = [x for ts in traces.values() for t in ts for x in t.x]
     ys = [y for ts in traces.values() for t in ts for y in t.y]
-    x_range, y_range = _range(xs + [1.0], 0.06, floor=0.0), _range(ys, 0.08)
+    # the rules are named in one line each above the axes, in a top margin as tall in every panel, so the
+    # panels' axes line up (a plotly legend hid points inside the axes, and outside them took a different
+    # height in each panel)
+    lines = max((len(keys) for _, keys in drawn.values()), default=0)
+    y_range = _range(ys, 0.08)
     figures = {}
     for name, ev in evals.items():
         fig = go.Figure(traces[name])
         if not fig.data:
             fig.add_annotation(text="no measured points", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
-        fig.update_xaxes(title=SPEEDS[speed], range=x_range, ticksuffix="×")
+        _speed_axis(fig, xs, speed)
         fig.update_yaxes(title=score_title(ev.metric), range=y_range)
         style(fig, escape(titles.get(name, name)), height=height)
-        fig.update_layout(showlegend=True, margin=dict(l=10, r=10, t=40, b=10),
-                          legend=dict(orientation="h", yanchor="bottom", y=0.0, xanchor="right", x=1.0,
-                                      bgcolor="rgba(128,128,128,0.12)"))
+        fig.update_layout(showlegend=False, margin=dict(l=10, r=10, t=44 + 17 * lines, b=10))
+        keys = drawn[name][1]
+        if keys:
+            fig.add_annotation(name=RULES_KEY, text="<br>".join(keys), xref="paper", yref="paper", x=0.0, y=1.0,
+                               xanchor="left", yanchor="bottom", align="left", showarrow=False,
+                               font=dict(size=12), yshift=4)
         figures[name] = fig
     return figures
+
+
+# ---------------------------------------------------------------------------- rows of cells
+ROW_PX, GAP_PX = 46, 18  # a row of cells and the gap above it, where the row's label is written
+
+
+def _row_heatmap(rows: list[list[float | None]], labels: list[str], hover: list[str], x_title: str,
+                 text_format: str, colorscale: str, zmin: float | None = None, zmax: float | None = None) -> go.Figure:
+    """One row of cells per labelled entity, each cell's value written in it, each label written *above* its row
+    (labels at the side took half of a phone's width), layers 1..L across the top. No title: the page asks the
+    question above it (a title long enough to explain was cut on a phone)."""
+    num_layers = max((len(r) for r in rows), default=1)
+    z = [r + [None] * (num_layers - len(r)) for r in rows]
+    text = [["" if v is None else text_format.format(v) for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=layers(num_layers), y=list(range(len(z))), zmin=zmin, zmax=zmax, colorscale=colorscale,
+        showscale=False, text=text, texttemplate="%{text}" if num_layers <= 24 else None, textfont=dict(size=12),
+        xgap=2, ygap=GAP_PX, customdata=[[h] * num_layers for h in hover],
+        hovertemplate="%{customdata}<br>layer %{x}: %{text}<extra></extra>",
+    ))
+    for i, label in enumerate(labels):
+        fig.add_annotation(text=label, xref="paper", x=0.0, xanchor="left", y=i - 0.5, yanchor="bottom",
+                           yshift=-GAP_PX / 2 - 1, showarrow=False, font=dict(size=12))
+    pad = 0.3  # room above the first row for its label
+    fig.update_yaxes(visible=False, range=[len(z) - 0.5, -0.5 - pad])
+    layer_axis(fig, num_layers)
+    fig.update_xaxes(side="top", title=x_title)
+    style(fig, "", height=int(ROW_PX * (len(z) + pad)) + 70)
+    fig.update_layout(margin=dict(l=10, r=10, t=60, b=10))
+    return fig
 
 
 # ---------------------------------------------------------------------------- where examples leave
@@ -165,30 +218,16 @@ def exit_share_figure(evals: Mapping[str, EvalResult], titles: Mapping[str, str]
     """Share of examples (%) leaving at each layer: one row per checkpoint and early-exit rule, at its default."""
     titles = titles or {}
     rows, labels, hover = [], [], []
-    max_layers = max((ev.num_layers for ev in evals.values()), default=1)
     for name, ev in evals.items():
         for rule, sweep in ev.rules.items():
             point = sweep.default_point
             if not sweep.early_exit or point is None or point.num_examples == 0:
                 continue
-            share = [100.0 * c / point.num_examples for c in point.histogram]
-            rows.append(share + [None] * (max_layers - len(share)))
-            labels.append(escape(f"{titles.get(name, name)} · {rule_title(ev, rule)}"))
-            hover.append([f"{labels[-1]} at {escape(point_label(sweep, point))}<br>mean exit layer "
-                          f"{point.mean_exit_layer:.2f}"] * max_layers)
-    text = [["" if v is None else f"{v:.0f}%" for v in row] for row in rows]
-    fig = go.Figure(go.Heatmap(
-        z=rows, x=layers(max_layers), y=list(range(len(rows))), zmin=0, zmax=100, colorscale="Blues",
-        text=text, texttemplate="%{text}" if max_layers <= 24 else None, textfont=dict(size=12),
-        customdata=hover, xgap=2, ygap=2, colorbar=dict(title="%", thickness=12),
-        hovertemplate="%{customdata}<br>layer %{x}: %{z:.1f} % of the examples leave<extra></extra>",
-    ))
-    fig.update_yaxes(tickmode="array", tickvals=list(range(len(rows))), ticktext=labels, autorange="reversed",
-                     automargin=True)
-    layer_axis(fig, max_layers)
-    fig.update_xaxes(title="exit layer")
-    return style(fig, "Share of examples leaving at each layer (every rule at its default threshold)",
-                 height=120 + 34 * max(1, len(rows)))
+            rows.append([100.0 * c / point.num_examples for c in point.histogram])
+            label = escape(f"{titles.get(name, name)} · {rule_title(ev, rule)}")
+            labels.append(label)
+            hover.append(f"{label} at {escape(point_label(sweep, point))}<br>mean exit layer {point.mean_exit_layer:.2f}")
+    return _row_heatmap(rows, labels, hover, "exit layer", "{:.0f}%", "Blues", zmin=0, zmax=100)
 
 
 def exit_histogram_figure(point: SweepPoint, num_layers: int, title: str = "") -> go.Figure:
@@ -215,26 +254,11 @@ def exit_histogram_figure(point: SweepPoint, num_layers: int, title: str = "") -
 def per_layer_figure(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | None = None) -> go.Figure:
     """Score (%) of each layer's own classifier (no early exit): one row per checkpoint, one cell per layer."""
     titles = titles or {}
-    max_layers = max((ev.num_layers for ev in evals.values()), default=1)
-    rows, labels = [], []
-    for name, ev in evals.items():
-        scores = [percent(p.score) for p in sorted(ev.per_layer, key=lambda p: p.layer)]
-        rows.append(scores + [None] * (max_layers - len(scores)))
-        labels.append(escape(titles.get(name, name)))
+    rows = [[percent(p.score) for p in sorted(ev.per_layer, key=lambda p: p.layer)] for ev in evals.values()]
+    labels = [escape(titles.get(name, name)) for name in evals]
     metrics = {ev.metric for ev in evals.values()}
     unit = score_title(metrics.pop()) if len(metrics) == 1 else "score × 100"
-    text = [["" if v is None else f"{v:.1f}" for v in row] for row in rows]
-    fig = go.Figure(go.Heatmap(
-        z=rows, x=layers(max_layers), y=list(range(len(rows))), colorscale="Viridis", text=text,
-        texttemplate="%{text}" if max_layers <= 24 else None, textfont=dict(size=12), xgap=2, ygap=2,
-        customdata=[[label] * max_layers for label in labels], colorbar=dict(title=escape(unit), thickness=12),
-        hovertemplate=f"%{{customdata}}<br>layer %{{x}}: {escape(unit)} %{{z:.1f}}<extra></extra>",
-    ))
-    fig.update_yaxes(tickmode="array", tickvals=list(range(len(rows))), ticktext=labels, autorange="reversed",
-                     automargin=True)
-    layer_axis(fig, max_layers)
-    return style(fig, f"{unit} of each layer's own classifier (the last layer is the full model)",
-                 height=120 + 34 * max(1, len(rows)))
+    return _row_heatmap(rows, labels, [f"{label}<br>{escape(unit)}" for label in labels], "layer", "{:.1f}", "Viridis")
 
 
 # ---------------------------------------------------------------------------- one row per checkpoint
