@@ -42,7 +42,7 @@ if not runs:
 if len(runs) < len(fit):
     st.caption(f"Press **Run** to add the other {len(fit) - len(runs)} checkpoint(s).")
 
-st.subheader("Each sentence")
+st.header("Each sentence")
 upload.show_cut_notices(runs, names)
 table = upload.show_table(sentences, runs, names)
 st.caption(
@@ -58,5 +58,5 @@ evals = {n: r.evaluation for n, r in runs.items() if r.evaluation is not None}
 if not evals:
     st.caption("Sentences with a **label** column also get accuracy against speed-up, as on the Dataset page.")
     st.stop()
-st.header("Accuracy against speed-up on your sentences")
+st.header("Accuracy against speed-up")
 show_results(evals, names, key_prefix="up")

@@ -136,13 +136,14 @@ def show_cut_notices(runs: dict[str, SentenceExits], titles: dict[str, str]) -> 
         if run.cut_rows:
             groups.setdefault((run.max_length, tuple(run.cut_rows)), []).append(titles.get(name, name))
     for (max_length, rows), names in groups.items():
-        shown = ", ".join(str(r + 1) for r in rows[:10]) + (", …" if len(rows) > 10 else "")
         who = "the checkpoints read" if len(names) == len(runs) else f"{', '.join(names)} read{'s' if len(names) == 1 else ''}"
-        st.warning(
-            md_escape(f"{len(rows)} sentence(s) (# {shown}) are longer than the {max_length} tokens {who}: only their "
-                      f"first {max_length} tokens were read, as for a long typed sentence."),
-            icon=":material/content_cut:",
-        )
+        if len(rows) == 1:
+            what = f"Sentence {rows[0] + 1} is longer than the {max_length} tokens {who}: only its"
+        else:
+            numbers = ", ".join(str(r + 1) for r in rows[:10]) + (", …" if len(rows) > 10 else "")
+            what = f"{len(rows)} sentences (# {numbers}) are longer than the {max_length} tokens {who}: only their"
+        st.warning(md_escape(f"{what} first {max_length} tokens were read, as for a long typed sentence."),
+                   icon=":material/content_cut:")
 
 
 def show_table(sentences: Sentences, runs: dict[str, SentenceExits], titles: dict[str, str]) -> pd.DataFrame:
@@ -150,7 +151,9 @@ def show_table(sentences: Sentences, runs: dict[str, SentenceExits], titles: dic
     marked ✓/✗ with labels. Returns the full table (separate right/wrong columns), for the download."""
     table = sentence_table(sentences, runs, titles)
     shown = table.copy()
-    config = {"#": st.column_config.NumberColumn(width=40), "sentence": st.column_config.TextColumn(width="large")}
+    # the sentence column stays narrow enough for the exits to show beside it on a phone; "#" stays in view
+    config = {"#": st.column_config.NumberColumn(width=40, pinned=True),
+              "sentence": st.column_config.TextColumn(width=260)}
     for name, run in runs.items():
         title = titles.get(name, name)
         exit_col, pred_col, right_col = result_columns(title)

@@ -74,7 +74,7 @@ def test_an_uploaded_csv_shows_each_sentence_with_its_exits(streamlit_app, uploa
         for column in exit_columns:
             assert re.fullmatch(r"[123](?: / 3)?", row[column]), (headers[column], row[column])  # raw or formatted
     # labelled data: the Dataset page's views for it
-    page.get_by_role("heading", name="Accuracy against speed-up on your sentences").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_role("heading", name="Accuracy against speed-up", exact=True).wait_for(timeout=TIMEOUT_MS)
     assert page.get_by_test_id("stException").count() == 0
     assert page_log.errors == [] and page_log.blocked == []
 
