@@ -33,8 +33,8 @@ if not fit:
 
 missing = [i for i in fit if upload.cached_run(i, sentences) is None]
 if st.button("Run", type="primary", icon=":material/play_arrow:", key="up_run", disabled=not missing):
-    upload.run_all(sentences, fit, examples, names)
-    st.rerun()  # draw the results with the button in its new state (disabled: nothing left to run)
+    if upload.run_all(sentences, fit, examples, names):
+        st.rerun()  # draw the results with the button in its new state (disabled: nothing left to run)
 runs = {i.name: r for i in fit if (r := upload.cached_run(i, sentences)) is not None}
 if not runs:
     st.info(f"Press **Run** to run {len(fit)} checkpoint(s) over these {len(sentences)} sentences.")

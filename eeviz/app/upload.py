@@ -28,7 +28,7 @@ from .loading import _stamp, load_models
 from .page import md_escape
 
 FILE, PASTE = "file", "paste"
-MAX_CACHED_RUNS = 64  # (content, checkpoint) results kept per process: a few MB each at most
+MAX_CACHED_RUNS = 32  # (content, checkpoint) results kept per process (about 2 MB each for 500 sentences)
 PASTE_PLACEHOLDER = "the plot is good but the acting is bad\nan utterly dull film\n…"
 
 _runs: OrderedDict[tuple[str, int, str], SentenceExits] = OrderedDict()
@@ -108,13 +108,15 @@ def _remember(info: CheckpointInfo, sentences: Sentences, run: SentenceExits) ->
 
 
 def run_all(sentences: Sentences, infos: list[CheckpointInfo], examples: dict[str, list[Example]],
-            titles: dict[str, str]) -> None:
-    """Run every checkpoint of ``infos`` not run over these sentences yet, with one progress bar for all."""
+            titles: dict[str, str]) -> bool:
+    """Run every checkpoint of ``infos`` not run over these sentences yet, with one progress bar for all.
+    Returns False when a checkpoint could not be loaded (its error is on the page)."""
     todo = [i for i in infos if cached_run(i, sentences) is None]
     if not todo:
-        return
+        return True
     models = load_models(todo, stop_on_error=False)
-    todo = [i for i in todo if i.name in models]
+    loaded = [i for i in todo if i.name in models]
+    all_loaded, todo = len(loaded) == len(todo), loaded
     bar = st.progress(0.0, text="Starting…")
     for k, info in enumerate(todo):
         title = titles.get(info.name, info.name)
@@ -126,6 +128,7 @@ def run_all(sentences: Sentences, infos: list[CheckpointInfo], examples: dict[st
         run = run_checkpoint(models[info.name], examples[info.name], sentences.source, progress)
         _remember(info, sentences, run)
     bar.empty()
+    return all_loaded
 
 
 def show_cut_notices(runs: dict[str, SentenceExits], titles: dict[str, str]) -> None:
