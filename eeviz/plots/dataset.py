@@ -245,7 +245,8 @@ def exit_histogram_figure(point: SweepPoint, num_layers: int, title: str = "") -
             line=dict(color=EXIT_COLOR, dash="dash"),
             annotation=dict(text=f"mean {mean:.2f}", font=dict(color=EXIT_COLOR, size=11)),
         )
-    fig.update_yaxes(title="examples", rangemode="tozero")
+    # headroom over the tallest bar for the mean's label
+    fig.update_yaxes(title="examples", range=[0, 1.15 * max(1.0, float(counts.max(initial=0.0)))])
     layer_axis(fig, num_layers)
     return style(fig, title or "Exit layers")
 
@@ -270,17 +271,17 @@ def summary_table(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | N
         rule = default_rule(ev)
         sweep = ev.rules[rule]
         point = sweep.default_point
-        rows.append({
+        rows.append({  # the numbers to compare first, what they were measured on after
             "checkpoint": titles.get(name, name),
-            "data": f"{ev.task} · {ev.split}",
-            "examples": ev.num_examples,
             "full model (%)": percent(ev.full_model.score),
-            "default rule": f"{rule_title(ev, rule)} ({point_label(sweep, point)})" if point else rule_title(ev, rule),
             "default rule (%)": percent(point.score) if point else None,
-            "mean exit layer": point.mean_exit_layer if point else None,
-            "layers": ev.num_layers,
             "layer speed-up": point.layer_speedup if point else None,
             "wall-clock speed-up": point.wall_speedup if point else None,
+            "mean exit layer": point.mean_exit_layer if point else None,
+            "layers": ev.num_layers,
+            "default rule": f"{rule_title(ev, rule)} ({point_label(sweep, point)})" if point else rule_title(ev, rule),
+            "data": f"{ev.task} · {ev.split}",
+            "examples": ev.num_examples,
             "device": ev.device,
         })
     return pd.DataFrame(rows)
