@@ -218,6 +218,20 @@ def test_demo_preset_trains_then_evaluates(tiny_bert, reviews, tmp_path):
     assert evaluation["split"] == "test" and evaluation["num_examples"] == 6
 
 
+def test_a_partial_preset_run_starts_from_the_warm_start_checkpoint(tiny_bert, reviews, tmp_path):
+    # `--preset demo --method X` alone must not silently train X from the bare backbone
+    preset = PRESETS["demo"]
+    start = preset.warm_start(available_methods())
+    other = next(m for m in available_methods() if m != start)
+    flags = dict(backbone=tiny_bert, task=reviews, max_steps=2, device="cpu", batch_size=4, epochs=1)
+    with pytest.raises(ValueError, match=f"starts every method from {start}'s backbone"):
+        run_preset("demo", str(tmp_path), flags, [], methods=[other])
+    run_preset("demo", str(tmp_path), flags, [], methods=[start])
+    run_preset("demo", str(tmp_path), flags, [], methods=[other])
+    metrics = json.loads((tmp_path / other / METRICS_FILE).read_text())
+    assert metrics["train_args"]["init_from"] == str(tmp_path / start)
+
+
 # ------------------------------------------------------------------------------------------ CLI errors
 def run_cli(capsys, *argv) -> tuple[int, str]:
     code = main(list(argv))

@@ -26,7 +26,13 @@ def run_preset(name: str, out_dir: str, flags: dict[str, Any], method_arg_pairs:
 
     preset = get_preset(name)
     methods = preset.training_order(list(methods or available_methods()))
-    start = preset.warm_start(methods)  # the others start from its backbone weights
+    start = preset.warm_start(list(available_methods()))  # the others start from its backbone weights
+    if start and start not in methods and flags.get("init_from") is None:
+        # a partial run (--method a,b) still starts from the warm-start method's weights: the ones trained earlier
+        if not CheckpointLayout(Path(out_dir) / start).weights.is_file():
+            raise ValueError(f"preset '{name}' starts every method from {start}'s backbone, and "
+                             f"{Path(out_dir) / start} holds no checkpoint: train it too (--method {start},...) "
+                             "or pass --init-from")
     outs = []
     for method in methods:
         train_values, method_values = preset.settings(method)
