@@ -1,4 +1,4 @@
-"""The sentence widgets: text boxes and an example picker, synced with the URL's query parameters."""
+"""The sentence widgets: text boxes and an example picker, synced by hand with the URL's query parameters."""
 
 from __future__ import annotations
 
@@ -68,32 +68,54 @@ def _use_example(examples: list[dict]) -> None:
 
 
 CARRIED = "_eeviz_sentence"  # session key: the sentence(s) the last page ran, and which page ran them
+IN_URL = "_eeviz_text_in_url"  # session key: the sentence parameters this session last wrote to the URL
 
 
-def _page_id() -> str:
+def page_id() -> str:
+    """The running page's id (its script's hash)."""
     ctx = get_script_run_ctx()
     return ctx.page_script_hash if ctx is not None else ""
 
 
-def carry_sentence() -> None:
-    """On the first run of a page reached from another one, start its sentence boxes at the sentence the last
-    page ran, unless the URL names one.
+def url_to_boxes(defaults: dict[str, str]) -> None:
+    """Before the boxes are drawn: a sentence in the URL that this session did not write (a shared link, a
+    reload, the browser's back button) goes into its box; on the first run of a page reached from another one
+    (whose sidebar links drop the query string), the boxes keep the sentence the last page ran.
 
-    Why: Streamlit's sidebar page links drop the query string, and a sentence that came in a shared link lived
-    only there (a bound widget seeded from the URL keeps nothing in the session), so Compare showed the
-    default sentence on the first click. Reruns of the same page never reseed: an edit stands.
+    The boxes are synced with the URL by hand (as the checkpoint box is) rather than bound to it: a bound box
+    reads a missing parameter as its default whatever the session holds, so a shared link's sentence became
+    the default one on Compare at the first click, and a sentence set from code never reached the URL.
     """
+    written = st.session_state.get(IN_URL, {})
     carried = st.session_state.get(CARRIED)
-    if not carried or carried["page"] == _page_id():
-        return
-    for key in ("text", "text_b"):
-        value = carried.get(key)
-        if value is not None and key not in st.query_params and st.session_state.get(key) != value:
-            st.session_state[key] = value
+    switched = carried is not None and carried["page"] != page_id()
+    ctx = get_script_run_ctx()
+    back = ctx is not None and getattr(ctx, "is_history_navigation", False)
+    for key, default in defaults.items():
+        raw = st.query_params.get(key)
+        if raw is not None and raw != written.get(key):
+            st.session_state[key] = raw
+        elif raw is None and back and written.get(key) is not None:  # back to a view of the default sentence
+            st.session_state[key] = default
+        elif raw is None and switched and carried.get(key) is not None:
+            st.session_state[key] = carried[key]
 
 
-def _remember_sentence(text: str, text_b: str | None) -> None:
-    st.session_state[CARRIED] = {"page": _page_id(), "text": text, "text_b": text_b}
+def boxes_to_url(values: dict[str, str | None], defaults: dict[str, str]) -> None:
+    """After the boxes: each sentence in the URL (none while it is the default, to keep links short), and what
+    was written remembered, so the next run tells a link's sentence from its own."""
+    written = {}
+    for key, value in values.items():
+        if value is None or value == defaults[key]:
+            if key in st.query_params:
+                del st.query_params[key]
+            written[key] = None
+        else:
+            st.query_params[key] = value
+            written[key] = value
+    st.session_state[IN_URL] = written
+    carried = {"page": page_id(), "text": values.get("text"), "text_b": values.get("text_b")}
+    st.session_state[CARRIED] = carried
 
 
 def _shorten(text: str, limit: int = 90) -> str:
@@ -104,9 +126,10 @@ def sentence_inputs(cfg: ModelConfig, examples: list[dict]) -> tuple[str, str | 
     """Text box(es) (query parameters ``text``, ``text_b``) and an example picker; returns the checked inputs.
 
     Stops the page with the reason when the input cannot be traced (empty, too long, pair vs single). The
-    boxes start at the sentence another page ran when the URL names none (``carry_sentence``).
+    boxes start at the sentence another page ran when the URL names none (``url_to_boxes``).
     """
-    carry_sentence()
+    defaults = {"text": DEFAULT_TEXT, **({"text_b": DEFAULT_TEXT_B} if cfg.is_pair else {})}
+    url_to_boxes(defaults)
     cols = st.columns([3, 2]) if not cfg.is_pair else st.columns([2, 2, 2])
     with cols[0]:
         text = st.text_area(
@@ -115,7 +138,6 @@ def sentence_inputs(cfg: ModelConfig, examples: list[dict]) -> tuple[str, str | 
             key="text",
             max_chars=MAX_CHARS,
             height=90,
-            bind="query-params",
             persist_state="session",
             help="Ctrl+Enter or click outside the box to run it",
         )
@@ -128,7 +150,6 @@ def sentence_inputs(cfg: ModelConfig, examples: list[dict]) -> tuple[str, str | 
                 key="text_b",
                 max_chars=MAX_CHARS,
                 height=90,
-                bind="query-params",
                 persist_state="session",
             )
     with cols[-1]:
@@ -146,7 +167,8 @@ def sentence_inputs(cfg: ModelConfig, examples: list[dict]) -> tuple[str, str | 
             args=(examples,),
             placeholder=f"{len(examples)} examples",
         )
-    _remember_sentence(text, text_b)  # before the check: a refused sentence comes along with its message
+    # before the check: a refused sentence stays in the link and comes along to the next page, with its message
+    boxes_to_url({"text": text, **({"text_b": text_b} if cfg.is_pair else {})}, defaults)
     try:
         return check_inputs(text, text_b, cfg.is_pair)
     except InputError as err:

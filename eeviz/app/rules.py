@@ -12,7 +12,7 @@ from streamlit.errors import StreamlitAPIException
 
 from ..methods.base import ExitMethod, ExitRule, RuleSpec
 from ..trace import Decision, Trace, replay
-from .inputs import _clamp_state, forget_stale
+from .inputs import _clamp_state, forget_stale, page_id
 from .page import md_escape
 
 SAMPLED_DRAWS = 200  # draws of a random rule shown as a distribution of exit layers
@@ -35,6 +35,7 @@ def threshold_input(spec: RuleSpec, num_layers: int, where=None, shared: dict | 
     key = f"t_{spec.name}"
     if shared is not None and key in shared:
         return shared[key]
+    _carry_link_values()
     _check_url_value(spec, key)
     if spec.minimum == spec.maximum:
         where.caption(f"{spec.label}")
@@ -83,6 +84,8 @@ def threshold_input(spec: RuleSpec, num_layers: int, where=None, shared: dict | 
         )
     if shared is not None:
         shared[key] = value
+    if value is not None:
+        _note_link_value(key, value)
     return value
 
 
@@ -116,6 +119,31 @@ def url_value_problem(spec: RuleSpec, raw: str) -> str | None:
 
 
 _URL_NOTES = "_eeviz_url_notes"  # session key: messages about link values dropped in the previous run
+_FROM_LINK = "_eeviz_rule_links"  # session key: the page that last drew rule widgets; their values from the link
+
+
+def _carry_link_values() -> dict:
+    """On the first rule widget a page draws after another page drew some: the values that came in that
+    page's link go to the session, unless this page's URL has its own; returns the record to update.
+
+    Why: sidebar page links drop the query string, and a widget bound to the URL reads a missing parameter
+    as its default unless the session holds a value set from code, so a shared link's threshold was lost on
+    Compare at the first click. (Values a user set carry over without this.)
+    """
+    seen = st.session_state.get(_FROM_LINK)
+    if seen is None:
+        seen = st.session_state[_FROM_LINK] = {"page": page_id(), "values": {}}
+    elif seen["page"] != page_id():
+        for key, value in seen["values"].items():
+            if value is not None and key not in st.query_params:
+                st.session_state[key] = value
+        seen["page"] = page_id()
+    return seen["values"]
+
+
+def _note_link_value(key: str, value) -> None:
+    """Remember a rule widget's value while the URL holds it (a default is not in the URL: nothing to carry)."""
+    _carry_link_values()[key] = value if key in st.query_params else None
 
 
 def _check_url_value(spec: RuleSpec, key: str) -> None:
@@ -155,6 +183,7 @@ def rule_controls(
     names = list(method_cls.rules)
     rule = method.default_rule if method is not None else method_cls.default_rule
     if len(names) > 1:
+        _carry_link_values()
         # no format_func: a bound widget writes its displayed text to the URL
         rule = where.radio(
             "Exit rule",
@@ -167,6 +196,7 @@ def rule_controls(
             bind="query-params",
             persist_state="session",
         )
+        _note_link_value(f"rule_{method_cls.name}", rule)
     spec = method_cls.rules[rule].spec
     if len(names) > 1 and spec.display != rule:  # the radio shows the rule's key; say it in plain words
         where.caption(f"**{md_escape(spec.display)}**: {spec.description}")  # markdown with LaTeX

@@ -57,7 +57,7 @@ def test_app_in_the_browser(streamlit_app, browser_checkpoints, browser_page, pa
     base_url = streamlit_app(APP, env={"EEVIZ_CHECKPOINTS": str(browser_checkpoints)})
     page.goto(base_url + "/?ckpt=deebert-tiny")
     wait_for_app(page)
-    page.get_by_test_id("stPlotlyChart").nth(2).wait_for(timeout=TIMEOUT_MS)
+    page.get_by_test_id("stPlotlyChart").nth(1).wait_for(timeout=TIMEOUT_MS)  # probabilities and the rule's panel
     wait_for_app(page)
     assert page.get_by_role("heading", name="Explore one sentence").count() == 1
 
@@ -92,7 +92,7 @@ def test_app_in_the_browser(streamlit_app, browser_checkpoints, browser_page, pa
     # every page, reached through the sidebar, keeps the sentence and the checkpoint
     goto_page(page, wait_for_app, "Compare", "Compare methods on one sentence")
     assert page.get_by_test_id("stTextArea").locator("textarea").first.input_value() == SENTENCE
-    assert page.get_by_test_id("stPlotlyChart").count() == 2
+    assert page.get_by_test_id("stPlotlyChart").count() == 1  # the layers grid; the playback box starts closed
 
     goto_page(page, wait_for_app, "Attention", "Attention up to the exit")
     assert page.get_by_test_id("stTextArea").locator("textarea").first.input_value() == SENTENCE
@@ -115,4 +115,56 @@ def test_app_in_the_browser(streamlit_app, browser_checkpoints, browser_page, pa
 
     assert page_log.errors == [], page_log.errors
     assert page_log.dialogs == []
+    assert page_log.blocked == [], f"the app tried to reach the network: {page_log.blocked}"
+
+
+def test_a_shared_link_reaches_compare_on_the_first_click(streamlit_app, browser_checkpoints, browser_page, page_log,
+                                                        wait_for_app):
+    """A link with a sentence and a threshold, opened on Explore: the sidebar's Compare link (which drops the
+    query string) shows that sentence at once, and Compare's URL then holds its checkpoints and the sentence,
+    so a reload keeps them. The downloads are named after the checkpoint, rule and sentence."""
+    page = browser_page
+    base_url = streamlit_app(APP, env={"EEVIZ_CHECKPOINTS": str(browser_checkpoints)})
+    page.goto(base_url + "/?ckpt=pabee-tiny&text=a+shared+sentence&t_patience=1")
+    wait_for_app(page)
+    page.get_by_test_id("stMetricValue").first.wait_for(timeout=TIMEOUT_MS)
+    wait_for_app(page)
+
+    # Explore's CSV: its name and its first columns
+    with page.expect_download(timeout=TIMEOUT_MS) as download_info:
+        page.get_by_test_id("stDownloadButton").filter(has_text="Layers as CSV").locator("button").click()
+    download = download_info.value
+    name = download.suggested_filename
+    assert re.fullmatch(r"eeviz_pabee-tiny_patience_[0-9a-f]{8}\.csv", name), name
+    header, first = Path(download.path()).read_text().splitlines()[:2]
+    assert header.startswith("sentence,checkpoint,rule,threshold,layer,")
+    assert first.startswith("a shared sentence,pabee-tiny,patience,1")
+
+    goto_page(page, wait_for_app, "Compare", "Compare methods on one sentence")
+    box = page.get_by_test_id("stTextArea").locator("textarea").first
+    assert box.input_value() == "a shared sentence"  # the first click, no second visit
+    page.wait_for_url(re.compile(r"ckpts=deebert-tiny%2Cpabee-tiny"), timeout=TIMEOUT_MS)
+    page.wait_for_url(re.compile(r"text=a\+shared\+sentence"), timeout=TIMEOUT_MS)
+    with page.expect_download(timeout=TIMEOUT_MS) as download_info:
+        page.get_by_test_id("stDownloadButton").filter(has_text="Layers as CSV").locator("button").click()
+    name = download_info.value.suggested_filename
+    assert re.fullmatch(r"eeviz_deebert-tiny\+pabee-tiny_entropy\+patience_[0-9a-f]{8}\.csv", name), name
+
+    # a reload keeps Compare's view; a link naming one checkpoint and an unknown one keeps the known one
+    page.reload()
+    wait_for_app(page)
+    expect(page.get_by_test_id("stTextArea").locator("textarea").first).to_have_value("a shared sentence",
+                                                                                    timeout=TIMEOUT_MS)
+    page.goto(base_url + "/Compare?ckpts=pabee-tiny,gone&text=another+one")
+    wait_for_app(page)
+    expect(page.get_by_test_id("stAlert").filter(has_text="Left out of the link")).to_have_count(1,
+                                                                                               timeout=TIMEOUT_MS)
+    page.wait_for_url(re.compile(r"ckpts=pabee-tiny(&|$)"), timeout=TIMEOUT_MS)
+    expect(page.get_by_test_id("stTextArea").locator("textarea").first).to_have_value("another one",
+                                                                                    timeout=TIMEOUT_MS)
+    wait_for_app(page)
+    assert page.get_by_test_id("stMultiSelect").inner_text().count("PABEE") == 1
+
+    assert page.get_by_test_id("stException").count() == 0
+    assert page_log.errors == [], page_log.errors
     assert page_log.blocked == [], f"the app tried to reach the network: {page_log.blocked}"

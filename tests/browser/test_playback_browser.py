@@ -1,6 +1,8 @@
 """The layer-by-layer playback in headless Chromium: play runs the frames and stops at the exit, the slider
 steps through them, the sentence changes with the layer, and Compare steps every checkpoint together.
 
+The box starts closed (its figure is built only once it is opened), so each page opens it first.
+
 The tiny checkpoints are made deterministic: every classifier's weights are zero, so each layer predicts from
 its bias alone. PABEE's layers all say "pos" (patience 1: exit at layer 2 of 3); DeeBERT's are sure enough
 (entropy 0.19 < S = 0.3) to exit at layer 1.
@@ -59,6 +61,13 @@ def state(page) -> dict:
     return page.evaluate(STATE_JS)
 
 
+def open_playback(page, wait_for_app) -> None:
+    """Open the "Watch it layer by layer" box: it starts closed, and its figure is built once it is open."""
+    box = page.get_by_test_id("stExpander").filter(has_text="Watch it layer by layer")
+    box.locator("summary").click()
+    wait_for_app(page)
+
+
 def playback_chart(page):
     chart = page.locator(".js-plotly-plot").filter(has=page.locator("g.slider-container")).first
     chart.wait_for(timeout=TIMEOUT_MS)
@@ -86,6 +95,8 @@ def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_pa
     base_url = streamlit_app(APP, env={"EEVIZ_CHECKPOINTS": str(playback_checkpoints)})
     page.goto(base_url + "/?ckpt=pabee-play&t_patience=1")
     wait_for_app(page)
+    assert page.locator("g.slider-container").count() == 0  # closed: nothing built
+    open_playback(page, wait_for_app)
     chart = playback_chart(page)
     first = wait_for_state(page, "s.frames === 3")
     assert first["active"] == 0 and first["points"] == [1, 1]
@@ -113,6 +124,7 @@ def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_pa
     # Compare: both checkpoints step together; DeeBERT leaves at layer 1, PABEE at layer 2
     page.goto(base_url + "/Compare?ckpt=pabee-play&t_patience=1")
     wait_for_app(page)
+    open_playback(page, wait_for_app)
     chart = playback_chart(page)
     start = wait_for_state(page, "s.frames === 3")
     assert "exit now: DeeBERT" in start["title"] and "still running: PABEE" in start["title"]
