@@ -94,11 +94,18 @@ def decisions_view(selected, models, traces, names) -> None:
                     how=ui.COMPARE_HOW, key="compare-playback", config=ui.figure_config(f"{saved_as}_playback"))
     st.plotly_chart(layers_figure, key="compare-layers", config=ui.figure_config(f"{saved_as}_layers"))
     st.dataframe(
-        table.drop(columns=["folder"]),
+        table,
         hide_index=True,
+        # the columns that fit the page's width at 1440 px (the last one was cut off): the folder and the depth
+        # stay in the data; "depth used" shows the exit out of the depth
+        column_order=["checkpoint", "rule", "threshold", "exit layer", "depth used", "prediction", "confidence",
+                      "last layer says", "agrees"],
         column_config={
-            "depth used": st.column_config.ProgressColumn("depth used", min_value=0.0, max_value=1.0, format="percent"),
-            "confidence": st.column_config.NumberColumn(format="percent"),
+            "exit layer": st.column_config.NumberColumn("exit", width="small"),
+            "depth used": st.column_config.ProgressColumn("depth used", min_value=0.0, max_value=1.0,
+                                                          format="percent", width="small"),
+            "confidence": st.column_config.NumberColumn(format="percent", width="small"),
+            "last layer says": st.column_config.TextColumn("last layer", width="small"),
             "agrees": st.column_config.CheckboxColumn("with majority"),
         },
     )

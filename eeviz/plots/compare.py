@@ -24,6 +24,21 @@ def rule_display(trace: Trace, rule: str) -> str:
         return rule
 
 
+def rule_threshold(trace: Trace, decision: Decision) -> str:
+    """The rule's threshold in short ("S = 0.3", "t = 2"): only the parameter the rule compares with (the
+    others, such as a window size, made the column too wide to read); "—" for a rule without one."""
+    from ..methods import get_method
+
+    try:
+        spec = get_method(trace.method).rules[decision.rule].spec
+    except (ValueError, KeyError):
+        return ", ".join(f"{k}={v:g}" for k, v in decision.params.items() if isinstance(v, (int, float))) or "—"
+    value = decision.params.get(spec.param)
+    if spec.minimum == spec.maximum or not isinstance(value, (int, float)):
+        return "—"
+    return f"{spec.symbol or spec.label} = {value:g}"
+
+
 def compare_table(
     traces: Mapping[str, Trace], decisions: Mapping[str, Decision], titles: Mapping[str, str]
 ) -> pd.DataFrame:
@@ -36,7 +51,7 @@ def compare_table(
                 "checkpoint": titles.get(name, name),
                 "folder": name,
                 "rule": rule_display(trace, d.rule),
-                "threshold": ", ".join(f"{k}={v:g}" for k, v in d.params.items() if isinstance(v, (int, float))),
+                "threshold": rule_threshold(trace, d),
                 "exit layer": d.exit_layer,
                 "layers": trace.num_layers,
                 "depth used": d.exit_layer / trace.num_layers,
@@ -144,4 +159,6 @@ def compare_layers_figure(
         autorange="reversed",
     )
     layer_axis(fig, max_layers)
-    return style(fig, "Prediction at every layer (outlined: where each method exits)", height=110 + 50 * len(names))
+    # two short lines: one long title ran past the figure on a phone
+    title = "Prediction at every layer<br><sup>outlined: where each one exits</sup>"
+    return style(fig, title, height=110 + 50 * len(names))
