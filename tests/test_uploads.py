@@ -229,6 +229,7 @@ def test_the_page_runs_pasted_sentences_once(upload_checkpoints, monkeypatch):
     at.segmented_control(key="up_source").set_value("paste").run()
     at.text_area(key="up_paste").set_value("\n".join(TEXTS[:4]) + "\n<b>**bold**</b>").run()
     assert any("reads sentence pairs" in w.value for w in at.warning)  # the pair checkpoint is skipped, in one line
+    assert any(c.value == "5 pasted sentences, no labels." for c in at.caption)
     assert not at.dataframe and "Press **Run**" in at.info[0].value
     at.button(key="up_run").click().run()
     assert not at.exception

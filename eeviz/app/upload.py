@@ -14,6 +14,7 @@ from ..data import Example
 from ..uploads import (
     MAX_ROWS,
     MAX_UPLOAD_BYTES,
+    PASTED,
     SentenceExits,
     Sentences,
     UploadError,
@@ -70,7 +71,9 @@ def describe(sentences: Sentences) -> None:
     """One line on what was read, and the notices (texts cut to the character limit)."""
     what = "sentence pairs" if sentences.is_pair else "sentences"
     labels = f", labelled ({len(set(map(str, sentences.labels)))} label values)" if sentences.labelled else ", no labels"
-    st.caption(f"{len(sentences)} {what} from {md_escape(sentences.source)}{labels}.")
+    n = len(sentences)
+    origin = f"{n} pasted {what}" if sentences.source == PASTED else f"{n} {what} from {md_escape(sentences.source)}"
+    st.caption(f"{origin}{labels}.")
     for notice in sentences.notices:
         st.warning(md_escape(notice), icon=":material/content_cut:")
 
@@ -84,7 +87,8 @@ def fitting(sentences: Sentences, infos: list[CheckpointInfo], titles: dict[str,
         except UploadError as err:
             skipped.setdefault(str(err), []).append(titles.get(info.name, info.name))
     for reason, names in skipped.items():
-        st.warning(f"Skipped {md_escape(', '.join(names))}: {md_escape(reason)}", icon=":material/block:")
+        who = "every chosen checkpoint" if len(names) == len(infos) > 1 else ", ".join(names)
+        st.warning(f"Skipped {md_escape(who)}: {md_escape(reason)}", icon=":material/block:")
     return fits
 
 
