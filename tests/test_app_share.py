@@ -196,3 +196,17 @@ def test_compare_says_when_the_input_was_cut(share_env):
     assert len(cut) == 1 and "reads 32 of" in cut[0]
     at = run(COMPARE, ckpts="deebert-tiny,palbert-tiny", text="short")
     assert not [w for w in at.warning if "The input was cut" in w.value]
+
+
+# ============================================================================================ playback box
+def test_compare_builds_its_playback_only_once_opened(share_env):
+    at = run(COMPARE, ckpts="deebert-tiny,palbert-tiny", text="short")
+    assert not [c for c in at.get("plotly_chart") if "playback" in c.proto.id]
+    assert [e.label for e in at.expander].count("Watch it layer by layer") == 1
+    at.session_state["compare-playback-open"] = True  # what clicking the box does
+    at.run()
+    assert not at.exception
+    (playback,) = [c for c in at.get("plotly_chart") if "playback" in c.proto.id]
+    assert "_playback" in chart_configs(at)[playback.proto.id]["toImageButtonOptions"]["filename"]
+    at.slider(key="t_entropy").set_value(0.6).run()  # stays open through a threshold move
+    assert [c for c in at.get("plotly_chart") if "playback" in c.proto.id]

@@ -115,9 +115,10 @@ def export_payload(info: CheckpointInfo, trace: Trace, decision: Decision) -> di
 def export_buttons(info: CheckpointInfo, trace: Trace, decision: Decision) -> None:
     """Explore: the trace and decision as JSON, and the per-layer table as CSV."""
     cols = st.columns([1, 1, 3])
+    # the files are written when a button is clicked (a callable), not on every threshold move
     cols[0].download_button(
         "Trace as JSON",
-        json.dumps(export_payload(info, trace, decision), indent=1),
+        lambda: json.dumps(export_payload(info, trace, decision), indent=1),
         file_name=explore_name(info, trace, decision, "json"),
         mime="application/json",
         icon=":material/download:",
@@ -125,7 +126,7 @@ def export_buttons(info: CheckpointInfo, trace: Trace, decision: Decision) -> No
     )
     cols[1].download_button(
         "Layers as CSV",
-        layers_frame(info.name, trace, decision).to_csv(index=False),
+        lambda: layers_frame(info.name, trace, decision).to_csv(index=False),
         file_name=explore_name(info, trace, decision, "csv"),
         mime="text/csv",
         icon=":material/download:",
@@ -142,7 +143,7 @@ def compare_export_buttons(traces: Mapping[str, Trace], decisions: Mapping[str, 
     cols = st.columns([1, 3])
     cols[0].download_button(
         "Layers as CSV",
-        compare_frame(traces, decisions).to_csv(index=False),
+        lambda: compare_frame(traces, decisions).to_csv(index=False),
         file_name=compare_name(traces, decisions, "csv"),
         mime="text/csv",
         icon=":material/download:",

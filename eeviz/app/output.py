@@ -29,7 +29,7 @@ def show_decision(trace: Trace, decision: Decision, gold: Any = None) -> None:
             cols[2].metric("Confidence", f"{float(np.max(decision.probs)):.1%}")
         saved = num_layers - exit_layer
         cols[3].metric("Layers saved", f"{saved} ({saved / num_layers:.0%})")
-        cols[4].metric("Speed-up", f"{num_layers / exit_layer:.1f}×", help="L / exit layer: the saving in layers run")
+        cols[4].metric("Speed-up", f"{num_layers / exit_layer:.1f}×", help="$L$ / exit layer: the saving in layers run")
         last = trace.label_name(trace.preds[-1])
         changed = last != decision.label
         if gold is not None and not trace.is_regression:

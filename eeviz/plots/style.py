@@ -75,47 +75,47 @@ def layer_axis(fig: go.Figure, num_layers: int) -> None:
     )
 
 
+# Lines and bands across a whole axis are added as plain shapes (``add_shape`` with an "x domain"/"y domain"
+# reference): plotly's add_vline/add_hline/add_vrect took 3 ms each, most of a figure's build time, and every
+# threshold move builds the method's figures again.
+def vertical(fig: go.Figure, kind: str, x0: float, x1: float, name: str, **style_) -> None:
+    """A line (``x0 == x1``) or a band from x0 to x1 over the plot's whole height."""
+    fig.add_shape(type=kind, xref="x", yref="y domain", x0=x0, x1=x1, y0=0, y1=1, name=name, **style_)
+
+
+def horizontal(fig: go.Figure, kind: str, y0: float, y1: float, name: str, **style_) -> None:
+    """A line (``y0 == y1``) or a band from y0 to y1 over the plot's whole width."""
+    fig.add_shape(type=kind, xref="x domain", yref="y", x0=0, x1=1, y0=y0, y1=y1, name=name, **style_)
+
+
+def top_label(fig: go.Figure, x: float, text: str, color: str) -> None:
+    """Small text just above the plot at ``x`` (the exit's "exit · layer e")."""
+    fig.add_annotation(text=text, x=x, xref="x", y=1, yref="y domain", yanchor="bottom", showarrow=False,
+                       font=dict(color=color, size=11))
+
+
 def mark_exit(fig: go.Figure, exit_layer: int | None, num_layers: int, on_heatmap: bool = False) -> go.Figure:
     """The exit layer and a band over the layers after it (never run by true early exit): on line and bar charts
     a dashed line and a grey band; on heatmaps an outline around the exit's column (a line through its middle
     crossed the numbers in the cells) and a stronger grey veil (white glared on the dark theme)."""
     if exit_layer is None:
         return fig
-    label = dict(text=f"exit · layer {exit_layer}", font=dict(color=EXIT_COLOR, size=11), yanchor="bottom")
     if on_heatmap:
-        fig.add_vrect(
-            x0=exit_layer - 0.5,
-            x1=exit_layer + 0.5,
-            name=EXIT,
-            line=dict(color=EXIT_COLOR, width=3),
-            fillcolor="rgba(0,0,0,0)",
-            annotation=label,
-            annotation_position="top",
-        )
+        vertical(fig, "rect", exit_layer - 0.5, exit_layer + 0.5, EXIT, line=dict(color=EXIT_COLOR, width=3),
+                 fillcolor="rgba(0,0,0,0)")
     else:
-        fig.add_vline(
-            x=exit_layer,
-            name=EXIT,
-            line=dict(color=EXIT_COLOR, dash="dash", width=2),
-            annotation=label,
-            annotation_position="top",
-        )
+        vertical(fig, "line", exit_layer, exit_layer, EXIT, line=dict(color=EXIT_COLOR, dash="dash", width=2))
+    top_label(fig, exit_layer, f"exit · layer {exit_layer}", EXIT_COLOR)
     if exit_layer < num_layers:
-        fig.add_vrect(
-            x0=exit_layer + 0.5,
-            x1=num_layers + 0.5,
-            name=SKIPPED,
-            line_width=0,
-            fillcolor=VEIL_COLOR if on_heatmap else "#888888",
-            opacity=0.6 if on_heatmap else 0.12,
-        )
+        vertical(fig, "rect", exit_layer + 0.5, num_layers + 0.5, SKIPPED, line_width=0,
+                 fillcolor=VEIL_COLOR if on_heatmap else "#888888", opacity=0.6 if on_heatmap else 0.12)
     return fig
 
 
 def threshold_line(fig: go.Figure, value: float, label: str) -> None:
     """The rule's threshold as a dotted horizontal line named ``"threshold"``; ``label = value`` is its legend
     entry (a label on the line sat on the bars and points under it)."""
-    fig.add_hline(y=value, name=THRESHOLD, line=dict(color=THRESHOLD_COLOR, dash="dot", width=2))
+    horizontal(fig, "line", value, value, THRESHOLD, line=dict(color=THRESHOLD_COLOR, dash="dot", width=2))
     legend_line(fig, f"{label} = {value:g}", THRESHOLD_COLOR, dash="dot")
 
 
@@ -141,7 +141,7 @@ def exit_zone(fig: go.Figure, threshold: float, side: str | None, y_range) -> No
     if side not in SIDES:
         return
     y0, y1 = (y_range[0], threshold) if side == "below" else (threshold, y_range[1])
-    fig.add_hrect(y0=y0, y1=y1, name="exit zone", fillcolor=ZONE_COLOR, opacity=0.07, line_width=0)
+    horizontal(fig, "rect", y0, y1, "exit zone", fillcolor=ZONE_COLOR, opacity=0.07, line_width=0)
 
 
 def fires(values: np.ndarray, threshold: float, side: str | None) -> np.ndarray:

@@ -32,6 +32,7 @@ from .style import (
     mark_exit,
     style,
     threshold_line,
+    vertical,
 )
 
 
@@ -301,19 +302,13 @@ def panel_figure(
         exit_zone(fig, float(threshold), side, y_range)
         threshold_line(fig, float(threshold), threshold_label)
     for band in bands:
-        fig.add_vrect(
-            x0=band.first - 0.5,
-            x1=band.last + 0.5,
-            name=band.name,
-            fillcolor=ZONE_COLOR if band.ok else MISS_COLOR,
-            opacity=0.12,
-            line_width=0,
-            annotation=dict(text=escape(band.label), font=dict(size=11)),
-            annotation_position="bottom left",
-        )
+        vertical(fig, "rect", band.first - 0.5, band.last + 0.5, band.name,
+                 fillcolor=ZONE_COLOR if band.ok else MISS_COLOR, opacity=0.12, line_width=0)
+        fig.add_annotation(text=escape(band.label), x=band.first - 0.5, xref="x", xanchor="left", y=0,
+                           yref="y domain", yanchor="bottom", showarrow=False, font=dict(size=11))
     for k, marker in enumerate(markers):  # labelled in the legend: a label on the line sat on the bars
         color = SERIES_COLORS[(2 + k) % len(SERIES_COLORS)]
-        fig.add_vline(x=marker.layer, name=marker.name, line=dict(color=color, width=2))
+        vertical(fig, "line", marker.layer, marker.layer, marker.name, line=dict(color=color, width=2))
         legend_line(fig, marker.label, color)
     layer_axis(fig, num_layers)
     mark_exit(fig, exit_layer, num_layers)
