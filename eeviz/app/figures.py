@@ -8,6 +8,7 @@ arguments name the inputs; the underscore arguments carry the objects they stand
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 import pandas as pd
@@ -81,9 +82,19 @@ def plain_columns(frame: pd.DataFrame, trace: Trace) -> pd.DataFrame:
 
 
 @st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
+def attention_checksum(key: tuple, name: str, _trace: Trace, _decision: Decision) -> Any:
+    """The summary's attention checksum, once per trace: it does not depend on the rule, and summing every
+    attention weight took most of a threshold move's server time (130 ms for MiniLM on one sentence)."""
+    return result_summary(name, _trace, _decision)["attention_checksum"]
+
+
+@st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
 def summary(key: tuple, name: str, rule: str, params: tuple, _trace: Trace, _decision: Decision) -> dict:
-    """The result summary shown under "Reproduce this result" (``eeviz.fingerprint``)."""
-    return result_summary(name, _trace, _decision)
+    """The result summary shown under "Reproduce this result" (``eeviz.fingerprint``); the attention part
+    comes from ``attention_checksum`` (per trace), the rest is the decision's."""
+    out = result_summary(name, dataclasses.replace(_trace, attentions=None), _decision)
+    out["attention_checksum"] = attention_checksum(key, name, _trace, _decision)
+    return out
 
 
 @st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
