@@ -101,12 +101,15 @@ def decisions_view(selected, models, traces, names) -> None:
         column_order=["checkpoint", "rule", "threshold", "exit layer", "depth used", "prediction", "confidence",
                       "last layer says", "agrees"],
         column_config={
+            # long titles and rule names are cut (hover shows them) rather than pushing the last column out
+            "checkpoint": st.column_config.TextColumn("checkpoint", width="medium"),
+            "rule": st.column_config.TextColumn("rule", width="medium"),
             "exit layer": st.column_config.NumberColumn("exit", width="small"),
             "depth used": st.column_config.ProgressColumn("depth used", min_value=0.0, max_value=1.0,
                                                           format="percent", width="small"),
             "confidence": st.column_config.NumberColumn(format="percent", width="small"),
             "last layer says": st.column_config.TextColumn("last layer", width="small"),
-            "agrees": st.column_config.CheckboxColumn("with majority"),
+            "agrees": st.column_config.CheckboxColumn("agrees", help="predicts what most of the checkpoints predict"),
         },
     )
     st.caption("Each checkpoint uses the exit rule and threshold set in the sidebar (the same controls as on Explore).")

@@ -78,6 +78,9 @@ def test_every_rule_plays_back_layer_by_layer(method, rule):
     assert EXIT_WORDS in titles[exit_layer - 1]
     assert all(CONTINUE_WORDS in t for t in titles[: exit_layer - 1])
     assert fig.layout.sliders[0].steps[exit_layer - 1].label == f"{exit_layer} · exit"
+    # the exit line carries no words (along the line they ran into the chart's title): the first key says it
+    assert all(not s.label.text for s in visible(fig.frames[-1].layout.shapes, plots.EXIT))
+    assert f"exit (layer {exit_layer})" in fig.layout.annotations[0].text
     # play runs layers 1..exit and stops there
     assert list(fig.layout.updatemenus[0].buttons[0].args[0]) == [str(k) for k in range(1, exit_layer + 1)]
 

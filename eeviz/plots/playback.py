@@ -25,7 +25,8 @@ from .playback_parts import (
     CURRENT, GREY_TEXT, NOT_COMPUTED, Row, animation_controls, assemble, axis_ids, layer_shapes, matrix_reveal, plain,
     playback_rows, playback_series, series_reveal, shape, stacked_axes,
 )
-from .style import BAR_COLORS, LINE_COLORS, OFF_FILL, SIDES, THRESHOLD, ZONE_COLOR, auto_range, class_color, escape, fires
+from .style import (BAR_COLORS, EXIT_COLOR, LINE_COLORS, OFF_FILL, SIDES, THRESHOLD, ZONE_COLOR, auto_range,
+                    class_color, escape, fires)
 
 WRAP = 56  # characters per line of a frame's sentence (plotly does not wrap titles; fits a phone)
 KEY_WIDTH = 64  # characters of a chart's title and colour key on one line; longer keys go on a line of their own
@@ -192,6 +193,7 @@ def playback_figure(
             for marker in (m for m in inputs.markers if row.panel and m.panel == row.panel):
                 keys.setdefault(r, []).append(f'<span style="color:{LINE_COLORS[2]}">│ {escape(marker.label)}</span>')
 
+    keys.setdefault(1, []).append(f'<span style="color:{EXIT_COLOR}">┆ exit (layer {exit_layer})</span>')
     # room under each chart for its x ticks and the next chart's title; the last chart over layers says "layer"
     titles = [_chart_title(row.title, keys.get(r, [])) for r, row in enumerate(rows, start=1)]
     last_layer_chart = max(r for r, row in enumerate(rows, start=1) if row.kind != "tokens")
@@ -216,7 +218,8 @@ def playback_figure(
     def shapes(layer: int) -> list[dict]:
         out = []
         for r, row in enumerate(rows, start=1):
-            out += layer_shapes(r, layer, exit_layer, num_layers, row.kind == "tokens", label=r == 1)
+            # no words on the exit line (drawn along it, they ran into the chart's title): the key says it
+            out += layer_shapes(r, layer, exit_layer, num_layers, row.kind == "tokens", label=False)
             if row.threshold is not None and threshold is not None:
                 if side is not None:
                     lo, hi = row.y_range
