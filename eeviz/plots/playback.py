@@ -29,7 +29,7 @@ from .style import (BAR_COLORS, EXIT_COLOR, LINE_COLORS, OFF_FILL, SIDES, THRESH
                     class_color, escape, fires)
 
 WRAP = 56  # characters per line of a frame's sentence (plotly does not wrap titles; fits a phone)
-KEY_WIDTH = 64  # characters of a chart's title and colour key on one line; longer keys go on a line of their own
+KEY_WIDTH = 38  # characters of a chart's title and colour key per line: what a phone shows beside the y labels
 
 __all__ = ["CURRENT", "NOT_COMPUTED", "answer_words", "decision_words", "frame_title", "layer_sentences",
            "playback_figure", "step_label"]
@@ -96,10 +96,19 @@ def step_label(layer: int, exit_layer: int) -> str:
 
 # ------------------------------------------------------------------------------------------------ one decision
 def _chart_title(title: str, key: list[str]) -> str:
-    """A chart's title with its colour key (already escaped HTML spans) on the same line, or under it when long."""
-    plain_key = sum(len(k.split(">", 1)[1]) - 7 for k in key)  # the visible characters of the spans
-    joiner = "   " if len(title) + plain_key + 3 * len(key) <= KEY_WIDTH else "<br>"
-    return escape(title) + (joiner + "  ".join(key) if key else "")
+    """A chart's title and its colour key (already escaped HTML spans), packed into lines of at most
+    ``KEY_WIDTH`` visible characters: plotly does not wrap them, and on a phone a longer line ran off the chart."""
+    lines = [escape(line) for line in textwrap.wrap(title, KEY_WIDTH, break_on_hyphens=False) or [""]]
+    width = len(textwrap.wrap(title, KEY_WIDTH, break_on_hyphens=False)[-1]) if title else 0
+    for item in key:
+        shown = len(item.split(">", 1)[1]) - len("</span>")  # the visible characters of the span
+        if width and width + 2 + shown > KEY_WIDTH:
+            lines.append(item)
+            width = shown
+        else:
+            lines[-1] += ("  " if width else "") + item
+            width += (2 if width else 0) + shown
+    return "<br>".join(lines)
 
 
 def playback_figure(
@@ -242,7 +251,8 @@ def playback_figure(
         return out
 
     sentences = [frame_title(s) for s in layer_sentences(trace, decision, method_cls)]
-    head = 38 + 18 * max(t.count("<br>") + 1 for t in sentences)  # the tallest sentence fits above the charts
+    # the tallest sentence fits above the charts, and so does the first chart's title when it takes two lines
+    head = 38 + 18 * max(t.count("<br>") + 1 for t in sentences) + 19 * titles[0].count("<br>")
     below = 0 if rows[-1].kind != "tokens" else (60 if len(tokens) > 16 else 12)  # the last chart's token labels
     layout.update(
         annotations=[dict(text=title, x=0, xref="paper", xanchor="left", y=top, yref="paper", yanchor="bottom",
