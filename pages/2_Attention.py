@@ -70,7 +70,7 @@ if reads_mean:
             by_head(pooled),
             tokens,
             exit_layer=exit_layer,
-            title=f"What the heads read: attention into the mean over tokens, {head_name}",
+            title=f"What the heads read:<br>attention into the mean over tokens, {head_name}",
         ),
         key="pooled",
     )
@@ -84,7 +84,7 @@ st.plotly_chart(
         by_head(trace.cls_cumulative[:rows]),
         tokens,
         exit_layer=exit_layer,
-        title="Cumulative [CLS] attention: what [CLS] attends to (its row of Aˡ···A¹), " + head_name,
+        title="Cumulative [CLS] attention:<br>what [CLS] attends to (its row of Aˡ···A¹), " + head_name,
     ),
     key="cumulative",
 )
@@ -100,7 +100,7 @@ st.plotly_chart(
         tokens,
         exit_layer=exit_layer,
         colorscale="Magma",
-        title="Attention rollout (heads averaged, with the residual path: 0.5·A + 0.5·I)",
+        title="Attention rollout:<br>heads averaged, with the residual path 0.5·A + 0.5·I",
     ),
     key="rollout",
 )

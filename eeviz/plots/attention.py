@@ -40,9 +40,12 @@ def token_heatmap(
         tickmode="array",
         tickvals=list(range(num_tokens)),
         ticktext=names,
-        tickangle=-50 if num_tokens > 20 else 0,
+        automargin=True,
         tickfont=dict(size=11 if num_tokens <= 40 else 8),
     )
+    if num_tokens > 20:
+        fig.update_xaxes(tickangle=-50)
+    # else left unset: plotly then tilts the labels only where they would overlap (a phone), flat where they fit
     fig.update_yaxes(title="layer", autorange="reversed", tickmode="linear", tick0=1, dtick=1)
     if exit_layer is not None and 1 <= exit_layer <= num_rows:
         fig.add_shape(
