@@ -134,10 +134,9 @@ class PabeeMethod(ExitMethod):
         blocks=(
             "Training: every layer's cross-entropy, deeper layers weighted more:",
             r"$$\mathcal{L} = \frac{\sum_{i=1}^{L} i\,\mathrm{CE}_i}{\sum_{i=1}^{L} i}$$",
-            "Exit: a patience counter grows while consecutive layers agree; stop once it reaches $t$ "
-            "($t + 1$ identical predictions in a row):",
-            r"$$c_i = \begin{cases} c_{i-1} + 1 & \hat y_i = \hat y_{i-1} \\ 0 & \text{otherwise}\end{cases}"
-            r"\qquad \text{exit at the first } i \text{ with } c_i = t$$",
+            "Exit: a patience counter grows while consecutive layers agree; exit at the first layer $i$ with "
+            "$c_i = t$ ($t + 1$ identical predictions in a row):",
+            r"$$c_i = \begin{cases} c_{i-1} + 1 & \hat y_i = \hat y_{i-1} \\ 0 & \text{otherwise}\end{cases}$$",
         ),
     )
 
