@@ -213,7 +213,9 @@ def playback_figure(
         x_axis, y_axis = (f"{a}axis{axis_ids(r)[0][1:]}" for a in "xy")
         if row.kind == "tokens":
             layout[x_axis].update(tickmode="array", tickvals=list(range(len(tokens))), ticktext=tokens,
-                                  tickangle=-50 if len(tokens) > 16 else 0, tickfont=dict(size=10))
+                                  tickfont=dict(size=10), automargin=True)
+            if len(tokens) > 16:  # else unset: plotly tilts the labels only where they would overlap (a phone)
+                layout[x_axis].update(tickangle=-50)
             layout[y_axis].update(autorange="reversed", title=dict(text="layer"), dtick=1)
             continue
         layout[x_axis].update(range=[0.5, num_layers + 0.5], tickmode="linear", tick0=1,
@@ -243,7 +245,7 @@ def playback_figure(
                                  y0=0, y1=1, fillcolor=ZONE_COLOR if band.ok else "#F58518", opacity=0.12,
                                  line_width=0, visible=layer >= max(exit_layer, band.last),
                                  label=dict(text=escape(band.label), font=dict(size=11),
-                                            textposition="bottom center")))
+                                            textposition=_band_text_side(band, num_layers))))
             for marker in (m for m in inputs.markers if row.panel and m.panel == row.panel):
                 out.append(shape("line", r, y_domain=True, name=marker.name, x0=marker.layer, x1=marker.layer,
                                  y0=0, y1=1, line=dict(color=LINE_COLORS[2], width=2),
@@ -273,3 +275,9 @@ def playback_figure(
         for layer in range(1, num_layers + 1)
     ]
     return assemble(data, layout, frames)
+
+
+def _band_text_side(band, num_layers: int) -> str:
+    """Where a band's words sit: from its left edge into the chart when the band is in the chart's left half,
+    else ending at its right edge; centred words ran off the chart's edge on a phone."""
+    return "bottom left" if band.first + band.last <= num_layers + 1 else "bottom right"
