@@ -37,7 +37,12 @@ class CheckpointInfo:
         from .methods import get_method
 
         try:
-            method = get_method(self.cfg.method).title
+            method_cls = get_method(self.cfg.method)
+            method = method_cls.title
+            rule = method_cls.rules.get(self.cfg.default_rule or "")
+            if rule is not None and self.cfg.default_rule != method_cls.default_rule:
+                # the method's title names the paper's exit rule; this checkpoint exits with another by default
+                method = f"{method.split(' (')[0]} ({rule.spec.title})"
         except ValueError:
             method = self.cfg.method
         return f"{method} · {Path(self.cfg.backbone).name} · {Path(self.cfg.task).name}"

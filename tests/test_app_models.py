@@ -106,3 +106,19 @@ def test_threads_loading_in_a_fresh_process_all_get_their_model(tiny_bert, tmp_p
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "8 1 []"
+
+
+def test_a_checkpoint_title_names_its_own_default_rule(tmp_path):
+    # a method's title names the paper's rule; a checkpoint whose config picked another rule says which
+    from eeviz.catalog import CheckpointInfo
+    from eeviz.config import ModelConfig
+    from eeviz.methods import available_methods, get_method
+
+    method = next(m for m in available_methods() if len(get_method(m).rules) > 1)
+    cls = get_method(method)
+    other = next(r for r in cls.rules if r != cls.default_rule)
+    for rule, expected in ((None, cls.title), (cls.default_rule, cls.title),
+                           (other, f"{cls.title.split(' (')[0]} ({cls.rules[other].spec.title})")):
+        cfg = ModelConfig(backbone="minilm", method=method, task="rotten_tomatoes", default_rule=rule)
+        info = CheckpointInfo(name="x", path=tmp_path, cfg=cfg, metrics={}, has_eval=False)
+        assert info.title == f"{expected} · minilm · rotten_tomatoes"
