@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from apptest import run_app  # noqa: E402
 from eeviz.app import ui  # noqa: E402
 from eeviz.checkpoint import save_checkpoint  # noqa: E402
 from eeviz.config import ModelConfig  # noqa: E402
 from eeviz.model import build_model  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "app.py")
 PAGES = ["pages/1_Compare.py", "pages/2_Attention.py", "pages/3_Dataset.py", "pages/4_Learn.py"]
-TIMEOUT = 120
 
 
 def tiny_eval(num_layers: int = 3) -> dict:
@@ -104,15 +101,6 @@ def checkpoints_env(app_checkpoints, monkeypatch):
     return app_checkpoints
 
 
-def run_app(page: str | None = None, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in query.items():
-        at.query_params[key] = value
-    if page:
-        at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def chart_specs(at: AppTest, key_part: str = "") -> list[dict]:

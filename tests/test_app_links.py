@@ -8,19 +8,18 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from apptest import run_app  # noqa: E402
+
 from eeviz.checkpoint import save_checkpoint  # noqa: E402
 from eeviz.config import ModelConfig  # noqa: E402
 from eeviz.model import build_model  # noqa: E402
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT = 120
 PAGES = [None, "pages/1_Compare.py", "pages/2_Attention.py"]
 
 
@@ -45,13 +44,7 @@ def links_env(link_checkpoints, monkeypatch):
 
 
 def run(page: str | None, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in query.items():
-        at.query_params[key] = value
-    if page:
-        at.switch_page(page)
-    at.run()
-    return at
+    return run_app(page, expect_no_exception=False, **query)  # a bad link's run is what these tests read
 
 
 def texts(at: AppTest) -> list[str]:

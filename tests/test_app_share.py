@@ -20,6 +20,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from apptest import run_app  # noqa: E402
 from eeviz.app import downloads  # noqa: E402
 from eeviz.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from eeviz.config import ModelConfig  # noqa: E402
@@ -28,9 +29,7 @@ from eeviz.methods import get_method  # noqa: E402
 from eeviz.model import build_model  # noqa: E402
 from eeviz.trace import replay  # noqa: E402
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 COMPARE = "pages/1_Compare.py"
-TIMEOUT = 120
 NAME = re.compile(r"^eeviz_([A-Za-z0-9.+-]+)_([A-Za-z0-9.+-]+)_([0-9a-f]{8})(_[A-Za-z0-9.+-]+)?\.(csv|json)$")
 
 
@@ -57,14 +56,7 @@ def share_env(share_checkpoints, monkeypatch):
 
 
 def run(page: str | None = None, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in query.items():
-        at.query_params[key] = value
-    if page:
-        at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_app(page, **query)
 
 
 def chart_configs(at: AppTest) -> dict[str, dict]:

@@ -4,15 +4,12 @@ range, plain words, and colours that read on light and dark themes."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from eeviz.attention import cumulative_cls_attention, pooled_attention
 
-REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "app.py")
 
 
 # ============================================================================ attention into the pooled vector
@@ -78,17 +75,10 @@ def teaching_checkpoints(tiny_bert, tmp_path_factory):
 
 def run_page(root, monkeypatch, page=None, **query):
     pytest.importorskip("streamlit")
-    from streamlit.testing.v1 import AppTest
+    from apptest import run_app
 
     monkeypatch.setenv("EEVIZ_CHECKPOINTS", str(root))
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = value
-    if page:
-        at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_app(page, **query)
 
 
 def chart_titles(at) -> list[str]:

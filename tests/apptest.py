@@ -1,0 +1,24 @@
+"""Running the app's pages under Streamlit's AppTest, the way every app test does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 120  # s: the first run of a page imports transformers and loads models
+
+
+def run_app(page: str | None = None, *, expect_no_exception: bool = True, **query):
+    """AppTest of ``app.py`` with ``query`` as URL parameters, switched to ``page`` (a path such as
+    "pages/1_Compare.py") and run once; by default it asserts the run raised nothing."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    if page:
+        at.switch_page(page)
+    at.run()
+    if expect_no_exception:
+        assert not at.exception, [e.value for e in at.exception]
+    return at
