@@ -22,3 +22,15 @@ def run_app(page: str | None = None, *, expect_no_exception: bool = True, **quer
     if expect_no_exception:
         assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def write_tiny_checkpoints(backbone: str, root: Path, methods) -> Path:
+    """One untrained two-class checkpoint per method in ``root/METHOD-tiny`` on the tiny ``backbone``."""
+    from eeviz.checkpoint import save_checkpoint
+    from eeviz.config import ModelConfig
+    from eeviz.model import build_model
+
+    for method in methods:
+        cfg = ModelConfig(backbone=backbone, method=method, task="toy", labels=["neg", "pos"], max_length=32)
+        save_checkpoint(build_model(cfg), root / f"{method}-tiny")
+    return root

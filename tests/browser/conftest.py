@@ -39,6 +39,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from eeviz.tools.app_session import stop_server
 from eeviz.tools.browser import CHROMIUM_ARGS, is_local_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -181,17 +182,6 @@ def _wait_for_app_fixture():
     return wait_for_app
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture
 def streamlit_app():
     """Factory: ``streamlit_app(script_path, env=None) -> "http://127.0.0.1:PORT"``."""
@@ -233,7 +223,7 @@ def streamlit_app():
             if time.monotonic() > deadline:
                 break
             time.sleep(0.25)
-        _stop(proc)
+        stop_server(proc)
         stderr_file.seek(0)
         log = stderr_file.read().decode(errors="replace")
         print(f"---- streamlit stderr ({' '.join(cmd)}) ----\n{log}", file=sys.stderr)
@@ -245,5 +235,5 @@ def streamlit_app():
     yield start
 
     for proc, stderr_file in procs:
-        _stop(proc)
+        stop_server(proc)
         stderr_file.close()

@@ -13,9 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from eeviz.app import bertviz_offline
-from eeviz.checkpoint import save_checkpoint
-from eeviz.config import ModelConfig
-from eeviz.model import build_model
+from apptest import write_tiny_checkpoints
 
 pytestmark = pytest.mark.browser
 
@@ -28,10 +26,7 @@ SENTENCE = "the plot is good but the acting is bad"
 @pytest.fixture(scope="module")
 def browser_checkpoints(tiny_bert, tmp_path_factory):
     root = tmp_path_factory.mktemp("browser_checkpoints")
-    for method in ("deebert", "pabee"):
-        cfg = ModelConfig(backbone=tiny_bert, method=method, task="toy", labels=["neg", "pos"], max_length=32)
-        save_checkpoint(build_model(cfg), root / f"{method}-tiny")
-    return root
+    return write_tiny_checkpoints(tiny_bert, root, ("deebert", "pabee"))
 
 
 def rerun_done(page, wait_for_app, condition) -> None:

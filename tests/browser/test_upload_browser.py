@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from eeviz.checkpoint import save_checkpoint
-from eeviz.config import ModelConfig
-from eeviz.model import build_model
+from apptest import write_tiny_checkpoints
 
 pytestmark = pytest.mark.browser
 
@@ -24,10 +22,7 @@ CSV = ("text,label\n" + "".join(f"{s},{'pos' if i % 2 == 0 else 'neg'}\n" for i,
 @pytest.fixture(scope="module")
 def upload_checkpoints(tiny_bert, tmp_path_factory):
     root = tmp_path_factory.mktemp("upload_browser_checkpoints")
-    for method in ("deebert", "pabee"):
-        cfg = ModelConfig(backbone=tiny_bert, method=method, task="toy", labels=["neg", "pos"], max_length=32)
-        save_checkpoint(build_model(cfg), root / f"{method}-tiny")
-    return root
+    return write_tiny_checkpoints(tiny_bert, root, ("deebert", "pabee"))
 
 
 def upload(page, name: str, data: bytes, mime: str = "text/csv") -> None:
