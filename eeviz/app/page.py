@@ -19,6 +19,14 @@ PAGES = (
     ("pages/5_Your_sentences.py", "Your sentences", ":material/upload_file:"),
 )
 PAGE_ICON = "🪜"  # an emoji: a material icon as favicon would be fetched from fonts.gstatic.com
+# While a rerun is pending, Streamlit fades the outdated elements (and expanders' borders) out over 1 s after
+# 0.5 s. The fade repaints the page at the frame rate for as long as the rerun waits: in headless Chromium, 0.06
+# s of CPU per second of waiting, more than a whole threshold move costs, so under load (a class on one
+# machine) waiting made more waiting. Kept: the same dimming after the same 0.5 s, in one step.
+STALE_DIM_CSS = (
+    '[data-testid="stElementContainer"],[data-testid="stExpander"] details,[data-testid="stExpander"] summary'
+    "{transition-duration:0s !important}"
+)
 
 
 def setup_page(title: str) -> None:
@@ -27,13 +35,18 @@ def setup_page(title: str) -> None:
     # made tracing every method 30x slower (3.9 s vs 0.1 s, `python -m eeviz.bench`).
     torch.set_num_threads(1)
     st.set_page_config(page_title=f"{title} · eeviz", page_icon=PAGE_ICON, layout="wide")
-    # a display formula wider than a phone scrolls inside its own box instead of running past the page's edge
-    st.html("<style>.katex-display{overflow-x:auto;overflow-y:hidden;padding-bottom:4px}</style>")
+    page_style()
     with st.sidebar:
         st.markdown("**eeviz** · early exit, layer by layer")
         for path, label, page_icon in PAGES:
             st.page_link(path, label=label, icon=page_icon)
         st.divider()
+
+
+def page_style() -> None:
+    """The CSS every page shares."""
+    # a display formula wider than a phone scrolls inside its own box instead of running past the page's edge
+    st.html(f"<style>.katex-display{{overflow-x:auto;overflow-y:hidden;padding-bottom:4px}}{STALE_DIM_CSS}</style>")
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")

@@ -9,7 +9,9 @@ changed), is idle and has painted twice:
    (Ctrl+Enter), threshold moves (arrow keys on the sidebar slider); the same on Compare for reference;
 2. ``--sessions`` sessions at once (default 16), half on Explore and half on Compare: each loads the page
    and types its own sentence; once all have, each moves a threshold slider every ``--interval`` seconds for
-   ``--duration`` seconds.
+   ``--duration`` seconds. Each session starts its moves at its own random moment within the first interval
+   (seeded, ``--seed``), as students do; ``--lockstep`` starts them all at once instead, so that every move
+   of the class lands in the same instant (the worst case: "everyone, move your slider now").
 
 Every session's result is then checked: its sentence box holds its own sentence, and the result summary the
 page shows under "Reproduce this result" (exit layer, prediction, attention and logits checksums;
@@ -26,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import statistics
@@ -118,8 +121,21 @@ class Gate:
             self.opened.set()
 
 
+def start_offsets(cfg: AppBenchConfig) -> list[float]:
+    """Each load-test session's wait (s) between the gate opening and its first slider move.
+
+    Why not zero: a session waits out the rest of its interval after each move, so sessions that start
+    together stay together, and the whole class's moves arrive as one burst every interval for the whole run.
+    Students do not move in step; random phases, one per session, model that. ``--lockstep`` keeps the burst.
+    """
+    if cfg.lockstep:
+        return [0.0] * cfg.sessions
+    rng = random.Random(cfg.seed)
+    return [rng.uniform(0.0, cfg.interval_s) for _ in range(cfg.sessions)]
+
+
 async def class_session(session: Session, sentence: str, cfg: AppBenchConfig, log: BenchLog, query: str,
-                        gate: Gate) -> None:
+                        gate: Gate, offset_s: float = 0.0) -> None:
     scenario = f"{cfg.sessions} sessions at once"
     try:
         try:
@@ -128,6 +144,7 @@ async def class_session(session: Session, sentence: str, cfg: AppBenchConfig, lo
         finally:
             gate.arrive()
         await asyncio.wait_for(gate.opened.wait(), timeout=cfg.timeout_s * 3)
+        await asyncio.sleep(offset_s)
         end = time.monotonic() + cfg.duration_s
         while time.monotonic() < end:
             started = time.monotonic()
@@ -146,7 +163,10 @@ async def load_test(browser, url: str, cfg: AppBenchConfig, log: BenchLog, expec
     sentences = [f"{SENTENCES[k % len(SENTENCES)]} (review {k + 1})" for k in range(cfg.sessions)]
     try:
         gate = Gate(len(sessions))
-        await asyncio.gather(*(class_session(s, t, cfg, log, query, gate) for s, t in zip(sessions, sentences)))
+        offsets = start_offsets(cfg)
+        await asyncio.gather(
+            *(class_session(s, t, cfg, log, query, gate, o) for s, t, o in zip(sessions, sentences, offsets))
+        )
         for session in sessions:
             if session.page is not None:
                 try:
@@ -190,7 +210,9 @@ def percentile(values: list[float], q: float) -> float:
 def report(log: BenchLog, cfg: AppBenchConfig, wall_s: float) -> str:
     lines = [
         f"# eeviz bench --app: {cfg.sessions} sessions, {cfg.duration_s:g} s of slider moves every "
-        f"{cfg.interval_s:g} s; {os.cpu_count()} CPU cores; load average "
+        f"{cfg.interval_s:g} s, "
+        + ("all at the same moment (--lockstep)" if cfg.lockstep else f"each from its own random moment (seed {cfg.seed})")
+        + f"; {os.cpu_count()} CPU cores; load average "
         + " → ".join(f"{x:.1f}" for x in log.load_average)
         + " (start → end; other work on the machine slows every figure)",
         "",
@@ -223,6 +245,9 @@ def parse_args(argv: list[str] | None, prog: str) -> AppBenchConfig:
     parser.add_argument("--sessions", type=int, default=defaults.sessions, help="sessions at once in the load test")
     parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds of slider moves")
     parser.add_argument("--interval", type=float, default=defaults.interval_s, help="seconds between slider moves")
+    parser.add_argument("--lockstep", action="store_true",
+                        help="every session moves its slider at the same moment (default: each at its own random phase)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the sessions' random phases")
     parser.add_argument("--repeats", type=int, default=defaults.repeats, help="single-session actions of each kind")
     parser.add_argument("--checkpoints", default=None, help="checkpoint folder (default: the app's)")
     parser.add_argument("--checkpoint", default=None, help="Explore's checkpoint (folder name)")
@@ -242,6 +267,8 @@ def parse_args(argv: list[str] | None, prog: str) -> AppBenchConfig:
         skip_single=ns.skip_single,
         skip_load=ns.skip_load,
         json_out=ns.json,
+        lockstep=ns.lockstep,
+        seed=ns.seed,
     )
     return cfg
 

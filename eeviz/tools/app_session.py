@@ -97,6 +97,8 @@ class AppBenchConfig:
     skip_single: bool = False
     skip_load: bool = False
     json_out: str | None = None  # also write every timing here
+    lockstep: bool = False  # load test: every session moves at the same moment (else each at a random phase)
+    seed: int = 0  # the random phases' seed
 
 
 @dataclass

@@ -1,0 +1,66 @@
+"""While a rerun is pending, outdated elements dim after 0.5 s in one step instead of fading for 1 s.
+
+The fade repainted the page at the frame rate for as long as a rerun waited (``eeviz.app.page.STALE_DIM_CSS``).
+The app here is one of ours in miniature: the pages' CSS (``page_style``) and a fragment whose run takes 2 s.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SLOW_APP = textwrap.dedent(
+    """
+    import time
+    import streamlit as st
+    from eeviz.app.page import page_style
+
+    page_style()
+
+    @st.fragment
+    def part():
+        value = st.slider("value", 0, 10, 5)
+        if value != 5:
+            time.sleep(2.0)  # a slow rerun: long enough to watch the outdated elements
+        st.write(f"value is {value}")
+        with st.expander("details", expanded=True):
+            st.write("inside")
+
+    part()
+    """
+)
+# every running CSS transition of an outdated element (opacity, border colours): [property, duration ms]
+STALE_TRANSITIONS_JS = """() => document.getAnimations()
+  .filter(a => a.transitionProperty && a.effect && a.effect.target && a.effect.target.closest
+          && a.effect.target.closest('[data-stale="true"], details'))
+  .map(a => [a.transitionProperty, a.effect.getTiming().duration])"""
+OPACITY_JS = """() => [...document.querySelectorAll('[data-testid="stElementContainer"][data-stale="true"]')]
+  .map(e => parseFloat(getComputedStyle(e).opacity))"""
+
+
+def test_outdated_elements_dim_in_one_step(streamlit_app, browser_page, page_log, wait_for_app, tmp_path):
+    script = tmp_path / "slow_app.py"
+    script.write_text(SLOW_APP)
+    page = browser_page
+    page.goto(streamlit_app(script))
+    wait_for_app(page)
+    page.get_by_text("value is 5").wait_for()
+
+    page.get_by_role("slider").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector('[data-stale="true"]', state="attached", timeout=5_000)
+    page.wait_for_timeout(200)
+    transitions = page.evaluate(STALE_TRANSITIONS_JS)
+    assert transitions, "no transition started on the outdated elements: nothing to check"
+    assert all(duration == 0 for _, duration in transitions), transitions  # Streamlit's own: 1000 ms
+    page.wait_for_timeout(700)  # past Streamlit's 0.5 s delay: dimmed, still before the run ends
+    assert "value is 5" in page.inner_text("body")  # the old result is still shown
+    dims = page.evaluate(OPACITY_JS)
+    assert dims and all(o < 1 for o in dims), dims  # outdated content still says so
+
+    page.get_by_text("value is 6").wait_for(timeout=20_000)
+    wait_for_app(page)
+    assert not page_log.errors
