@@ -11,7 +11,9 @@ changed), is idle and has painted twice:
    and types its own sentence; once all have, each moves a threshold slider every ``--interval`` seconds for
    ``--duration`` seconds. Each session starts its moves at its own random moment within the first interval
    (seeded, ``--seed``), as students do; ``--lockstep`` starts them all at once instead, so that every move
-   of the class lands in the same instant (the worst case: "everyone, move your slider now").
+   of the class lands in the same instant (the worst case: "everyone, move your slider now"). With
+   ``--browsers K`` only K sessions run in Chromium; the others send what a browser sends without drawing
+   anything (``eeviz.tools.app_wire``): a class whose browsers draw on their own computers.
 
 Every session's result is then checked: its sentence box holds its own sentence, and the result summary the
 page shows under "Reproduce this result" (exit layer, prediction, attention and logits checksums;
@@ -134,9 +136,21 @@ def start_offsets(cfg: AppBenchConfig) -> list[float]:
     return [rng.uniform(0.0, cfg.interval_s) for _ in range(cfg.sessions)]
 
 
-async def class_session(session: Session, sentence: str, cfg: AppBenchConfig, log: BenchLog, query: str,
+def scenario_name(cfg: AppBenchConfig, in_browser: bool) -> str:
+    """The load test's label: all sessions in Chromium, or which part of a mixed class this one is."""
+    browsers = cfg.sessions if cfg.browsers is None else min(cfg.browsers, cfg.sessions)
+    if browsers == cfg.sessions:
+        return f"{cfg.sessions} sessions at once"
+    if in_browser:
+        return f"{cfg.sessions} sessions at once: the {browsers} in Chromium"
+    return f"{cfg.sessions} sessions at once: the {cfg.sessions - browsers} without a browser"
+
+
+async def class_session(session, sentence: str, cfg: AppBenchConfig, log: BenchLog, query: str,
                         gate: Gate, offset_s: float = 0.0) -> None:
-    scenario = f"{cfg.sessions} sessions at once"
+    """One student: load, type a sentence, then a threshold move every interval (``session``: a browser
+    ``Session`` or an ``app_wire.WireSession``, which have the same actions)."""
+    scenario = scenario_name(cfg, isinstance(session, Session))
     try:
         try:
             log.add(scenario, f"first load ({session.page_name})", await session.open(query))
@@ -154,10 +168,23 @@ async def class_session(session: Session, sentence: str, cfg: AppBenchConfig, lo
         log.errors.append(f"{session.name}: {type(err).__name__}: {err}")
 
 
+def page_of(k: int) -> str:
+    return "Explore" if k % 2 == 0 else "Compare"
+
+
 async def load_test(browser, url: str, cfg: AppBenchConfig, log: BenchLog, expected: Expected) -> None:
+    from .app_wire import WireSession, record, verify_wire
+
     query = f"?ckpt={cfg.checkpoint}" if cfg.checkpoint else ""
+    browsers = cfg.sessions if cfg.browsers is None else min(cfg.browsers, cfg.sessions)
+    # what a browser sends on each page the wire sessions use, recorded before the class arrives
+    recordings = {}
+    for page_name in dict.fromkeys(page_of(k) for k in range(browsers, cfg.sessions)):
+        recordings[page_name] = await record(browser, url, page_name, query, cfg, log)
     sessions = [
-        Session(browser, url, "Explore" if k % 2 == 0 else "Compare", f"session {k + 1}", log, cfg)
+        Session(browser, url, page_of(k), f"session {k + 1}", log, cfg)
+        if k < browsers
+        else WireSession(url, recordings[page_of(k)], f"session {k + 1} (no browser)", log, cfg)
         for k in range(cfg.sessions)
     ]
     sentences = [f"{SENTENCES[k % len(SENTENCES)]} (review {k + 1})" for k in range(cfg.sessions)]
@@ -168,11 +195,14 @@ async def load_test(browser, url: str, cfg: AppBenchConfig, log: BenchLog, expec
             *(class_session(s, t, cfg, log, query, gate, o) for s, t, o in zip(sessions, sentences, offsets))
         )
         for session in sessions:
-            if session.page is not None:
-                try:
+            try:
+                if isinstance(session, WireSession):
+                    if session.sentence is not None:
+                        await verify_wire(session, expected, log)
+                elif session.page is not None:
                     await verify(session, expected, log)
-                except Exception as err:  # noqa: BLE001
-                    log.errors.append(f"{session.name}: checking failed: {type(err).__name__}: {err}")
+            except Exception as err:  # noqa: BLE001
+                log.errors.append(f"{session.name}: checking failed: {type(err).__name__}: {err}")
     finally:
         for session in sessions:
             await session.close()
@@ -245,6 +275,9 @@ def parse_args(argv: list[str] | None, prog: str) -> AppBenchConfig:
     parser.add_argument("--sessions", type=int, default=defaults.sessions, help="sessions at once in the load test")
     parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds of slider moves")
     parser.add_argument("--interval", type=float, default=defaults.interval_s, help="seconds between slider moves")
+    parser.add_argument("--browsers", type=int, default=None, metavar="K",
+                        help="load test: only K sessions in Chromium, the others without a browser (default: all "
+                        "in Chromium; see eeviz.tools.app_wire)")
     parser.add_argument("--lockstep", action="store_true",
                         help="every session moves its slider at the same moment (default: each at its own random phase)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the sessions' random phases")
@@ -268,6 +301,7 @@ def parse_args(argv: list[str] | None, prog: str) -> AppBenchConfig:
         skip_load=ns.skip_load,
         json_out=ns.json,
         lockstep=ns.lockstep,
+        browsers=None if ns.browsers is None else max(0, ns.browsers),
         seed=ns.seed,
     )
     return cfg

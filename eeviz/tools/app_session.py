@@ -99,6 +99,7 @@ class AppBenchConfig:
     json_out: str | None = None  # also write every timing here
     lockstep: bool = False  # load test: every session moves at the same moment (else each at a random phase)
     seed: int = 0  # the random phases' seed
+    browsers: int | None = None  # load test: sessions in Chromium (None: all); the rest without a browser
 
 
 @dataclass
@@ -176,6 +177,7 @@ class Session:
         self.context = None
         self.sentence: str | None = None
         self.direction = 1
+        self.on_websocket = None  # called with the page's websocket, e.g. to record what it sends (app_wire)
 
     async def open(self, query: str = "") -> float:
         self.context = await self.browser.new_context(viewport={"width": 1440, "height": 900})
@@ -183,6 +185,8 @@ class Session:
         await self.context.route("**/*", self._route)
         self.page = await self.context.new_page()
         self.page.on("pageerror", lambda exc: self.log.errors.append(f"{self.name}: browser error {exc}"))
+        if self.on_websocket is not None:
+            self.page.on("websocket", self.on_websocket)
         await self.page.goto(self.base_url + PAGE_PATHS[self.page_name] + query, wait_until="commit")
         seconds = await self._done("load", None, from_key=False, timeout_s=self.cfg.timeout_s)
         # open the result box (no rerun: its content is drawn in the browser), read by every later action
