@@ -264,10 +264,7 @@ class Session:
         """One arrow-key step, sweeping from one end of the slider to the other and back."""
         thumb = await self._slider()
         now, low, high = await thumb.evaluate(SLIDER_JS)
-        if now >= high:
-            self.direction = -1
-        elif now <= low:
-            self.direction = 1
+        self.direction = sweep_direction(now, low, high, self.direction)
         key = "ArrowRight" if self.direction > 0 else "ArrowLeft"
 
         async def press():
@@ -296,8 +293,7 @@ class Session:
                     return []
         if not await block.count():
             return []
-        text = await block.first.text_content() or ""
-        return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+        return parse_summaries(await block.first.text_content() or "")
 
     async def error_boxes(self) -> list[str]:
         alerts = self.page.get_by_test_id("stAlertContentError")
@@ -308,7 +304,21 @@ class Session:
             await self.context.close()
 
 
+def sweep_direction(now: float, low: float, high: float, direction: int) -> int:
+    """The direction of a slider's next step when it sweeps from one end to the other and back."""
+    if now >= high:
+        return -1
+    if now <= low:
+        return 1
+    return direction
+
+
 # ------------------------------------------------------------------------------------------- checking
+def parse_summaries(text: str) -> list[dict]:
+    """The result summaries in the text of a page's "Reproduce this result" box (one JSON line each)."""
+    return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+
+
 class Expected:
     """Traces computed in this process (one thread, as the app) to check what the pages show."""
 
@@ -348,8 +358,6 @@ class Expected:
 async def verify(session: Session, expected: Expected, log: BenchLog) -> None:
     """The page shows its own sentence, and each result equals this process's trace of the sentence in its box
     (so a result of another session's sentence is a mismatch even where typing failed)."""
-    from ..fingerprint import differences
-
     page = session.page
     box = page.get_by_test_id("stTextArea").locator("textarea").first
     value = await box.input_value()
@@ -358,13 +366,21 @@ async def verify(session: Session, expected: Expected, log: BenchLog) -> None:
     shown = await session.shown_results()
     if not shown:
         log.mismatches.append(f"{session.name}: no result summary on the page")
-    slider = await session.slider_value()
+    await check_results(session.name, shown, value, await session.slider_value(), expected, log)
+    log.messages.extend(f"{session.name}: {m}" for m in await session.error_boxes())
+
+
+async def check_results(name: str, shown: list[dict], sentence: str, slider: float | None, expected: Expected,
+                        log: BenchLog) -> None:
+    """Some result used the slider's threshold (on Compare the slider is one method's; the others keep theirs),
+    and each result equals this process's trace of ``sentence`` with that result's rule and threshold."""
+    from ..fingerprint import differences
+
     thresholds = {v for s in shown for v in s.get("params", {}).values() if isinstance(v, (int, float))}
     if slider is not None and shown and not any(abs(v - slider) < 1e-9 for v in thresholds):
-        log.mismatches.append(f"{session.name}: the slider says {slider}, the results used {sorted(thresholds)}")
+        log.mismatches.append(f"{name}: the slider says {slider}, the results used {sorted(thresholds)}")
     for summary in shown:
-        want = await asyncio.to_thread(expected.summary, summary, value)
+        want = await asyncio.to_thread(expected.summary, summary, sentence)
         for problem in differences(summary, want):
-            log.mismatches.append(f"{session.name} [{summary.get('checkpoint')}]: {problem}")
+            log.mismatches.append(f"{name} [{summary.get('checkpoint')}]: {problem}")
         log.checked += 1
-    log.messages.extend(f"{session.name}: {m}" for m in await session.error_boxes())

@@ -17,12 +17,11 @@ check them against this process's traces afterwards, like the browser sessions'.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
-from .app_session import AppBenchConfig, BenchLog, Session
+from .app_session import AppBenchConfig, BenchLog, Session, check_results, parse_summaries, sweep_direction
 
 # the "script finished" statuses that end a run (an early finish for a rerun is followed by that rerun)
 _DONE_STATUSES = ("FINISHED_SUCCESSFULLY", "FINISHED_FRAGMENT_RUN_SUCCESSFULLY", "FINISHED_WITH_COMPILE_ERROR")
@@ -121,10 +120,9 @@ class WireSession:
         for widget in msg.rerun_script.widget_states.widgets:
             if widget.WhichOneof("value") == "string_value" and widget.string_value == self.recording.sentence:
                 widget.string_value = sentence
-        msg.rerun_script.query_string = _query_with(msg.rerun_script.query_string, self.recording.sentence, sentence)
-        for widget in msg.rerun_script.widget_states.widgets:
-            if widget.id == self.slider_id and self.slider_value is None:
+            elif widget.id == self.slider_id and self.slider_value is None:
                 self.slider_value = float(widget.double_array_value.data[0])
+        msg.rerun_script.query_string = _query_with(msg.rerun_script.query_string, self.recording.sentence, sentence)
         return (await self._run(msg.SerializeToString())).seconds
 
     async def move_slider(self) -> float:
@@ -133,10 +131,7 @@ class WireSession:
 
         low, high, step = self.sliders.get(self.slider_id, (0.0, 1.0, 0.01))
         now = self.slider_value if self.slider_value is not None else low
-        if now >= high:
-            self.direction = -1
-        elif now <= low:
-            self.direction = 1
+        self.direction = sweep_direction(now, low, high, self.direction)
         value = round(min(high, max(low, now + self.direction * step)), 10)
         msg = BackMsg()
         msg.CopyFrom(self.moved)
@@ -191,15 +186,12 @@ class WireSession:
 
 def _read_element(element, result: RunResult) -> None:
     kind = element.WhichOneof("type")
-    if kind == "code":
-        for line in element.code.code_text.splitlines():
-            if line.strip().startswith("{"):
-                try:
-                    summary = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(summary, dict) and "checkpoint" in summary:
-                    result.summaries.append(summary)
+    if kind == "code":  # the result box's summaries; other code blocks (the tokens) are no JSON lines
+        try:
+            summaries = parse_summaries(element.code.code_text)
+        except ValueError:
+            summaries = []
+        result.summaries += [s for s in summaries if isinstance(s, dict) and "checkpoint" in s]
     elif kind == "exception":
         result.exceptions.append(f"{element.exception.type}: {element.exception.message}")
     elif kind == "slider":
@@ -226,20 +218,8 @@ def _query_with(query: str, recorded: str, own: str | None) -> str:
 
 
 async def verify_wire(session: WireSession, expected, log: BenchLog) -> None:
-    """The last results the server sent this session equal this process's traces of its own sentence, with the
-    threshold the session set."""
-    from ..fingerprint import differences
-
+    """The last results the server sent this session equal this process's traces of its own sentence, one of
+    them with the threshold the session set (as ``app_session.verify`` checks a page)."""
     if not session.summaries:
         log.mismatches.append(f"{session.name}: no result summary came back")
-    # on Compare the slider is one method's: some result uses its value, the others keep their own
-    thresholds = {v for s in session.summaries for v in s.get("params", {}).values() if isinstance(v, (int, float))}
-    if session.slider_value is not None and session.summaries and not any(
-        abs(v - session.slider_value) < 1e-9 for v in thresholds
-    ):
-        log.mismatches.append(f"{session.name}: set {session.slider_value}, the results used {sorted(thresholds)}")
-    for summary in session.summaries:
-        want = await asyncio.to_thread(expected.summary, summary, session.sentence)
-        for problem in differences(summary, want):
-            log.mismatches.append(f"{session.name} [{summary.get('checkpoint')}]: {problem}")
-        log.checked += 1
+    await check_results(session.name, session.summaries, session.sentence, session.slider_value, expected, log)
