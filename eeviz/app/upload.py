@@ -29,6 +29,10 @@ from .loading import _stamp, load_models
 from .page import md_escape
 
 FILE, PASTE = "file", "paste"
+# session key: (name, bytes) of the last file read without error. Streamlit's uploader comes back empty after
+# a visit to another page (pasted text is kept by its widget); the file is kept here until the user removes
+# it from the uploader, picks another, or presses "Forget it".
+KEPT_FILE = "_eeviz_kept_upload"
 MAX_CACHED_RUNS = 32  # (content, checkpoint) results kept per process (about 2 MB each for 500 sentences)
 PASTE_PLACEHOLDER = "the plot is good but the acting is bad\nan utterly dull film\n…"
 
@@ -50,12 +54,18 @@ def sentence_source() -> Sentences | None:
                 max_upload_size=max(1, MAX_UPLOAD_BYTES // (1024 * 1024)),
                 help=f"a **text** column, optionally **label** (class names or indices) and **text_b** (the "
                 f"second sentence of pairs); at most {MAX_ROWS} rows",
+                on_change=_forget_removed_file,
             )
             st.caption(
                 f"Columns: **text**, optionally **label** and **text_b**; at most {MAX_ROWS} rows. "
                 "With labels you also get accuracy against speed-up."
             )
-            return None if upload is None else read_upload(upload.name, upload.getvalue())
+            if upload is not None:
+                st.session_state.pop(KEPT_FILE, None)  # a file that fails to read replaces the kept one too
+                sentences = read_upload(upload.name, upload.getvalue())
+                st.session_state[KEPT_FILE] = (upload.name, upload.getvalue())
+                return sentences
+            return _kept_file()
         text = st.text_area(
             "Sentences, one per line", key="up_paste", height=160, placeholder=PASTE_PLACEHOLDER,
             max_chars=MAX_UPLOAD_BYTES, persist_state="session",
@@ -65,6 +75,26 @@ def sentence_source() -> Sentences | None:
     except UploadError as err:
         st.error(md_escape(err), icon=":material/error:")
         return None
+
+
+def _forget_removed_file() -> None:
+    """The uploader changed: a file removed with its × is forgotten (a new file replaces it when read)."""
+    if st.session_state.get("up_file") is None:
+        st.session_state.pop(KEPT_FILE, None)
+
+
+def _kept_file() -> Sentences | None:
+    """The file uploaded earlier in this session, while the uploader is empty after a visit to another page."""
+    kept = st.session_state.get(KEPT_FILE)
+    if kept is None:
+        return None
+    name, data = kept
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.caption(f"Using **{md_escape(name)}**, uploaded earlier in this session; choose a file above to use another.")
+    if right.button("Forget it", key="up_forget", icon=":material/close:"):
+        st.session_state.pop(KEPT_FILE, None)
+        st.rerun()
+    return read_upload(name, data)
 
 
 def describe(sentences: Sentences) -> None:

@@ -103,3 +103,49 @@ def test_a_bad_file_gets_one_line_and_no_traceback(streamlit_app, upload_checkpo
     wait_for_app(page)
     assert page.get_by_test_id("stException").count() == 0
     assert page_log.errors == []
+
+
+def test_an_uploaded_file_survives_a_visit_to_another_page(streamlit_app, upload_checkpoints, browser_page,
+                                                           page_log, wait_for_app):
+    """Streamlit's uploader comes back empty after another page; the file read before is kept for the session
+    until it is removed with the uploader's ×, replaced, or forgotten."""
+    page = browser_page
+    base_url = streamlit_app(APP, env={"EEVIZ_CHECKPOINTS": str(upload_checkpoints)})
+    page.goto(base_url + "/Your_sentences")
+    page.get_by_role("heading", name="Your sentences").wait_for(timeout=TIMEOUT_MS)
+    wait_for_app(page)
+    read = page.get_by_text("4 sentences from mine.csv, labelled")
+    kept = page.get_by_text("uploaded earlier in this session")
+
+    upload(page, "mine.csv", CSV)
+    expect(read).to_be_visible(timeout=TIMEOUT_MS)
+    expect(kept).to_have_count(0)  # the uploader holds it: nothing to say
+    expect(page.get_by_test_id("stFileChip")).to_have_count(1)
+    wait_for_app(page)
+
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_role("link", name="Explore").click()
+    page.get_by_role("heading", name="Explore one sentence").wait_for(timeout=TIMEOUT_MS)
+    wait_for_app(page)
+    sidebar.get_by_role("link", name="Your sentences").click()
+    page.get_by_role("heading", name="Your sentences").wait_for(timeout=TIMEOUT_MS)
+    wait_for_app(page)
+    expect(page.get_by_test_id("stFileChip")).to_have_count(0)  # the uploader is empty again...
+    expect(read).to_be_visible(timeout=TIMEOUT_MS)  # ...and the file is still read
+    expect(kept).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.locator(".st-key-up_run button")).to_be_enabled(timeout=TIMEOUT_MS)
+
+    page.locator(".st-key-up_forget button").click()
+    expect(read).to_have_count(0, timeout=TIMEOUT_MS)
+    expect(kept).to_have_count(0)
+
+    # removed with the uploader's ×: gone, not brought back
+    upload(page, "mine.csv", CSV)
+    expect(read).to_be_visible(timeout=TIMEOUT_MS)
+    wait_for_app(page)
+    page.get_by_test_id("stFileChipDeleteBtn").first.click()
+    expect(read).to_have_count(0, timeout=TIMEOUT_MS)
+    wait_for_app(page)
+    expect(kept).to_have_count(0)
+    assert page.get_by_test_id("stException").count() == 0
+    assert page_log.errors == []
