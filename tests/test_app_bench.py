@@ -1,8 +1,9 @@
 """The browser benchmark's load test: when each session starts moving its slider, and the sessions that run
-without a browser (``eeviz.tools.app_wire``)."""
+without a browser (``eeviz.app.wire``)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
 import pytest
@@ -48,7 +49,7 @@ def _rerun(widgets: dict, query: str = ""):
 
 
 def test_the_recorded_slider_is_the_number_widget_that_changed():
-    from eeviz.tools.app_wire import _changed_widget
+    from eeviz.app.wire import _changed_widget
 
     typed = _rerun({"$$ID-a-text": "hi", "$$ID-b-t_entropy": 0.5, "$$ID-c-t_patience": 2.0})
     moved = _rerun({"$$ID-a-text": "hi", "$$ID-b-t_entropy": 0.5, "$$ID-c-t_patience": 3.0})
@@ -63,7 +64,7 @@ def test_a_wire_session_sends_its_own_sentence_and_sweeps_its_slider():
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-    from eeviz.tools.app_wire import Recording, WireSession
+    from eeviz.app.wire import Recording, WireSession
 
     recorded = "the recorded sentence"
     typed = _rerun({"$$ID-a-text": recorded, "$$ID-b-t_entropy": 0.5}, f"ckpt=x&text={recorded}")
@@ -93,7 +94,10 @@ def test_a_wire_session_sends_its_own_sentence_and_sweeps_its_slider():
         await session.type_sentence("my own review")
         return [round(session.slider_value, 2) for _ in range(4) if await session.move_slider() >= 0]
 
-    assert asyncio.run(actions()) == [0.51, 0.52, 0.51, 0.5]  # up to the end, then back
+    # a thread of its own: the browser tests' Playwright keeps an event loop running in this one
+    with ThreadPoolExecutor(1) as pool:
+        steps = pool.submit(asyncio.run, actions()).result()
+    assert steps == [0.51, 0.52, 0.51, 0.5]  # up to the end, then back
     last = BackMsg()
     last.ParseFromString(session.socket.sent[-1])
     values = {w.id: w.string_value or list(w.double_array_value.data) for w in last.rerun_script.widget_states.widgets}

@@ -8,6 +8,8 @@
 - ``downloads``: the download buttons, their file names and CSVs;
 - ``learn``: the Learn page's toy trace and per-method tabs;
 - ``bertviz_offline``: bertviz's views without network access;
+- ``wire``: sessions that speak Streamlit's websocket protocol without a browser (the load test of
+  ``eeviz bench --app --browsers K``);
 - ``ui``: all of the above that the pages use, under one name.
 
 Pages read widgets, call these and ``eeviz.plots``, and draw; no model logic lives in ``pages/``.

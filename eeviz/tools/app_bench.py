@@ -13,7 +13,7 @@ changed), is idle and has painted twice:
    (seeded, ``--seed``), as students do; ``--lockstep`` starts them all at once instead, so that every move
    of the class lands in the same instant (the worst case: "everyone, move your slider now"). With
    ``--browsers K`` only K sessions run in Chromium; the others send what a browser sends without drawing
-   anything (``eeviz.tools.app_wire``): a class whose browsers draw on their own computers.
+   anything (``eeviz.app.wire``): a class whose browsers draw on their own computers.
 
 Every session's result is then checked: its sentence box holds its own sentence, and the result summary the
 page shows under "Reproduce this result" (exit layer, prediction, attention and logits checksums;
@@ -149,7 +149,7 @@ def scenario_name(cfg: AppBenchConfig, in_browser: bool) -> str:
 async def class_session(session, sentence: str, cfg: AppBenchConfig, log: BenchLog, query: str,
                         gate: Gate, offset_s: float = 0.0) -> None:
     """One student: load, type a sentence, then a threshold move every interval (``session``: a browser
-    ``Session`` or an ``app_wire.WireSession``, which have the same actions)."""
+    ``Session`` or an ``app.wire.WireSession``, which have the same actions)."""
     scenario = scenario_name(cfg, isinstance(session, Session))
     try:
         try:
@@ -173,7 +173,7 @@ def page_of(k: int) -> str:
 
 
 async def load_test(browser, url: str, cfg: AppBenchConfig, log: BenchLog, expected: Expected) -> None:
-    from .app_wire import WireSession, record, verify_wire
+    from ..app.wire import WireSession, record, verify_wire
 
     query = f"?ckpt={cfg.checkpoint}" if cfg.checkpoint else ""
     browsers = cfg.sessions if cfg.browsers is None else min(cfg.browsers, cfg.sessions)
@@ -277,7 +277,7 @@ def parse_args(argv: list[str] | None, prog: str) -> AppBenchConfig:
     parser.add_argument("--interval", type=float, default=defaults.interval_s, help="seconds between slider moves")
     parser.add_argument("--browsers", type=int, default=None, metavar="K",
                         help="load test: only K sessions in Chromium, the others without a browser (default: all "
-                        "in Chromium; see eeviz.tools.app_wire)")
+                        "in Chromium; see eeviz.app.wire)")
     parser.add_argument("--lockstep", action="store_true",
                         help="every session moves its slider at the same moment (default: each at its own random phase)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the sessions' random phases")

@@ -177,7 +177,7 @@ class Session:
         self.context = None
         self.sentence: str | None = None
         self.direction = 1
-        self.on_websocket = None  # called with the page's websocket, e.g. to record what it sends (app_wire)
+        self.on_websocket = None  # called with the page's websocket, e.g. to record what it sends (eeviz.app.wire)
 
     async def open(self, query: str = "") -> float:
         self.context = await self.browser.new_context(viewport={"width": 1440, "height": 900})

@@ -1,5 +1,5 @@
 """``eeviz bench --app`` end to end on tiny checkpoints: a short load test with one session in Chromium and the
-others without a browser (``eeviz.tools.app_wire``), every session's result checked against a trace."""
+others without a browser (``eeviz.app.wire``), every session's result checked against a trace."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
-from .app_session import AppBenchConfig, BenchLog, Session, check_results, parse_summaries, sweep_direction
+from ..tools.app_session import AppBenchConfig, BenchLog, Session, check_results, parse_summaries, sweep_direction
 
 # the "script finished" statuses that end a run (an early finish for a rerun is followed by that rerun)
 _DONE_STATUSES = ("FINISHED_SUCCESSFULLY", "FINISHED_FRAGMENT_RUN_SUCCESSFULLY", "FINISHED_WITH_COMPILE_ERROR")
