@@ -62,8 +62,9 @@ def sentence_source() -> Sentences | None:
             )
             if upload is not None:
                 st.session_state.pop(KEPT_FILE, None)  # a file that fails to read replaces the kept one too
-                sentences = read_upload(upload.name, upload.getvalue())
-                st.session_state[KEPT_FILE] = (upload.name, upload.getvalue())
+                data = upload.getvalue()
+                sentences = read_upload(upload.name, data)
+                st.session_state[KEPT_FILE] = (upload.name, data)
                 return sentences
             return _kept_file()
         text = st.text_area(

@@ -136,9 +136,14 @@ def start_offsets(cfg: AppBenchConfig) -> list[float]:
     return [rng.uniform(0.0, cfg.interval_s) for _ in range(cfg.sessions)]
 
 
+def browser_count(cfg: AppBenchConfig) -> int:
+    """How many of the load test's sessions run in Chromium (``--browsers``; all by default)."""
+    return cfg.sessions if cfg.browsers is None else min(cfg.browsers, cfg.sessions)
+
+
 def scenario_name(cfg: AppBenchConfig, in_browser: bool) -> str:
     """The load test's label: all sessions in Chromium, or which part of a mixed class this one is."""
-    browsers = cfg.sessions if cfg.browsers is None else min(cfg.browsers, cfg.sessions)
+    browsers = browser_count(cfg)
     if browsers == cfg.sessions:
         return f"{cfg.sessions} sessions at once"
     if in_browser:
@@ -176,7 +181,7 @@ async def load_test(browser, url: str, cfg: AppBenchConfig, log: BenchLog, expec
     from ..app.wire import WireSession, record, verify_wire
 
     query = f"?ckpt={cfg.checkpoint}" if cfg.checkpoint else ""
-    browsers = cfg.sessions if cfg.browsers is None else min(cfg.browsers, cfg.sessions)
+    browsers = browser_count(cfg)
     # what a browser sends on each page the wire sessions use, recorded before the class arrives
     recordings = {}
     for page_name in dict.fromkeys(page_of(k) for k in range(browsers, cfg.sessions)):
