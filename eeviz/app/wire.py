@@ -112,41 +112,47 @@ class WireSession:
         return (await self._run(self.recording.load)).seconds
 
     async def type_sentence(self, sentence: str) -> float:
-        from streamlit.proto.BackMsg_pb2 import BackMsg
-
         self.sentence = sentence
-        msg = BackMsg()
-        msg.CopyFrom(self.typed)
-        for widget in msg.rerun_script.widget_states.widgets:
-            if widget.WhichOneof("value") == "string_value" and widget.string_value == self.recording.sentence:
-                widget.string_value = sentence
-            elif widget.id == self.slider_id and self.slider_value is None:
-                self.slider_value = float(widget.double_array_value.data[0])
-        msg.rerun_script.query_string = _query_with(msg.rerun_script.query_string, self.recording.sentence, sentence)
+        msg = self._with_own_sentence(self.typed)
+        if self.slider_value is None:  # the slider starts where the recorded browser's stood
+            self.slider_value = next(float(w.double_array_value.data[0])
+                                     for w in msg.rerun_script.widget_states.widgets if w.id == self.slider_id)
         return (await self._run(msg.SerializeToString())).seconds
 
     async def move_slider(self) -> float:
         """One step of the threshold slider, sweeping from one end to the other and back."""
-        from streamlit.proto.BackMsg_pb2 import BackMsg
-
         low, high, step = self.sliders.get(self.slider_id, (0.0, 1.0, 0.01))
         now = self.slider_value if self.slider_value is not None else low
         self.direction = sweep_direction(now, low, high, self.direction)
         value = round(min(high, max(low, now + self.direction * step)), 10)
-        msg = BackMsg()
-        msg.CopyFrom(self.moved)
+        msg = self._with_own_sentence(self.moved)
         for widget in msg.rerun_script.widget_states.widgets:
             if widget.id == self.slider_id:
                 del widget.double_array_value.data[:]
                 widget.double_array_value.data.append(value)
-            elif widget.WhichOneof("value") == "string_value" and widget.string_value == self.recording.sentence:
-                widget.string_value = self.sentence or widget.string_value
         key = self.slider_id.rsplit("-", 1)[-1]  # "$$ID-<hash>-t_entropy": its query parameter
         query = dict(parse_qsl(msg.rerun_script.query_string, keep_blank_values=True))
         query[key] = f"{value:g}"
-        msg.rerun_script.query_string = _query_with(urlencode(query), self.recording.sentence, self.sentence)
+        msg.rerun_script.query_string = urlencode(query)
         self.slider_value = value
         return (await self._run(msg.SerializeToString())).seconds
+
+    def _with_own_sentence(self, template):
+        """A copy of a recorded rerun with the recorded sentence replaced by this session's, in the widgets'
+        values and in the URL's query string."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        msg = BackMsg()
+        msg.CopyFrom(template)
+        if self.sentence is None:
+            return msg
+        recorded = self.recording.sentence
+        for widget in msg.rerun_script.widget_states.widgets:
+            if widget.WhichOneof("value") == "string_value" and widget.string_value == recorded:
+                widget.string_value = self.sentence
+        pairs = parse_qsl(msg.rerun_script.query_string, keep_blank_values=True)
+        msg.rerun_script.query_string = urlencode([(k, self.sentence if v == recorded else v) for k, v in pairs])
+        return msg
 
     async def _run(self, frame: bytes) -> RunResult:
         """Sends one rerun request; returns when the server says the run finished."""
@@ -207,14 +213,6 @@ def _changed_widget(before, after) -> str:
         if widget.WhichOneof("value") == "double_array_value" and list(widget.double_array_value.data) != old.get(widget.id):
             return widget.id
     raise RuntimeError("recording: the slider move changed no slider value")
-
-
-def _query_with(query: str, recorded: str, own: str | None) -> str:
-    """``query`` with the recorded sentence replaced by the session's own."""
-    if own is None:
-        return query
-    pairs = [(k, own if v == recorded else v) for k, v in parse_qsl(query, keep_blank_values=True)]
-    return urlencode(pairs)
 
 
 async def verify_wire(session: WireSession, expected, log: BenchLog) -> None:
