@@ -11,7 +11,7 @@ import streamlit as st
 from eeviz.app import downloads, figures, ui
 from eeviz.trace import replay
 
-ui.setup_page("Explore")
+ui.setup_page("Explore", still_running=True)
 infos = ui.list_checkpoints()
 info = ui.pick_checkpoint(infos)
 model = ui.load_model(info)

@@ -9,7 +9,7 @@ import streamlit as st
 from eeviz.app import downloads, figures, ui
 from eeviz.trace import replay
 
-ui.setup_page("Compare")
+ui.setup_page("Compare", still_running=True)
 infos = ui.list_checkpoints()
 names = ui.titles(infos)
 by_name = {i.name: i for i in infos}
@@ -94,11 +94,14 @@ def decisions_view(selected, models, traces, names) -> None:
                     how=ui.COMPARE_HOW, key="compare-playback", config=ui.figure_config(f"{saved_as}_playback"))
     st.plotly_chart(layers_figure, key="compare-layers", config=ui.figure_config(f"{saved_as}_layers"))
     st.dataframe(
-        table,
+        # without the thresholds (the sidebar shows them): a move that changes no exit leaves the table as it
+        # was, and an unchanged table costs the page nothing, where a changed one is redrawn (about 15 ms of
+        # each browser's CPU per move, `eeviz bench --app`)
+        table.drop(columns=["threshold"]),
         hide_index=True,
         # the columns that fit the page's width at 1440 px (the last one was cut off): the folder and the depth
         # stay in the data; "depth used" shows the exit out of the depth
-        column_order=["checkpoint", "rule", "threshold", "exit layer", "depth used", "prediction", "confidence",
+        column_order=["checkpoint", "rule", "exit layer", "depth used", "prediction", "confidence",
                       "last layer says", "agrees"],
         column_config={
             # long titles and rule names are cut (hover shows them) rather than pushing the last column out
@@ -112,7 +115,8 @@ def decisions_view(selected, models, traces, names) -> None:
             "agrees": st.column_config.CheckboxColumn("agrees", help="predicts what most of the checkpoints predict"),
         },
     )
-    st.caption("Each checkpoint uses the exit rule and threshold set in the sidebar (the same controls as on Explore).")
+    st.caption("Each checkpoint uses the exit rule and threshold set in the sidebar (the same controls as on Explore); "
+               "the CSV below has each one's threshold.")
     ui.compare_export_buttons(traces, decisions)
     ui.show_result_check(
         [

@@ -97,13 +97,27 @@ def summary(key: tuple, name: str, rule: str, params: tuple, _trace: Trace, _dec
     return out
 
 
-@st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
 def compare_figures(key: tuple, _traces: Mapping[str, Trace], _decisions: Mapping[str, Decision],
                     _names: Mapping[str, str]) -> tuple[pd.DataFrame, go.Figure]:
     """(table, prediction-at-every-layer grid) of the Compare page; ``key`` names every checkpoint, the
     sentence and each rule with its threshold. (The bar chart of exit layers is not drawn: the table's
     "depth used" bars show the same numbers.)"""
-    return plots.compare_table(_traces, _decisions, _names), plots.compare_layers_figure(_traces, _decisions, _names)
+    # the grid shows only where each checkpoint exits: keyed by that, most threshold moves find it built, and
+    # the page gets the same figure, which it does not redraw
+    exits = tuple((name, title, trace_key, _decisions[name].exit_layer) for name, title, trace_key, *_ in key)
+    return compare_table(key, _traces, _decisions, _names), compare_layers_figure(exits, _traces, _decisions, _names)
+
+
+@st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
+def compare_table(key: tuple, _traces: Mapping[str, Trace], _decisions: Mapping[str, Decision],
+                  _names: Mapping[str, str]) -> pd.DataFrame:
+    return plots.compare_table(_traces, _decisions, _names)
+
+
+@st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
+def compare_layers_figure(exits: tuple, _traces: Mapping[str, Trace], _decisions: Mapping[str, Decision],
+                          _names: Mapping[str, str]) -> go.Figure:
+    return plots.compare_layers_figure(_traces, _decisions, _names)
 
 
 @st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)

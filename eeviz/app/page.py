@@ -8,6 +8,8 @@ from typing import Any
 import streamlit as st
 import torch
 
+from .chart_identity import keep_keyed_chart_identity
+
 TRAIN_COMMAND = "python -m eeviz.train --preset demo"
 EVALUATE_COMMAND = "python -m eeviz.evaluate --checkpoint checkpoints/NAME"
 PAGES = (
@@ -27,15 +29,30 @@ STALE_DIM_CSS = (
     '[data-testid="stElementContainer"],[data-testid="stExpander"] details,[data-testid="stExpander"] summary'
     "{transition-duration:0s !important}"
 )
+# While a script runs, Streamlit's header shows a running figure that changes pose every 200 ms, each change a
+# React render and a new frame: about 0.025 s of the page's CPU per second of waiting (measured in headless
+# Chromium), which under load (a class on one machine) made the waiting longer. On the pages a class moves
+# sliders on (Explore, Compare: runs of a fraction of a second), the header says "Running…" instead, still,
+# from 0.5 s into a run (as Streamlit's widget does), driven by CSS alone; what is lost is its Stop button.
+STILL_RUNNING_CSS = (
+    '[data-testid="stStatusWidget"]{display:none !important}'
+    '[data-testid="stHeader"]::after{content:"Running…";position:absolute;top:0.9rem;right:4.5rem;'
+    "font-size:0.875rem;opacity:0.6;visibility:hidden}"
+    '[data-testid="stApp"][data-test-script-state="running"] [data-testid="stHeader"]::after'
+    "{visibility:visible;transition:visibility 0s 0.5s}"
+)
 
 
-def setup_page(title: str) -> None:
-    """Page config (wide) and the sidebar's page links (the default nav is hidden in .streamlit/config.toml)."""
+def setup_page(title: str, still_running: bool = False) -> None:
+    """Page config (wide) and the sidebar's page links (the default nav is hidden in .streamlit/config.toml).
+    ``still_running``: a still "Running…" instead of Streamlit's animated status and Stop button
+    (``STILL_RUNNING_CSS``), for pages whose runs are short and frequent."""
     # One sentence is far too small a job for several threads: on a small shared CPU torch's thread pool
     # made tracing every method 30x slower (3.9 s vs 0.1 s, `python -m eeviz.bench`).
     torch.set_num_threads(1)
+    keep_keyed_chart_identity()
     st.set_page_config(page_title=f"{title} · eeviz", page_icon=PAGE_ICON, layout="wide")
-    page_style()
+    page_style(still_running)
     with st.sidebar:
         st.markdown("**eeviz** · early exit, layer by layer")
         for path, label, page_icon in PAGES:
@@ -43,10 +60,11 @@ def setup_page(title: str) -> None:
         st.divider()
 
 
-def page_style() -> None:
-    """The CSS every page shares."""
+def page_style(still_running: bool = False) -> None:
+    """The CSS every page shares (``STILL_RUNNING_CSS`` too where asked)."""
     # a display formula wider than a phone scrolls inside its own box instead of running past the page's edge
-    st.html(f"<style>.katex-display{{overflow-x:auto;overflow-y:hidden;padding-bottom:4px}}{STALE_DIM_CSS}</style>")
+    running = STILL_RUNNING_CSS if still_running else ""
+    st.html(f"<style>.katex-display{{overflow-x:auto;overflow-y:hidden;padding-bottom:4px}}{STALE_DIM_CSS}{running}</style>")
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
