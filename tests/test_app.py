@@ -227,6 +227,29 @@ def test_compare_lists_every_single_sentence_checkpoint(checkpoints_env):
     assert set(table["layers"]) == {3}
 
 
+def test_compare_redraws_nothing_when_no_exit_changes(checkpoints_env):
+    """The grid and the table show where each checkpoint exits, not the thresholds: a move that changes no exit
+    sends the page the same figure and the same table (which the browser does not redraw), one that does
+    changes both."""
+    at = run_app("pages/1_Compare.py", ckpts="deebert-tiny")
+    at.slider(key="t_entropy").set_value(0.0).run()  # entropy is never below 0: every checkpoint runs to the end
+
+    def shown():
+        (grid,) = at.get("plotly_chart")
+        return grid.proto.spec, grid.proto.id, at.dataframe[0].value
+
+    spec, chart_id, table = shown()
+    assert "threshold" not in table.columns  # the sidebar shows them; the CSV has them
+    assert list(table["exit layer"]) == [3]
+    at.slider(key="t_entropy").set_value(0.01).run()  # still below every entropy: no exit changes
+    assert shown()[:2] == (spec, chart_id)
+    assert shown()[2].equals(table)
+    at.slider(key="t_entropy").set_value(at.slider(key="t_entropy").max).run()  # exit at layer 1
+    new_spec, new_id, new_table = shown()
+    assert list(new_table["exit layer"]) == [1]
+    assert new_spec != spec and new_id != chart_id
+
+
 def test_attention_page_embeds_bertviz_and_heatmaps(checkpoints_env):
     at = run_app("pages/2_Attention.py", ckpt="deebert-tiny")
     titles = [spec["layout"]["title"]["text"] for spec in chart_specs(at)]

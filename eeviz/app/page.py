@@ -8,8 +8,6 @@ from typing import Any
 import streamlit as st
 import torch
 
-from .chart_identity import keep_keyed_chart_identity
-
 TRAIN_COMMAND = "python -m eeviz.train --preset demo"
 EVALUATE_COMMAND = "python -m eeviz.evaluate --checkpoint checkpoints/NAME"
 PAGES = (
@@ -50,7 +48,6 @@ def setup_page(title: str, still_running: bool = False) -> None:
     # One sentence is far too small a job for several threads: on a small shared CPU torch's thread pool
     # made tracing every method 30x slower (3.9 s vs 0.1 s, `python -m eeviz.bench`).
     torch.set_num_threads(1)
-    keep_keyed_chart_identity()
     st.set_page_config(page_title=f"{title} · eeviz", page_icon=PAGE_ICON, layout="wide")
     page_style(still_running)
     with st.sidebar:

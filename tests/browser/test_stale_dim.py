@@ -1,7 +1,9 @@
-"""While a rerun is pending, outdated elements dim after 0.5 s in one step instead of fading for 1 s.
+"""While a rerun is pending, outdated elements dim after 0.5 s in one step instead of fading for 1 s, and on the
+pages a class uses at once the header says "Running…", still, instead of Streamlit's animated figure.
 
-The fade repainted the page at the frame rate for as long as a rerun waited (``eeviz.app.page.STALE_DIM_CSS``).
-The app here is one of ours in miniature: the pages' CSS (``page_style``) and a fragment whose run takes 2 s.
+The fade repainted the page at the frame rate for as long as a rerun waited (``eeviz.app.page.STALE_DIM_CSS``),
+and so did the figure (``STILL_RUNNING_CSS``). The app here is one of ours in miniature: the pages' CSS
+(``page_style``) and a fragment whose run takes 2 s.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ SLOW_APP = textwrap.dedent(
     import streamlit as st
     from eeviz.app.page import page_style
 
-    page_style()
+    page_style(still_running=STILL)
 
     @st.fragment
     def part():
@@ -32,6 +34,12 @@ SLOW_APP = textwrap.dedent(
     part()
     """
 )
+
+
+def slow_app(still_running: bool) -> str:
+    return SLOW_APP.replace("still_running=STILL", f"still_running={still_running}")
+
+
 # every running CSS transition of an outdated element (opacity, border colours): [property, duration ms]
 STALE_TRANSITIONS_JS = """() => document.getAnimations()
   .filter(a => a.transitionProperty && a.effect && a.effect.target && a.effect.target.closest
@@ -43,7 +51,7 @@ OPACITY_JS = """() => [...document.querySelectorAll('[data-testid="stElementCont
 
 def test_outdated_elements_dim_in_one_step(streamlit_app, browser_page, page_log, wait_for_app, tmp_path):
     script = tmp_path / "slow_app.py"
-    script.write_text(SLOW_APP)
+    script.write_text(slow_app(still_running=False))
     page = browser_page
     page.goto(streamlit_app(script))
     wait_for_app(page)
@@ -63,4 +71,44 @@ def test_outdated_elements_dim_in_one_step(streamlit_app, browser_page, page_log
 
     page.get_by_text("value is 6").wait_for(timeout=20_000)
     wait_for_app(page)
+    assert not page_log.errors
+
+
+# the header's own "Running…" (a CSS pseudo-element) and whether Streamlit's animated running figure is drawn
+RUNNING_JS = """() => {
+  const header = getComputedStyle(document.querySelector('[data-testid="stHeader"]'), '::after');
+  const icon = document.querySelector('[data-testid="stStatusWidgetRunningIcon"]');
+  return {label: header.content, shown: header.content !== 'none' && header.visibility === 'visible', widget: icon ? icon.checkVisibility() : false,
+          running: document.querySelector('[data-testid="stApp"]').getAttribute('data-test-script-state')};
+}"""
+
+
+@pytest.mark.parametrize("still", [True, False])
+def test_the_header_says_running_without_an_animation(still, streamlit_app, browser_page, page_log, wait_for_app,
+                                                      tmp_path):
+    script = tmp_path / "slow_app.py"
+    script.write_text(slow_app(still_running=still))
+    page = browser_page
+    page.goto(streamlit_app(script))
+    wait_for_app(page)
+    page.get_by_text("value is 5").wait_for()
+    idle = page.evaluate(RUNNING_JS)
+    assert not idle["shown"] and not idle["widget"]
+
+    page.get_by_role("slider").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', state="attached")
+    early = page.evaluate(RUNNING_JS)
+    page.wait_for_timeout(1000)  # past the 0.5 s a run waits before saying so
+    late = page.evaluate(RUNNING_JS)
+    assert late["running"] == "running"  # the run (2 s) is still going: the check below means something
+    if still:
+        assert not early["shown"]  # quick runs do not flash it
+        assert late["shown"] and "Running" in late["label"], late
+        assert not late["widget"], "Streamlit's animated status widget is drawn"
+    else:  # the other pages keep Streamlit's widget, with its Stop button
+        assert not late["shown"] and late["widget"], late
+    page.get_by_text("value is 6").wait_for(timeout=20_000)
+    wait_for_app(page)
+    assert not page.evaluate(RUNNING_JS)["shown"]
     assert not page_log.errors
