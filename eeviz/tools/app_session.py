@@ -49,10 +49,10 @@ RESULT_JS = """() => {
 # Resolves when the page is done: idle (no script running, no running icon) and, for "load", its result box
 # drawn (the last element of Explore and Compare), for "change", the text of its result box no longer
 # ``before``; then after two painted frames. Returns [milliseconds since the last key press (or since
-# navigation start), -1 on time-out; the page's traceback text or null; its connection state]. It waits on
-# the page's DOM changes, not by polling: sixteen pages polling every few ms were load on the machine measured. Done is read from what the page shows, not from the script-state
-# attribute alone: under load React batches "running" and "not running" into one render and the attribute
-# never changes.
+# navigation start), -1 on time-out; the page's traceback text or null; its connection state]. Done is read
+# from what the page shows, not from the script-state attribute alone: under load React batches "running" and
+# "not running" into one render and the attribute never changes. It waits on the page's DOM changes, not by
+# polling: sixteen pages polling every 5 ms were load on the very machine being measured.
 DONE_JS = """
 async ([kind, before, fromKey, timeoutMs]) => {
   const start = performance.now();
@@ -91,21 +91,20 @@ STATE_JS = """() => { const app = document.querySelector('[data-testid="stApp"]'
           connection: app && app.getAttribute('data-test-connection-state'),
           stale: document.querySelectorAll('[data-stale="true"]').length,
           focused: document.activeElement && document.activeElement.getAttribute('aria-label')}; }"""
-# the sidebar's sliders, by CSS (the first visible one is moved): a role query walks the page's accessibility tree, in every page, on every
-# move (the benchmark's own CPU, on the machine it measures)
-SLIDER_THUMB = '[data-testid="stSidebar"] input[type="range"] >> visible=true'
+# The sidebar's sliders (the first visible one is moved), by CSS: a role query walks the page's accessibility
+# tree, in every page on every move, on the machine being measured.
+SIDEBAR_SLIDERS = '[data-testid="stSidebar"] input[type="range"]'
+SLIDER_THUMB = f"{SIDEBAR_SLIDERS} >> visible=true"
 SLIDER_JS = "e => [parseFloat(e.value), parseFloat(e.min), parseFloat(e.max)]"  # the slider's <input type=range>
-# Focuses the sidebar's first visible slider; returns [value, min, max, the result box's text] or null when no
-# slider is visible. One protocol call per move where locators took four (each a round trip through the
-# browser process and a query in the page, on the machine being measured).
-FOCUS_SLIDER_JS = """() => {
-  const thumb = [...document.querySelectorAll('[data-testid="stSidebar"] input[type="range"]')]
-    .find(e => e.checkVisibility());
+# Focuses the first visible of the sliders; returns [value, min, max, the result box's text (``RESULT_JS``)] or
+# null when none is visible. One protocol call per move where locators took four (each a round trip through the
+# browser process and a query in the page).
+FOCUS_SLIDER_JS = """(sliders) => {
+  const thumb = [...document.querySelectorAll(sliders)].find(e => e.checkVisibility());
   if (!thumb) return null;
   thumb.focus();
-  const code = document.querySelector('.st-key-eeviz-result [data-testid="stCode"] code');
-  return [parseFloat(thumb.value), parseFloat(thumb.min), parseFloat(thumb.max), code ? code.textContent : null];
-}"""
+  return [parseFloat(thumb.value), parseFloat(thumb.min), parseFloat(thumb.max), (%s)()];
+}""" % RESULT_JS
 
 
 @dataclass
@@ -272,11 +271,11 @@ class Session:
 
     async def move_slider(self) -> float:
         """One arrow-key step, sweeping from one end of the slider to the other and back."""
-        state = await self.page.evaluate(FOCUS_SLIDER_JS)
+        state = await self.page.evaluate(FOCUS_SLIDER_JS, SIDEBAR_SLIDERS)
         if state is None:  # Compare keeps each method's controls in a closed expander
             await self.page.get_by_test_id("stSidebar").get_by_test_id("stExpander").first.locator("summary").click()
             await self.page.locator(SLIDER_THUMB).first.wait_for(state="visible", timeout=self.cfg.timeout_s * 1000)
-            state = await self.page.evaluate(FOCUS_SLIDER_JS)
+            state = await self.page.evaluate(FOCUS_SLIDER_JS, SIDEBAR_SLIDERS)
         now, low, high, before = state
         self.direction = sweep_direction(now, low, high, self.direction)
         key = "ArrowRight" if self.direction > 0 else "ArrowLeft"
@@ -285,7 +284,7 @@ class Session:
         async def press():
             nonlocal presses
             if presses:  # a retry: the focus may have moved since
-                await self.page.evaluate(FOCUS_SLIDER_JS)
+                await self.page.evaluate(FOCUS_SLIDER_JS, SIDEBAR_SLIDERS)
             presses += 1
             await self.page.keyboard.press(key)
 

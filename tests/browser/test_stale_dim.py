@@ -36,8 +36,14 @@ SLOW_APP = textwrap.dedent(
 )
 
 
-def slow_app(still_running: bool) -> str:
-    return SLOW_APP.replace("still_running=STILL", f"still_running={still_running}")
+def open_slow_app(page, streamlit_app, wait_for_app, folder, still_running: bool) -> None:
+    """``SLOW_APP`` (with or without ``still_running``) served and loaded in ``page``, its slider focused, idle."""
+    script = folder / "slow_app.py"
+    script.write_text(SLOW_APP.replace("still_running=STILL", f"still_running={still_running}"))
+    page.goto(streamlit_app(script))
+    wait_for_app(page)
+    page.get_by_text("value is 5").wait_for()
+    page.get_by_role("slider").focus()
 
 
 # every running CSS transition of an outdated element (opacity, border colours): [property, duration ms]
@@ -50,14 +56,8 @@ OPACITY_JS = """() => [...document.querySelectorAll('[data-testid="stElementCont
 
 
 def test_outdated_elements_dim_in_one_step(streamlit_app, browser_page, page_log, wait_for_app, tmp_path):
-    script = tmp_path / "slow_app.py"
-    script.write_text(slow_app(still_running=False))
     page = browser_page
-    page.goto(streamlit_app(script))
-    wait_for_app(page)
-    page.get_by_text("value is 5").wait_for()
-
-    page.get_by_role("slider").focus()
+    open_slow_app(page, streamlit_app, wait_for_app, tmp_path, still_running=False)
     page.keyboard.press("ArrowRight")
     page.wait_for_selector('[data-stale="true"]', state="attached", timeout=5_000)
     page.wait_for_timeout(200)
@@ -78,7 +78,8 @@ def test_outdated_elements_dim_in_one_step(streamlit_app, browser_page, page_log
 RUNNING_JS = """() => {
   const header = getComputedStyle(document.querySelector('[data-testid="stHeader"]'), '::after');
   const icon = document.querySelector('[data-testid="stStatusWidgetRunningIcon"]');
-  return {label: header.content, shown: header.content !== 'none' && header.visibility === 'visible', widget: icon ? icon.checkVisibility() : false,
+  return {label: header.content, shown: header.content !== 'none' && header.visibility === 'visible',
+          widget: icon ? icon.checkVisibility() : false,
           running: document.querySelector('[data-testid="stApp"]').getAttribute('data-test-script-state')};
 }"""
 
@@ -86,16 +87,10 @@ RUNNING_JS = """() => {
 @pytest.mark.parametrize("still", [True, False])
 def test_the_header_says_running_without_an_animation(still, streamlit_app, browser_page, page_log, wait_for_app,
                                                       tmp_path):
-    script = tmp_path / "slow_app.py"
-    script.write_text(slow_app(still_running=still))
     page = browser_page
-    page.goto(streamlit_app(script))
-    wait_for_app(page)
-    page.get_by_text("value is 5").wait_for()
+    open_slow_app(page, streamlit_app, wait_for_app, tmp_path, still_running=still)
     idle = page.evaluate(RUNNING_JS)
     assert not idle["shown"] and not idle["widget"]
-
-    page.get_by_role("slider").focus()
     page.keyboard.press("ArrowRight")
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', state="attached")
     early = page.evaluate(RUNNING_JS)
