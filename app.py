@@ -39,8 +39,9 @@ def decision_view(info, model, trace, gold) -> None:
     saved_as = downloads.explore_name(info, trace, decision, "")  # what a figure's camera button saves it as
     ui.show_decision(trace, decision, gold)
     ui.show_cut_notice(info, model, trace)  # next to the result, not only in the Tokens expander
-    st.plotly_chart(figures.probability_figure(key, decision.exit_layer, trace), key="probabilities",
-                    config=ui.figure_config(f"{saved_as}_probabilities"))
+    # live charts: a threshold move redraws them in place (Plotly.react), not as new charts
+    ui.live_chart(figures.probability_figure(key, decision.exit_layer, trace), key="probabilities",
+                  config=ui.figure_config(f"{saved_as}_probabilities"))
     # built only while open: it was most of a threshold move's time when drawn on every move
     ui.playback_box(lambda: figures.playback_figure(key, rule_name, pkey, gold, model, trace, decision),
                     config=ui.figure_config(f"{saved_as}_playback"))
@@ -58,8 +59,9 @@ def decision_view(info, model, trace, gold) -> None:
     panels, notes = figures.decision_panels(key, rule_name, pkey, figure_gold, model, trace, decision)
     for start in range(0, len(panels), 2):
         for col, panel in zip(st.columns(2), panels[start : start + 2]):
-            col.plotly_chart(panel.figure, key=f"panel-{start}-{panel.title}",
-                             config=ui.figure_config(f"{saved_as}_panel-{start + 1}"))
+            with col:
+                ui.live_chart(panel.figure, key=f"panel-{start}-{panel.title}",
+                              config=ui.figure_config(f"{saved_as}_panel-{start + 1}"))
             if panel.caption:  # the method's own words: markdown with LaTeX formulas
                 col.caption(panel.caption)
     for note in notes:

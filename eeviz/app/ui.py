@@ -27,6 +27,7 @@ from .loading import (
     titles,
 )
 from .downloads import compare_export_buttons, export_buttons, export_payload, figure_config
+from .live_chart import live_chart
 from .output import pair_boundary, show_compare_cut_notice, show_cut_notice, show_decision
 from .playback import COMPARE_HOW, playback_box
 from .reproduce import show_result_check
@@ -55,6 +56,7 @@ __all__ = [
     "gold_input",
     "gold_of",
     "list_checkpoints",
+    "live_chart",
     "load_eval",
     "load_model",
     "load_models",

@@ -1,0 +1,86 @@
+"""Plotly charts that a rerun updates in place (``live_chart``), for the charts a threshold move changes.
+
+Streamlit's ``st.plotly_chart`` reads a figure once per element identity, and a changed figure is a new
+identity: every threshold move unmounted each changed chart and drew a new one, about 50 ms of a page's CPU
+per chart, which sixteen pages on one machine felt. ``live_chart`` is a small ``st.components.v2`` component
+(``live_chart.js``) that keeps one chart node per key and hands it each new figure through ``Plotly.react``,
+with Streamlit's chart theme (light or dark) reproduced in the browser.
+
+plotly.js comes from the plotly Python package itself (its ``package_data/plotly.min.js``, the version the
+figures are built for), copied into ``static/vendor/`` and served by Streamlit's static serving: nothing is
+fetched from the internet. Where that cannot work (static serving off, the folder read-only), the chart is
+drawn by ``st.plotly_chart`` as before.
+"""
+
+from __future__ import annotations
+
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+import streamlit as st
+
+from .bertviz_offline import DEFAULT_VENDOR_URL, VENDOR_DIR
+
+__all__ = ["PLOTLY_JS", "live_chart", "plotly_js_url", "served_plotly_js"]
+
+PLOTLY_JS = "plotly.min.js"
+COMPONENT_NAME = "eeviz_live_chart"
+# the figure's JSON, kept on the (cached, never mutated) figure: a move that sends the same figure serialises
+# nothing again
+_JSON_ATTR = "_eeviz_json"
+
+
+def _bundled_plotly_js() -> Path:
+    return Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
+
+
+@lru_cache(maxsize=1)
+def served_plotly_js() -> Path | None:
+    """``static/vendor/plotly.min.js``, copied from the plotly package when missing or from another version;
+    None when it cannot be (no bundled file, the folder not writable)."""
+    source, target = _bundled_plotly_js(), VENDOR_DIR / PLOTLY_JS
+    try:
+        if not target.is_file() or target.stat().st_size != source.stat().st_size:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(".partial")
+            shutil.copyfile(source, partial)
+            partial.replace(target)  # whole or not at all: another process may be serving it
+        return target
+    except OSError:
+        return None
+
+
+def plotly_js_url() -> str | None:
+    """Where the page loads plotly.js from; None when this app cannot serve it."""
+    if not st.get_option("server.enableStaticServing") or served_plotly_js() is None:
+        return None
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return (f"/{base}" if base else "") + f"{DEFAULT_VENDOR_URL}/{PLOTLY_JS}?v={plotly.__version__}"
+
+
+@lru_cache(maxsize=1)
+def _renderer():
+    js = (Path(__file__).with_name("live_chart.js")).read_text(encoding="utf-8")
+    # isolate_styles=False: plotly.js puts its stylesheet in the page's <head>, which a shadow root would not see
+    return st.components.v2.component(COMPONENT_NAME, js=js, isolate_styles=False)
+
+
+def figure_json(fig: go.Figure) -> str:
+    cached = getattr(fig, _JSON_ATTR, None)
+    if cached is None:
+        cached = fig.to_json()
+        object.__setattr__(fig, _JSON_ATTR, cached)
+    return cached
+
+
+def live_chart(fig: go.Figure, *, key: str, config: dict | None = None) -> None:
+    """``fig`` in a chart that keeps its node across reruns (one per ``key``) and redraws in place."""
+    src = plotly_js_url()
+    if src is None:
+        st.plotly_chart(fig, key=key, config=config)
+        return
+    title = fig.layout.title.text or ""
+    _renderer()(key=key, data={"figure": figure_json(fig), "config": config or {}, "src": src, "title": title})
