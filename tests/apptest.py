@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -22,6 +24,30 @@ def run_app(page: str | None = None, *, expect_no_exception: bool = True, **quer
     if expect_no_exception:
         assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+@dataclass
+class Chart:
+    """A Plotly chart on the page, drawn by ``st.plotly_chart`` or by the app's live chart component."""
+
+    id: str
+    spec: dict
+    config: dict
+
+
+def charts(at, key_part: str = "") -> list[Chart]:
+    """The page's Plotly charts, in page order, both kinds (those whose key contains ``key_part``)."""
+    from eeviz.app.live_chart import COMPONENT_NAME
+
+    found = []
+    for element in at.get("plotly_chart") + at.get("bidi_component"):
+        proto = element.proto
+        if element.type == "plotly_chart":
+            found.append(Chart(proto.id, json.loads(proto.spec), json.loads(proto.config or "{}")))
+        elif proto.component_name == COMPONENT_NAME:
+            data = json.loads(proto.json)
+            found.append(Chart(proto.id, json.loads(data["figure"]), data["config"]))
+    return [chart for chart in found if key_part in chart.id]
 
 
 def write_tiny_checkpoints(backbone: str, root: Path, methods) -> Path:

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from apptest import run_app  # noqa: E402
+from apptest import charts, run_app  # noqa: E402
 from eeviz.app import ui  # noqa: E402
 from eeviz.checkpoint import save_checkpoint  # noqa: E402
 from eeviz.config import ModelConfig  # noqa: E402
@@ -105,7 +105,7 @@ def checkpoints_env(app_checkpoints, monkeypatch):
 
 def chart_specs(at: AppTest, key_part: str = "") -> list[dict]:
     """The page's plotly figures (those whose key contains ``key_part``)."""
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart") if key_part in chart.proto.id]
+    return [chart.spec for chart in charts(at, key_part)]
 
 
 def exit_markers(at: AppTest, key_part: str = "") -> set[float]:
@@ -127,7 +127,7 @@ def test_explore_renders_a_decision_with_charts(checkpoints_env):
     at = run_app(ckpt="deebert-tiny")
     assert at.text_area(key="text").value == ui.DEFAULT_TEXT
     assert metric(at, "Exit layer").endswith("/ 3")
-    assert len(at.get("plotly_chart")) >= 2
+    assert len(charts(at)) >= 2
     assert len(at.dataframe) == 1  # the per-layer table
     assert len(at.get("download_button")) == 2
     # the playback box starts closed and builds nothing until it is opened (a threshold move stays cheap)
@@ -147,6 +147,48 @@ def test_threshold_slider_moves_the_marked_exit_layer(checkpoints_env):
     at.slider(key="t_entropy").set_value(0.0).run()  # entropy is never below 0: the full model
     assert metric(at, "Exit layer") == "3 / 3"
     assert exit_markers(at) == {3}
+
+
+def test_explore_draws_live_charts_and_streamlit_charts_where_it_cannot_serve_plotly_js(checkpoints_env):
+    """Live charts need plotly.js from the app's static folder; with static serving off, the same figures are
+    drawn by st.plotly_chart, and nothing else changes."""
+    from streamlit import config
+
+    live = run_app(ckpt="deebert-tiny")
+    assert not live.get("plotly_chart") and len(charts(live)) >= 2
+    served = config.get_option("server.enableStaticServing")
+    config.set_option("server.enableStaticServing", False)
+    try:
+        plain = run_app(ckpt="deebert-tiny")
+    finally:
+        config.set_option("server.enableStaticServing", served)
+    assert not plain.get("bidi_component")
+    assert [c.spec for c in charts(plain)] == [c.spec for c in charts(live)]
+    assert [c.config for c in charts(plain)] == [c.config for c in charts(live)]
+
+
+def test_plotly_js_is_served_from_the_plotly_package(tmp_path, monkeypatch):
+    """The app serves the plotly.js of the installed plotly package: copied when missing or from another
+    version, and no live charts (None) where it cannot be written."""
+    from eeviz.app import live_chart
+
+    bundled = live_chart._bundled_plotly_js()
+    monkeypatch.setattr(live_chart, "VENDOR_DIR", tmp_path / "vendor")
+    live_chart.served_plotly_js.cache_clear()
+    try:
+        served = live_chart.served_plotly_js()
+        assert served == tmp_path / "vendor" / live_chart.PLOTLY_JS
+        assert served.read_bytes() == bundled.read_bytes()
+        served.write_text("an older plotly.js")
+        live_chart.served_plotly_js.cache_clear()
+        assert live_chart.served_plotly_js().read_bytes() == bundled.read_bytes()
+
+        monkeypatch.setattr(live_chart, "VENDOR_DIR", tmp_path / "not-a-folder" / "vendor")
+        (tmp_path / "not-a-folder").write_text("a file where the folder would go")
+        live_chart.served_plotly_js.cache_clear()
+        assert live_chart.served_plotly_js() is None
+    finally:
+        live_chart.served_plotly_js.cache_clear()
 
 
 def test_query_parameters_restore_the_view(checkpoints_env):
@@ -216,7 +258,7 @@ def test_no_checkpoints_tells_how_to_train(tmp_path, monkeypatch):
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders(checkpoints_env, page, ckpt):
     at = run_app(page, ckpt=ckpt)
-    assert at.get("plotly_chart"), f"{page} drew no chart"
+    assert charts(at), f"{page} drew no chart"
 
 
 def test_compare_lists_every_single_sentence_checkpoint(checkpoints_env):

@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from apptest import run_app  # noqa: E402
+from apptest import charts, run_app  # noqa: E402
 from eeviz.app import downloads  # noqa: E402
 from eeviz.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from eeviz.config import ModelConfig  # noqa: E402
@@ -60,9 +60,7 @@ def run(page: str | None = None, **query) -> AppTest:
 
 
 def chart_configs(at: AppTest) -> dict[str, dict]:
-    import json
-
-    return {c.proto.id: json.loads(c.proto.config or "{}") for c in at.get("plotly_chart")}
+    return {chart.id: chart.config for chart in charts(at)}
 
 
 # ============================================================================================ names and CSVs
@@ -193,12 +191,12 @@ def test_compare_says_when_the_input_was_cut(share_env):
 # ============================================================================================ playback box
 def test_compare_builds_its_playback_only_once_opened(share_env):
     at = run(COMPARE, ckpts="deebert-tiny,palbert-tiny", text="short")
-    assert not [c for c in at.get("plotly_chart") if "playback" in c.proto.id]
+    assert not charts(at, "playback")
     assert [e.label for e in at.expander].count("Watch it layer by layer") == 1
     at.session_state["compare-playback-open"] = True  # what clicking the box does
     at.run()
     assert not at.exception
-    (playback,) = [c for c in at.get("plotly_chart") if "playback" in c.proto.id]
-    assert "_playback" in chart_configs(at)[playback.proto.id]["toImageButtonOptions"]["filename"]
+    (playback,) = charts(at, "playback")
+    assert "_playback" in playback.config["toImageButtonOptions"]["filename"]
     at.slider(key="t_entropy").set_value(0.6).run()  # stays open through a threshold move
-    assert [c for c in at.get("plotly_chart") if "playback" in c.proto.id]
+    assert charts(at, "playback")

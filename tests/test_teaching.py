@@ -3,7 +3,6 @@ range, plain words, and colours that read on light and dark themes."""
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -82,7 +81,9 @@ def run_page(root, monkeypatch, page=None, **query):
 
 
 def chart_titles(at) -> list[str]:
-    return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in at.get("plotly_chart")]
+    from apptest import charts
+
+    return [chart.spec["layout"]["title"]["text"] for chart in charts(at)]
 
 
 def captions(at) -> str:

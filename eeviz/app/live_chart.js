@@ -198,7 +198,6 @@ export default function liveChart({ data, parentElement }) {
   figure.layout.height = fullscreenHeight(chart, chart.__eevizHeight);
   chart.style.minHeight = `${chart.__eevizHeight}px`;
   chart.style.background = theme.bg; // behind a fullscreen chart too
-  chart.dataset.title = data.title || "";
   // the newest figure wins: a slow load of plotly.js must not draw an older one over it
   const turn = (chart.__eevizTurn = (chart.__eevizTurn || 0) + 1);
   loadPlotly(data.src)

@@ -63,7 +63,9 @@ def plotly_js_url() -> str | None:
 
 @lru_cache(maxsize=1)
 def _renderer():
-    js = (Path(__file__).with_name("live_chart.js")).read_text(encoding="utf-8")
+    source = (Path(__file__).with_name("live_chart.js")).read_text(encoding="utf-8")
+    # every chart element carries the script on every rerun: it goes without its comment lines
+    js = "\n".join(line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("//"))
     # isolate_styles=False: plotly.js puts its stylesheet in the page's <head>, which a shadow root would not see
     return st.components.v2.component(COMPONENT_NAME, js=js, isolate_styles=False)
 
@@ -82,5 +84,4 @@ def live_chart(fig: go.Figure, *, key: str, config: dict | None = None) -> None:
     if src is None:
         st.plotly_chart(fig, key=key, config=config)
         return
-    title = fig.layout.title.text or ""
-    _renderer()(key=key, data={"figure": figure_json(fig), "config": config or {}, "src": src, "title": title})
+    _renderer()(key=key, data={"figure": figure_json(fig), "config": config or {}, "src": src})

@@ -68,3 +68,52 @@ def test_a_threshold_move_reruns_only_the_decision(streamlit_app, fragment_check
     assert metric.inner_text() == "1 / 3"  # the threshold set by the fragment is kept by the full run
     assert page.get_by_test_id("stException").count() == 0
     assert page_log.errors == [], page_log.errors
+
+
+# what the page's live charts show: per chart, its node's place in the page, the x of its exit marker, the y of
+# its threshold line, and whether any of Streamlit's placeholder colours (#000001..#000040) is left undrawn
+CHARTS_JS = """() => [...document.querySelectorAll('.eeviz-live-chart')].map(chart => {
+  const shapes = (chart.layout && chart.layout.shapes) || [];
+  const named = name => shapes.find(s => s.name === name);
+  const exit = named('exit'), threshold = named('threshold');
+  return {
+    same: (window.__charts || []).includes(chart),
+    exit: exit ? (exit.x0 + exit.x1) / 2 : null,
+    threshold: threshold ? threshold.y0 : null,
+    placeholders: /#0000[0-4][0-9]/.test(JSON.stringify(chart._fullLayout.template || {}) + JSON.stringify(chart.layout)),
+    background: getComputedStyle(chart.querySelector('.main-svg')).backgroundColor,  // as drawn
+  };
+})"""
+
+
+def test_a_threshold_move_redraws_the_charts_in_place(streamlit_app, fragment_checkpoints, browser_page, page_log,
+                                                      wait_for_app):
+    """Explore's changed charts are redrawn in their own node (Plotly.react), with their new exit and threshold,
+    in Streamlit's theme, never as new charts (a new chart cost each page about 50 ms per move)."""
+    page = browser_page
+    base_url = streamlit_app(APP, env={"EEVIZ_CHECKPOINTS": str(fragment_checkpoints)})
+    page.goto(base_url + "/?ckpt=deebert-tiny&t_entropy=0.01")
+    wait_for_app(page)
+    page.locator(".eeviz-live-chart .main-svg").first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function("document.querySelectorAll('.eeviz-live-chart[data-drawn]').length >= 2")
+    assert page.get_by_test_id("stPlotlyChart").count() == 0  # the probabilities and the rule's panel are live
+    before = page.evaluate(CHARTS_JS)
+    assert [c["exit"] for c in before if c["exit"] is not None] == [3, 3]  # a tiny threshold: no early exit
+    assert [c["threshold"] for c in before if c["threshold"] is not None] == [0.01]
+    background = page.evaluate(
+        "getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
+    assert all(not c["placeholders"] and c["background"] == background for c in before), (before, background)
+    page.evaluate("window.__charts = [...document.querySelectorAll('.eeviz-live-chart')]")
+
+    # the entropy threshold to its maximum: exit at layer 1, in the same chart nodes
+    page.get_by_test_id("stSidebar").get_by_role("slider").focus()
+    page.keyboard.press("End")
+    page.get_by_test_id("stMetricValue").first.filter(has_text="1 / 3").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function(f"({CHARTS_JS})().every(c => c.exit === null || c.exit === 1)", timeout=TIMEOUT_MS)
+    after = page.evaluate(CHARTS_JS)
+    assert all(c["same"] for c in after), after
+    assert len(after) == len(before)
+    (threshold,) = [c["threshold"] for c in after if c["threshold"] is not None]
+    assert threshold > 0.5  # log 2 for two classes
+    assert page.get_by_test_id("stException").count() == 0
+    assert page_log.errors == [], page_log.errors
