@@ -151,6 +151,17 @@ function fullscreenHeight(chart, height) {
 }
 
 function chartConfig(config, chart) {
+  // the same config object while the config stays the same: Plotly.react starts a new plot on any change of
+  // config, and a new button (its click function) is a change
+  const key = JSON.stringify(config);
+  if (chart.__eevizConfigKey !== key) {
+    chart.__eevizConfigKey = key;
+    chart.__eevizConfig = newConfig(config, chart);
+  }
+  return chart.__eevizConfig;
+}
+
+function newConfig(config, chart) {
   const remove = new Set([...(config.modeBarButtonsToRemove || []), "lasso2d", "select2d", "sendChartToCloud"]);
   const fullscreen = {
     name: "Fullscreen", title: "Fullscreen", icon: EXPAND,

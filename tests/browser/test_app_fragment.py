@@ -77,7 +77,8 @@ CHARTS_JS = """() => [...document.querySelectorAll('.eeviz-live-chart')].map(cha
   const named = name => shapes.find(s => s.name === name);
   const exit = named('exit'), threshold = named('threshold');
   return {
-    same: (window.__charts || []).includes(chart),
+    // the same chart node, and in it the same plot (Plotly.react starts a new plot when it must)
+    same: (window.__charts || []).includes(chart) && (window.__plots || []).includes(chart.querySelector('.main-svg')),
     exit: exit ? (exit.x0 + exit.x1) / 2 : null,
     threshold: threshold ? threshold.y0 : null,
     placeholders: /#0000[0-4][0-9]/.test(JSON.stringify(chart._fullLayout.template || {}) + JSON.stringify(chart.layout)),
@@ -103,7 +104,8 @@ def test_a_threshold_move_redraws_the_charts_in_place(streamlit_app, fragment_ch
     background = page.evaluate(
         "getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
     assert all(not c["placeholders"] and c["background"] == background for c in before), (before, background)
-    page.evaluate("window.__charts = [...document.querySelectorAll('.eeviz-live-chart')]")
+    page.evaluate("window.__charts = [...document.querySelectorAll('.eeviz-live-chart')]; "
+                  "window.__plots = window.__charts.map(chart => chart.querySelector('.main-svg'))")
 
     # the entropy threshold to its maximum: exit at layer 1, in the same chart nodes
     page.get_by_test_id("stSidebar").get_by_role("slider").focus()
