@@ -92,7 +92,7 @@ def decisions_view(selected, models, traces, names) -> None:
     # built only while open: drawn on every threshold move it was most of the move's time
     ui.playback_box(lambda: figures.compare_playback_figure(every, traces, decisions, names, models),
                     how=ui.COMPARE_HOW, key="compare-playback", config=ui.figure_config(f"{saved_as}_playback"))
-    st.plotly_chart(layers_figure, key="compare-layers", config=ui.figure_config(f"{saved_as}_layers"))
+    ui.live_chart(layers_figure, key="compare-layers", config=ui.figure_config(f"{saved_as}_layers"))
     st.dataframe(
         # without the thresholds (the sidebar shows them): a move that changes no exit leaves the table as it
         # was, and an unchanged table costs the page nothing, where a changed one is redrawn (about 15 ms of

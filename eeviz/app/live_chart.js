@@ -214,7 +214,9 @@ export default function liveChart({ data, parentElement }) {
   loadPlotly(data.src)
     .then((Plotly) => {
       if (turn !== chart.__eevizTurn) return;
-      return Plotly.react(chart, figure.data || [], figure.layout, chartConfig(data.config || {}, chart)).then(() => {
+      const plot = { data: figure.data || [], layout: figure.layout, frames: figure.frames || [],
+                     config: chartConfig(data.config || {}, chart) };
+      return Plotly.react(chart, plot).then(() => {
         watchWidth(chart, Plotly);
         watchFullscreen(chart, Plotly);
         chart.dataset.drawn = String(turn); // for tests: which figure is on screen

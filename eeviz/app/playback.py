@@ -13,6 +13,8 @@ from typing import Callable
 import plotly.graph_objects as go
 import streamlit as st
 
+from .live_chart import live_chart
+
 TITLE = "Watch it layer by layer"
 HOW = (
     "Press **▶ play** to run the layers one by one, or drag the slider. Each chart shows only the layers computed "
@@ -37,5 +39,5 @@ def playback_box(build: Callable[[], go.Figure], how: str = HOW, key: str = "pla
         if not box.open:
             return False
         st.caption(how)
-        st.plotly_chart(build(), key=key, config=config)
+        live_chart(build(), key=key, config=config)  # a threshold move redraws it in place
     return True

@@ -52,7 +52,7 @@ def test_app_in_the_browser(streamlit_app, browser_checkpoints, browser_page, pa
     base_url = streamlit_app(APP, env={"EEVIZ_CHECKPOINTS": str(browser_checkpoints)})
     page.goto(base_url + "/?ckpt=deebert-tiny")
     wait_for_app(page)
-    page.get_by_test_id("stPlotlyChart").nth(1).wait_for(timeout=TIMEOUT_MS)  # probabilities and the rule's panel
+    page.locator(".eeviz-live-chart .main-svg").nth(1).wait_for(timeout=TIMEOUT_MS)  # probabilities, rule's panel
     wait_for_app(page)
     assert page.get_by_role("heading", name="Explore one sentence").count() == 1
 
@@ -87,7 +87,8 @@ def test_app_in_the_browser(streamlit_app, browser_checkpoints, browser_page, pa
     # every page, reached through the sidebar, keeps the sentence and the checkpoint
     goto_page(page, wait_for_app, "Compare", "Compare methods on one sentence")
     assert page.get_by_test_id("stTextArea").locator("textarea").first.input_value() == SENTENCE
-    assert page.get_by_test_id("stPlotlyChart").count() == 1  # the layers grid; the playback box starts closed
+    page.locator(".eeviz-live-chart .main-svg").first.wait_for(timeout=TIMEOUT_MS)
+    assert page.locator(".eeviz-live-chart").count() == 1  # the layers grid; the playback box starts closed
 
     goto_page(page, wait_for_app, "Attention", "Attention up to the exit")
     assert page.get_by_test_id("stTextArea").locator("textarea").first.input_value() == SENTENCE
