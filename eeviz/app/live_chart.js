@@ -175,7 +175,11 @@ function watchFullscreen(chart, Plotly) {
   // fullscreen: the whole screen's height; back: the figure's own
   if (chart.__eevizFullscreen) return;
   chart.__eevizFullscreen = () => {
-    if (chart._fullLayout) Plotly.relayout(chart, { height: fullscreenHeight(chart, chart.__eevizHeight) });
+    if (!chart._fullLayout) return;
+    const full = document.fullscreenElement === chart;
+    // the screen's size while fullscreen; then the figure's height again, and its column's width (autosize)
+    Plotly.relayout(chart, full ? { height: window.innerHeight, width: window.innerWidth }
+                                : { height: chart.__eevizHeight, width: null });
   };
   chart.addEventListener("fullscreenchange", chart.__eevizFullscreen);
 }
