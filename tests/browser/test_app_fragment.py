@@ -117,5 +117,12 @@ def test_a_threshold_move_redraws_the_charts_in_place(streamlit_app, fragment_ch
     assert len(after) == len(before)
     (threshold,) = [c["threshold"] for c in after if c["threshold"] is not None]
     assert threshold > 0.5  # log 2 for two classes
+
+    # the system turns dark (the app follows it): the same charts take the dark background
+    page.emulate_media(color_scheme="dark")
+    app_background = "getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor"
+    page.wait_for_function(f"{app_background} !== {background!r}", timeout=TIMEOUT_MS)
+    page.wait_for_function(f"({CHARTS_JS})().every(c => c.background === {app_background})", timeout=TIMEOUT_MS)
+    assert all(c["same"] and not c["placeholders"] for c in page.evaluate(CHARTS_JS))
     assert page.get_by_test_id("stException").count() == 0
     assert page_log.errors == [], page_log.errors
