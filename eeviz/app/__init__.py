@@ -6,6 +6,8 @@
 - ``rules``: the exit-rule and threshold widgets, and what a method's figures need (``method_extras``);
 - ``output``: the decision banner and the cut-input notices;
 - ``downloads``: the download buttons, their file names and CSVs;
+- ``live_chart``: Plotly charts that a rerun redraws in place (a small ``st.components.v2`` component with
+  Streamlit's chart theme), for the charts a threshold move changes;
 - ``learn``: the Learn page's toy trace and per-method tabs;
 - ``bertviz_offline``: bertviz's views without network access;
 - ``wire``: sessions that speak Streamlit's websocket protocol without a browser (the load test of

@@ -172,7 +172,6 @@ function newConfig(config, chart) {
 }
 
 function watchFullscreen(chart, Plotly) {
-  // fullscreen: the whole screen's height; back: the figure's own
   if (chart.__eevizFullscreen) return;
   chart.__eevizFullscreen = () => {
     if (!chart._fullLayout) return;
