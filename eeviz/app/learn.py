@@ -8,12 +8,15 @@ with its paper and what its signals and rules mean.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import streamlit as st
 
 from .. import plots
 from ..methods.base import ExitMethod, Knob
 from ..trace import Trace, replay
+from .live_chart import live_chart
 from .page import md_escape
 from .rules import sampled_exits
 
@@ -99,7 +102,9 @@ def render_lesson(method: type[ExitMethod]) -> None:
 
 
 def show_chart(fig, key: str, where=None) -> None:
-    (where or st).plotly_chart(fig, key=key)
+    """A toy plot that the lesson's sliders redraw in place (a live chart), in ``where`` (a column) or here."""
+    with where if where is not None else nullcontext():
+        live_chart(fig, key=key)
 
 
 def chart_key(prefix: str, title: str) -> str:
