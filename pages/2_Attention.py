@@ -65,7 +65,7 @@ def by_head(per_head: np.ndarray) -> np.ndarray:
 reads_mean = info.cfg.pooling == "mean"
 if reads_mean:
     pooled = pooled_attention(trace.attentions[:rows], pooling="mean")
-    st.plotly_chart(
+    ui.live_chart(
         plots.token_heatmap(
             by_head(pooled),
             tokens,
@@ -79,7 +79,7 @@ if reads_mean:
         "this row is the average over all query positions of $C^l = A^l \\cdots A^1$: how much of every input "
         "token reaches the vector the exit heads classify after $l$ layers."
     )
-st.plotly_chart(
+ui.live_chart(
     plots.token_heatmap(
         by_head(trace.cls_cumulative[:rows]),
         tokens,
@@ -94,7 +94,7 @@ st.caption(
     + "Per head, $C^0 = I$ and $C^l = A^l C^{l-1}$; each row shows how much of every input token reaches [CLS] "
     "after $l$ layers. Hidden tokens are dropped without renormalising."
 )
-st.plotly_chart(
+ui.live_chart(
     plots.token_heatmap(
         trace.rollout[:rows][:, keep],
         tokens,
