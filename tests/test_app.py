@@ -301,7 +301,7 @@ def test_attention_page_embeds_bertviz_and_heatmaps(checkpoints_env):
 
 def test_dataset_page_filters_examples(checkpoints_env):
     at = run_app("pages/3_Dataset.py")
-    assert len(at.get("plotly_chart")) == 4  # one trade-off panel per checkpoint, exits, per layer, histogram
+    assert len(charts(at)) == 4  # one trade-off panel per checkpoint, exits, per layer, histogram
     examples = at.dataframe[1].value
     assert examples["text"].tolist() == ["the movie is good", "bad plot"]
     at.toggle(key="ds_over").set_value(True).run()

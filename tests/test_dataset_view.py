@@ -242,7 +242,9 @@ show_results({{"x": result}}, {{"x": "Model X"}}, key_prefix="up")
 def test_show_results_table_follows_the_threshold_slider(tmp_path):
     pytest.importorskip("streamlit")
     at = run_views(tmp_path, eval_dict())
-    assert len(at.get("plotly_chart")) == 4  # one trade-off panel, exit shares, per-layer scores, histogram
+    from apptest import charts
+
+    assert len(charts(at)) == 4  # one trade-off panel, exit shares, per-layer scores, histogram
     assert at.segmented_control(key="up_speed").value == "layer"  # wall clock offered: some points were timed
     assert at.dataframe[-1].value["exit layer"].tolist() == [2, 1, 2]  # the default threshold
     assert next(m.value for m in at.metric if m.label == "Accuracy (%)") == "100.0"

@@ -13,6 +13,7 @@ import streamlit as st
 from .. import plots
 from ..eval_result import EvalResult
 from ..plots import dataset as ds
+from .live_chart import live_chart
 from .page import md_escape
 
 PANEL_COLUMNS = 3  # panels per row on a wide screen; Streamlit stacks columns on a narrow one
@@ -37,13 +38,13 @@ def show_results(evals: dict[str, EvalResult], titles: dict[str, str], key_prefi
     st.subheader("Where do examples leave?")
     st.caption("Share of the examples leaving at each layer, for every exit rule at its default threshold "
                "(hover a row for its threshold and mean exit layer).")
-    st.plotly_chart(ds.exit_share_figure(evals, titles), key=f"{key_prefix}_exits")
+    live_chart(ds.exit_share_figure(evals, titles), key=f"{key_prefix}_exits")
     st.subheader("How good is each layer?")
     metrics = sorted({ds.score_title(ev.metric) for ev in evals.values()})
     st.caption(f"{', '.join(metrics)} of each layer's own classifier on every example, without early exit: what "
                "cutting every example at that layer gives (the grey curve of the panels above). The last layer is "
                "the full model.")
-    st.plotly_chart(ds.per_layer_figure(evals, titles), key=f"{key_prefix}_per_layer")
+    live_chart(ds.per_layer_figure(evals, titles), key=f"{key_prefix}_per_layer")
     show_one(evals, titles, key_prefix)
 
 
@@ -72,7 +73,8 @@ def show_tradeoff(evals: dict[str, EvalResult], titles: dict[str, str], key_pref
     for start in range(0, len(names), PANEL_COLUMNS):
         columns = st.columns(PANEL_COLUMNS)
         for column, name in zip(columns, names[start:start + PANEL_COLUMNS]):
-            column.plotly_chart(figures[name], key=f"{key_prefix}_tradeoff_{name}_{speed}")
+            with column:
+                live_chart(figures[name], key=f"{key_prefix}_tradeoff_{name}_{speed}")
 
 
 @st.fragment
@@ -100,7 +102,7 @@ def show_one(evals: dict[str, EvalResult], titles: dict[str, str], key_prefix: s
     )
     point = points[k]
     show_point_metrics(ev, point)
-    st.plotly_chart(
+    live_chart(  # the sweep slider redraws it in place
         ds.exit_histogram_figure(
             point, ev.num_layers,
             f"Exit layers of {point.num_examples} examples · {ds.rule_title(ev, rule)} at "
