@@ -7,7 +7,7 @@
 - ``output``: the decision banner and the cut-input notices;
 - ``downloads``: the download buttons, their file names and CSVs;
 - ``live_chart``: Plotly charts that a rerun redraws in place (a small ``st.components.v2`` component with
-  Streamlit's chart theme), for the charts a threshold move changes;
+  Streamlit's chart theme); every chart of the app goes through it;
 - ``learn``: the Learn page's toy trace and per-method tabs;
 - ``bertviz_offline``: bertviz's views without network access;
 - ``wire``: sessions that speak Streamlit's websocket protocol without a browser (the load test of

@@ -1,4 +1,4 @@
-"""Plotly charts that a rerun updates in place (``live_chart``), for the charts a threshold move changes.
+"""Plotly charts that a rerun updates in place (``live_chart``): every chart of the app goes through it.
 
 Streamlit's ``st.plotly_chart`` reads a figure once per element identity, and a changed figure is a new
 identity: every threshold move unmounted each changed chart and drew a new one, about 50 ms of a page's CPU
