@@ -24,12 +24,12 @@ import streamlit as st
 
 from .bertviz_offline import DEFAULT_VENDOR_URL, VENDOR_DIR
 
-__all__ = ["PLOTLY_JS", "live_chart", "plotly_js_url", "served_plotly_js"]
+__all__ = ["COMPONENT_NAME", "PLOTLY_JS", "figure_json", "live_chart", "plotly_js_url", "served_plotly_js"]
 
 PLOTLY_JS = "plotly.min.js"
 COMPONENT_NAME = "eeviz_live_chart"
-# the figure's JSON, kept on the (cached, never mutated) figure: a move that sends the same figure serialises
-# nothing again
+# the figure's JSON, kept on the figure: a move that sends the same (cached) figure serialises nothing again
+# (so a figure must not change after it is drawn; none of the app's does)
 _JSON_ATTR = "_eeviz_json"
 
 
@@ -79,7 +79,8 @@ def figure_json(fig: go.Figure) -> str:
 
 
 def live_chart(fig: go.Figure, *, key: str, config: dict | None = None) -> None:
-    """``fig`` in a chart that keeps its node across reruns (one per ``key``) and redraws in place."""
+    """``fig`` in a chart that keeps its node across reruns (one per ``key``) and redraws in place. ``fig`` must
+    not change after this call (its JSON is kept on it)."""
     src = plotly_js_url()
     if src is None:
         st.plotly_chart(fig, key=key, config=config)
