@@ -55,7 +55,6 @@ function themeOf(element) {
   const bg = get("--st-background-color", "#ffffff");
   const light = isLight(bg);
   return {
-    light,
     bg,
     font: get("--st-font", "sans-serif"),
     headingFont: get("--st-heading-font", get("--st-font", "sans-serif")),
@@ -146,8 +145,8 @@ function themed(figureJson, t) {
 // Font Awesome's "expand", the icon of Streamlit's own fullscreen button
 const EXPAND = { width: 448, height: 512, path: "M32 32C14.3 32 0 46.3 0 64v96c0 17.7 14.3 32 32 32s32-14.3 32-32V96h64c17.7 0 32-14.3 32-32s-14.3-32-32-32H32zM64 352c0-17.7-14.3-32-32-32s-32 14.3-32 32v96c0 17.7 14.3 32 32 32h96c17.7 0 32-14.3 32-32s-14.3-32-32-32H64V352zM320 32c-17.7 0-32 14.3-32 32s14.3 32 32 32h64v64c0 17.7 14.3 32 32 32s32-14.3 32-32V64c0-17.7-14.3-32-32-32H320zM448 352c0-17.7-14.3-32-32-32s-32 14.3-32 32v64H320c-17.7 0-32 14.3-32 32s14.3 32 32 32h96c17.7 0 32-14.3 32-32V352z" };
 
-function fullscreenHeight(chart, height) {
-  return document.fullscreenElement === chart ? window.innerHeight : height;
+function isFullscreen(chart) {
+  return document.fullscreenElement === chart;
 }
 
 function chartConfig(config, chart) {
@@ -175,9 +174,8 @@ function watchFullscreen(chart, Plotly) {
   if (chart.__eevizFullscreen) return;
   chart.__eevizFullscreen = () => {
     if (!chart._fullLayout) return;
-    const full = document.fullscreenElement === chart;
     // the screen's size while fullscreen; then the figure's height again, and its column's width (autosize)
-    Plotly.relayout(chart, full ? { height: window.innerHeight, width: window.innerWidth }
+    Plotly.relayout(chart, isFullscreen(chart) ? { height: window.innerHeight, width: window.innerWidth }
                                 : { height: chart.__eevizHeight, width: null });
   };
   chart.addEventListener("fullscreenchange", chart.__eevizFullscreen);
@@ -209,7 +207,7 @@ export default function liveChart({ data, parentElement }) {
   const theme = themeOf(parentElement);
   const figure = themed(data.figure, theme);
   chart.__eevizHeight = figure.layout.height || 450; // Streamlit's default height
-  figure.layout.height = fullscreenHeight(chart, chart.__eevizHeight);
+  figure.layout.height = isFullscreen(chart) ? window.innerHeight : chart.__eevizHeight;
   chart.style.minHeight = `${chart.__eevizHeight}px`;
   chart.style.background = theme.bg; // behind a fullscreen chart too
   // the newest figure wins: a slow load of plotly.js must not draw an older one over it
