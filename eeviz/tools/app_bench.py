@@ -19,7 +19,9 @@ Every session's result is then checked: its sentence box holds its own sentence,
 page shows under "Reproduce this result" (exit layer, prediction, attention and logits checksums;
 ``eeviz.fingerprint``) equals a trace of that sentence computed here, in this process, with the threshold
 the page reports (and that threshold is the slider's). Errors are tracebacks on the page, browser errors,
-time-outs and lost connections. Prints medians and 90th percentiles; exits 1 on any error or mismatch.
+time-outs and lost connections. Prints medians and 90th percentiles, and where the cores' time went while the
+class moved sliders (page renderers, Chromium's other processes, the app's server, this benchmark:
+``eeviz.tools.cpu_use``); exits 1 on any error or mismatch.
 
 Figures depend on the machine: run it with nothing else running to compare against the README's targets.
 """
@@ -47,6 +49,7 @@ from .app_session import (
     stop_server,
     verify,
 )
+from . import cpu_use
 from .browser import CHROMIUM_ARGS
 
 # one session's sentences; the load test gives session k sentence k (numbered, so each is its own)
@@ -177,7 +180,20 @@ def page_of(k: int) -> str:
     return "Explore" if k % 2 == 0 else "Compare"
 
 
-async def load_test(browser, url: str, cfg: AppBenchConfig, log: BenchLog, expected: Expected) -> None:
+async def cpu_from_gate(gate: Gate, server_pid: int) -> cpu_use.Snapshot:
+    """The CPU snapshot the slider phase starts from, taken when the gate opens."""
+    await gate.opened.wait()
+    return cpu_use.snapshot(server_pid)
+
+
+def load_moves(log: BenchLog, cfg: AppBenchConfig) -> int:
+    """The load test's threshold moves, browsers and wire sessions together."""
+    names = {scenario_name(cfg, True), scenario_name(cfg, False)}
+    return sum(len(log.times.get(name, {}).get("threshold move", [])) for name in names)
+
+
+async def load_test(browser, url: str, cfg: AppBenchConfig, log: BenchLog, expected: Expected,
+                    server_pid: int | None = None) -> None:
     from ..app.wire import WireSession, record, verify_wire
 
     query = f"?ckpt={cfg.checkpoint}" if cfg.checkpoint else ""
@@ -196,9 +212,14 @@ async def load_test(browser, url: str, cfg: AppBenchConfig, log: BenchLog, expec
     try:
         gate = Gate(len(sessions))
         offsets = start_offsets(cfg)
+        start = asyncio.create_task(cpu_from_gate(gate, server_pid)) if server_pid is not None else None
         await asyncio.gather(
             *(class_session(s, t, cfg, log, query, gate, o) for s, t, o in zip(sessions, sentences, offsets))
         )
+        if start is not None:
+            if start.done():
+                log.cpu = cpu_use.cpu_between(start.result(), cpu_use.snapshot(server_pid))
+            start.cancel()
         for session in sessions:
             try:
                 if isinstance(session, WireSession):
@@ -213,7 +234,7 @@ async def load_test(browser, url: str, cfg: AppBenchConfig, log: BenchLog, expec
             await session.close()
 
 
-async def run_bench(cfg: AppBenchConfig, url: str, log: BenchLog) -> None:
+async def run_bench(cfg: AppBenchConfig, url: str, log: BenchLog, server_pid: int | None = None) -> None:
     from playwright.async_api import async_playwright
 
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -226,7 +247,7 @@ async def run_bench(cfg: AppBenchConfig, url: str, log: BenchLog) -> None:
             if not cfg.skip_single:
                 await single_session(browser, url, cfg, log, expected)
             if not cfg.skip_load and cfg.sessions > 0:
-                await load_test(browser, url, cfg, log, expected)
+                await load_test(browser, url, cfg, log, expected, server_pid)
         finally:
             await browser.close()
 
@@ -265,6 +286,8 @@ def report(log: BenchLog, cfg: AppBenchConfig, wall_s: float) -> str:
         f"results checked against this process's traces: {log.checked}; mismatches: {len(log.mismatches)}; "
         f"errors: {len(log.errors)}; wall time {wall_s:.0f} s",
     ]
+    if log.cpu:
+        lines.append(cpu_use.describe(log.cpu, load_moves(log, cfg)))
     if log.retried:
         lines.append(f"key presses that started no run and were pressed again: {len(log.retried)}")
     lines += [f"  mismatch: {m}" for m in log.mismatches[:20]]
@@ -318,7 +341,7 @@ def main(argv: list[str] | None = None, prog: str = "eeviz bench --app") -> int:
     started = time.monotonic()
     proc, url, server_log = start_server(cfg.checkpoints)
     try:
-        asyncio.run(run_bench(cfg, url, log))
+        asyncio.run(run_bench(cfg, url, log, proc.pid))
     except Exception as err:  # noqa: BLE001 - reported with what was measured so far
         log.errors.append(f"benchmark stopped: {type(err).__name__}: {err}")
     finally:

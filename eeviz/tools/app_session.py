@@ -134,6 +134,7 @@ class BenchLog:
     messages: list[str] = field(default_factory=list)  # error boxes the app itself showed
     retried: list[str] = field(default_factory=list)  # key presses that started no run and were repeated
     load_average: list[float] = field(default_factory=list)  # the machine's 1-minute load, at start and end
+    cpu: dict[str, float] = field(default_factory=dict)  # the load test's slider phase (eeviz.tools.cpu_use)
     checked: int = 0
 
     def add(self, scenario: str, action: str, seconds: float) -> None:
