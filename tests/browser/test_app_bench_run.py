@@ -37,3 +37,10 @@ def test_a_mixed_class_runs_and_every_result_is_checked(tiny_bert, tmp_path):
     checked = re.search(r"results checked against this process's traces: (\d+); mismatches: (\d+); errors: (\d+)", out)
     # Explore shows one result, Compare one per checkpoint (2): 1 + 2 + 1 + 2
     assert checked and checked.groups() == ("6", "0", "0"), out
+    # where the cores' time went while the class moved sliders: every move counted, the server and Chromium busy
+    cpu = re.search(r"CPU while the class moved sliders \(\d+ s, (\d+) moves\): the \d+ cores were (\d+)% busy; "
+                    r"per threshold move: page renderers ([\d.]+) s · Chromium's other processes ([\d.]+) s · "
+                    r"app server ([\d.]+) s", out)
+    assert cpu, out
+    assert int(cpu.group(1)) == sum(moves.values())
+    assert float(cpu.group(3)) > 0 and float(cpu.group(5)) > 0 and int(cpu.group(2)) > 0
