@@ -77,7 +77,8 @@ def test_the_report_says_where_the_cpu_went_per_move():
         log.add("2 sessions at once", "threshold move", seconds)
     log.add("one session, Explore", "threshold move", 0.1)  # not the load test's
     assert load_moves(log, cfg) == 3
-    log.cpu = {"seconds": 60.0, "busy": 0.5, **dict.fromkeys(cpu_use.GROUPS, 0.0), cpu_use.RENDERERS: 0.9}
+    # the cores the share was measured on, not this machine's count when the report is written
+    log.cpu = {"seconds": 60.0, "cores": 7, "busy": 0.5, **dict.fromkeys(cpu_use.GROUPS, 0.0), cpu_use.RENDERERS: 0.9}
     text = report(log, cfg, 70.0)
-    assert "page renderers 0.300 s" in text and "50% busy" in text
+    assert "page renderers 0.300 s" in text and "the 7 cores were 50% busy" in text
     assert "CPU while" not in report(BenchLog(), cfg, 1.0)  # no load test, no line

@@ -82,12 +82,12 @@ def cpu_between(start: Snapshot, end: Snapshot) -> dict[str, float]:
     machine = max(end.machine_busy_s - start.machine_busy_s, 0.0)
     used[OTHER] = max(machine - sum(used[g] for g in GROUPS if g != OTHER), 0.0)
     cores = psutil.cpu_count() or 1
-    return {"seconds": wall, "busy": min(machine / (wall * cores), 1.0), **used}
+    return {"seconds": wall, "cores": cores, "busy": min(machine / (wall * cores), 1.0), **used}
 
 
 def describe(cpu: dict[str, float], moves: int) -> str:
     """One line: how busy the cores were, and each group's CPU per threshold move."""
-    cores = psutil.cpu_count() or 1
+    cores = int(cpu.get("cores") or psutil.cpu_count() or 1)  # the count the share was computed with
     per_move = " · ".join(f"{group} {cpu[group] / max(moves, 1):.3f} s" for group in GROUPS)
     return (
         f"CPU while the class moved sliders ({cpu['seconds']:.0f} s, {moves} moves): the {cores} cores were "
