@@ -432,8 +432,12 @@ def rows_from_bytes(path: str, raw: bytes, label_required: bool = True) -> list[
             raise ValueError(f"Data file {path!r}: {where} has no label.")
         if not (isinstance(label, str) or _is_number(label) or isinstance(label, bool)):
             raise ValueError(f"Data file {path!r}, {where}: the label must be a number or a string, got {_short(label)}.")
-        if isinstance(label, float) and not math.isfinite(label):
-            raise ValueError(f"Data file {path!r}, {where}: the label {label} is not a finite number.")
+        if not _finite_label(label):
+            # a CSV's "nan", "inf" or "1e309" is a string here: typed as _parse_label types it, it is caught
+            # as JSON's Infinity is, instead of turning into a regression target that makes the loss nan
+            raise ValueError(
+                f"Data file {path!r}, {where}: the label {_cut(str(label).strip())} is not a finite number."
+            )
         kept.append(row)
     if not kept:
         raise ValueError(f"Data file {path!r} has no rows with non-empty text.")
@@ -442,6 +446,21 @@ def rows_from_bytes(path: str, raw: bytes, label_required: bool = True) -> list[
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite_label(label) -> bool:
+    """False for a label that reads as a number too large for a float or not finite (nan, inf, 1e309)."""
+    parsed = _parse_label(label)
+    if isinstance(parsed, str):
+        return True  # a class name
+    try:
+        return math.isfinite(float(parsed))
+    except OverflowError:  # a whole number of hundreds of digits
+        return False
+
+
+def _cut(text: str, chars: int = 40) -> str:
+    return text if len(text) <= chars else text[: chars - 3] + "..."
 
 
 def cut_long_texts(examples: list[Example], source: str) -> list[Example]:
@@ -475,16 +494,21 @@ def _parse_label(value) -> int | float | str:
     """Types a raw label: integral numbers → int, other numbers → float, else str."""
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, (int, float)):
-        return int(value) if float(value).is_integer() else float(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
     text = str(value).strip()
-    for cast in (int, float):
-        try:
-            num = cast(text)
-        except ValueError:
-            continue
-        return int(num) if float(num).is_integer() else float(num)
-    return text
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        num = float(text)
+    except ValueError:
+        return text
+    # float("1e309") is inf and float("nan") nan: neither is integral, so they stay floats (refused as labels)
+    return int(num) if num.is_integer() else num
 
 
 def _infer_labels(raw: list, path: str) -> tuple[list[int | float], list[str]]:

@@ -72,6 +72,20 @@ def test_non_finite_label(tmp_path):
         load_task(str(path))
 
 
+@pytest.mark.parametrize("label", ["nan", "NaN", "inf", "-Infinity", "1e309", "9" * 400])
+def test_non_finite_csv_label_is_refused_naming_the_row(tmp_path, label):
+    """A CSV's labels are strings: "nan" or "1e309" must be refused as JSON's Infinity is, not read as a
+    regression target that makes the training loss nan."""
+    path = tmp_path / "reg.csv"
+    path.write_text(f"text,label\na,0.5\nb,1.5\nc,{label}\n")
+    with pytest.raises(ValueError, match=r"reg.csv', row 3 \(line 4\): the label .* is not a finite number") as info:
+        load_task(str(path))
+    assert "\n" not in str(info.value) and len(str(info.value)) < 200
+    path.write_text("text,label\na,0.5\nb,1e308\nc,-2\n")  # large but finite: a regression target
+    examples, names = load_examples_file(str(path))
+    assert names == [] and [e.label for e in examples] == [0.5, 1e308, -2.0]
+
+
 # ------------------------------------------------------------------------------------------------ rule values
 PABEE = get_method("pabee")
 

@@ -77,6 +77,8 @@ def test_the_digest_follows_the_content():
         ("bad.csv", b"text,label\n,1\n  ,0\n", "no rows with non-empty text"),
         ("bad.jsonl", b'{"text": "a", "label": 1}\n{"text": "b"\n', "invalid JSON"),
         ("bad.csv", b"text,label\na,1\nb,\n", "has no label"),
+        ("bad.csv", b"text,label\na,1.5\nb,nan\n", "row 2 (line 3): the label nan is not a finite number"),
+        ("bad.csv", b"text,label\na,1.5\nb,1e309\n", "the label 1e309 is not a finite number"),
         ("bad.txt", b"text\nhello\n", "is not a .csv"),
     ],
 )
