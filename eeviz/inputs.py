@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 MAX_CHARS = 20_000  # far beyond any encoder's window; longer input is refused rather than silently cut
@@ -11,11 +12,24 @@ class InputError(ValueError):
     """User input that cannot be traced, with what to do about it."""
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """``text`` with no surrogate code points, which no tokenizer takes: an escaped pair (a Python literal
+    such as "\\ud83d\\ude00") becomes its character; a lone one (a non-UTF-8 byte of a command line, which
+    Python passes as U+DC80..U+DCFF, or a JSON "\\ud800") becomes U+FFFD, the replacement character."""
+    if not _SURROGATE.search(text):
+        return text  # the usual case: one scan, no copy
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def clean_text(text: str | None) -> str:
-    """NFC-normalise and drop control characters (keeping newlines/tabs as spaces); keep all other Unicode."""
+    """NFC-normalise and drop control characters (keeping newlines/tabs as spaces); lone surrogates become
+    U+FFFD (``without_surrogates``); keep all other Unicode."""
     if text is None:
         return ""
-    text = unicodedata.normalize("NFC", str(text))
+    text = unicodedata.normalize("NFC", without_surrogates(str(text)))
     return "".join(" " if ch in "\n\r\t" else ch for ch in text if unicodedata.category(ch) != "Cc" or ch in "\n\r\t").strip()
 
 

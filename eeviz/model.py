@@ -17,6 +17,7 @@ from torch import nn
 
 from .backbone import BackboneRunner
 from .config import ModelConfig, dataclass_from_dict
+from .inputs import without_surrogates
 from .methods import ExitRule, get_method
 from .methods.base import Signals, class_probs, slice_state
 from .trace import Trace
@@ -56,6 +57,9 @@ def encode_texts(tokenizer, texts, texts_b=None, max_length: int = 128) -> dict[
     """
     if texts_b is not None and all(t is None for t in texts_b):
         texts_b = None
+    # the Rust tokenizer refuses a str holding a surrogate (TypeError): a JSON "\ud800" or a non-UTF-8 argv byte
+    texts = [without_surrogates(t) for t in texts]
+    texts_b = None if texts_b is None else [None if t is None else without_surrogates(t) for t in texts_b]
     # A fast tokenizer keeps its truncation and padding settings as state that each call sets, then reads: two
     # threads sharing one tokenizer with different settings could each get the other's (silently wrong lengths).
     with TOKENIZER_LOCK:
@@ -271,7 +275,9 @@ class EarlyExitModel(nn.Module):
     # ------------------------------------------------------------------ one sentence, all layers
     @torch.inference_mode()
     def trace(self, text: str, text_b: str | None = None, gold=None, attentions: bool = True) -> Trace:
-        """One sentence through every layer, as plain data."""
+        """One sentence through every layer, as plain data (surrogates replaced, as the tokenizer reads it)."""
+        text = without_surrogates(text)
+        text_b = None if text_b is None else without_surrogates(text_b)
         batch = self.tokenize([text], None if text_b is None else [text_b])
         return self.trace_batch(batch, text, text_b, gold, attentions)
 

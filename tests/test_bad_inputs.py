@@ -139,3 +139,38 @@ def test_trace_cli_refuses_bad_rule_values(tiny_bert, tmp_path):
         assert out.returncode == 2 and match in out.stderr and "Traceback" not in out.stderr, out.stderr
     ok = run("patience.patience=1")
     assert ok.returncode == 0 and "rule patience (patience=1" in ok.stdout, ok.stderr
+
+
+# ------------------------------------------------------------------------------------------------ surrogates
+def test_clean_text_replaces_lone_surrogates_and_joins_escaped_pairs():
+    from eeviz.inputs import check_inputs, clean_text
+
+    assert clean_text("bad \udcff byte") == "bad \ufffd byte"  # a non-UTF-8 argv byte (surrogateescape)
+    assert clean_text("a \ud800") == "a \ufffd" and clean_text("\ude00\ud83d x") == "\ufffd\ufffd x"
+    assert clean_text("smile \ud83d\ude00") == "smile \U0001F600"  # an escaped pair is its character
+    assert check_inputs("x \udcff", "y \ud800", is_pair=True) == ("x \ufffd", "y \ufffd")
+    clean_text("a \ud800 b").encode("utf-8")  # the result can be written out
+
+
+def test_model_trace_and_batches_take_lone_surrogates(tiny_bert, tmp_path):
+    """The tokenizer refuses a str with a surrogate (TypeError): the API replaces them first, CLI and app too."""
+    import subprocess
+    import sys
+
+    from eeviz.checkpoint import save_checkpoint
+    from eeviz.config import ModelConfig
+    from eeviz.model import build_model, encode_texts
+
+    model = build_model(ModelConfig(backbone=tiny_bert, method="pabee"))
+    model.eval()
+    trace = model.trace("good \ud800 movie", text_b=None)
+    assert trace.text == "good \ufffd movie" and trace.tokens == model.trace("good \ufffd movie").tokens
+    batch = encode_texts(model.tokenizer, ["good \udcff", "fine"], [None, None], 16)
+    assert batch["input_ids"].shape[0] == 2
+    pairs = encode_texts(model.tokenizer, ["a", "b"], ["c \ud800", "d"], 16)
+    assert pairs["input_ids"].shape[0] == 2
+
+    ck = save_checkpoint(model, tmp_path / "ck")
+    out = subprocess.run([sys.executable, "-m", "eeviz.trace", "--checkpoint", str(ck), "--text", b"bad \xff byte"],
+                         capture_output=True, timeout=120)
+    assert out.returncode == 0 and b"exit at layer" in out.stdout, out.stderr.decode(errors="replace")
