@@ -45,7 +45,9 @@ def example_choices(info: CheckpointInfo, infos: list[CheckpointInfo]) -> list[d
         out = []
         for example, tag in [(e, "overthinking") for e in over[:25]] + [(e, "") for e in rest[:40]]:
             gold = example.gold
-            gold_name = labels[int(gold)] if labels and gold is not None else gold
+            gold_name = _gold_name(gold, labels)
+            if gold_name is None:  # a label this task does not have (load_eval refuses such files; kept safe)
+                continue
             out.append(
                 {
                     "text": example.text,
@@ -54,8 +56,18 @@ def example_choices(info: CheckpointInfo, infos: list[CheckpointInfo]) -> list[d
                     "tag": f"{tag + ', ' if tag else ''}gold: {gold_name}",
                 }
             )
-        return out
+        if out:  # else the next candidate, then the built-in sentences
+            return out
     return [dict(e) for e in (BUILTIN_PAIRS if info.cfg.is_pair else BUILTIN_EXAMPLES)]
+
+
+def _gold_name(gold: Any, labels: list[str]) -> Any:
+    """The class name of a gold label (the value itself in a regression task); None when it names no class."""
+    if not labels:
+        return gold
+    if isinstance(gold, bool) or not isinstance(gold, int) or not 0 <= gold < len(labels):
+        return None
+    return labels[gold]
 
 
 def _use_example(examples: list[dict]) -> None:

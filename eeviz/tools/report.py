@@ -2,13 +2,16 @@
 
 Each row comes from a checkpoint's ``config.json``, ``metrics.json`` (training) and ``eval.json``
 (``eeviz evaluate`` on the test split). ``checkpoint_scores`` recomputes the test accuracies the table
-records; the shipped-checkpoint test calls it to check the table against the models.
+records; the shipped-checkpoint test calls it to check the table against the models. A checkpoint whose
+eval.json is broken (not JSON, not in its schema, no point at its default rule's default) is skipped with one
+line on stderr naming the file and why; the others' rows are still written.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ from ..evaluate import (
     predictions,
     scores,
 )
-from ..eval_result import EvalResult
+from ..eval_result import EvalFileError, EvalResult
 from ..evaluate import load_eval
 from ..methods import get_method
 from ..trace import replay_signals
@@ -92,11 +95,19 @@ def layers_saved_near_full(result: EvalResult) -> float | None:
 
 
 def row_for(info) -> dict[str, Any]:
-    """One table row (as values) for a checkpoint folder with an eval.json on the test split."""
-    result = load_eval(CheckpointLayout(info.path).eval)
+    """One table row (as values) for a checkpoint folder with an eval.json on the test split; ``EvalFileError``
+    when that file is broken or lacks the default rule at its default threshold."""
+    path = CheckpointLayout(info.path).eval
+    result = load_eval(path)
     rule_name = info.cfg.default_rule or get_method(info.cfg.method).default_rule
-    rule = result.rules[rule_name]
+    rule = result.rules.get(rule_name)
+    if rule is None:
+        raise EvalFileError(f"'{path}' has no sweep of the checkpoint's default rule '{rule_name}' "
+                            "(evaluate it again: eeviz evaluate --checkpoint DIR)")
     point = rule.default_point
+    if point is None:
+        raise EvalFileError(f"'{path}': rule '{rule_name}' has no sweep point at its default {rule.default:g} "
+                            "(evaluate it again: eeviz evaluate --checkpoint DIR)")
     return {
         "checkpoint": info.name,
         "method": info.cfg.method,
@@ -146,7 +157,15 @@ def parse_table(markdown: str) -> list[dict[str, str]]:
 
 def write_readme(root: Path, intro: str = "") -> Path:
     infos, problems = find_checkpoints(root)
-    rows = [row_for(i) for i in infos if CheckpointLayout(i.path).eval.is_file()]
+    rows = []
+    for info in infos:
+        if not CheckpointLayout(info.path).eval.is_file():
+            continue
+        try:
+            rows.append(row_for(info))
+        except EvalFileError as err:  # one broken file costs its own row, never the others'
+            problems.append(f"skipping {info.name}: {err}")
+            print(problems[-1], file=sys.stderr)
     if not rows:
         raise SystemExit(f"no evaluated checkpoints under {root}: " + "; ".join(problems))
     devices = sorted({r["device"] for r in rows})
