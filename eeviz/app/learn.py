@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from .. import plots
-from ..methods.base import ExitMethod, Knob
+from ..methods.base import ExitMethod, Knob, step_format
 from ..trace import Trace, replay
 from .live_chart import live_chart
 from .page import md_escape
@@ -56,7 +56,9 @@ def knob_input(knob: Knob, key: str, where=None):
         return where.selectbox(knob.label, knob.choices, index=knob.choices.index(knob.default), key=key)
     numbers = (knob.minimum, knob.maximum, knob.default, knob.step)
     kind = int if all(isinstance(v, int) for v in numbers) else float
-    return where.slider(knob.label, *(kind(v) for v in numbers), key=key, help=knob.help or None)
+    # as many decimals as the step: Streamlit's "%0.2f" showed a 0.005 step's 0.125 as "0.13"
+    return where.slider(knob.label, *(kind(v) for v in numbers), key=key, help=knob.help or None,
+                        format=step_format(knob.step, kind is int))
 
 
 def knob_inputs(method: type[ExitMethod], num_layers: int, used_keys: set[str]) -> dict:

@@ -44,6 +44,16 @@ def slice_state(state: State, keep: torch.Tensor) -> State:
 
 
 # --------------------------------------------------------------------------------------------- rules
+def step_format(step: float, integer: bool = False) -> str:
+    """The printf format of a slider moving by ``step``: as many decimals as the step has (0.005 -> "%0.3f")."""
+    if integer:
+        return "%d"
+    decimals = 0
+    while decimals < 6 and abs(round(step, decimals) - step) > 1e-12:
+        decimals += 1
+    return f"%0.{max(decimals, 2)}f"
+
+
 @dataclass(frozen=True)
 class RuleSpec:
     """How a rule is named, what its threshold means, and which values an evaluation sweeps."""
@@ -72,11 +82,20 @@ class RuleSpec:
     # the threshold's top is log C for a model of C classes (an entropy in nats); ``maximum`` is then the
     # fallback when C is unknown or the model is a regression
     maximum_per_class: bool = False
+    # the chart of the rule's other state (e.g. a random rule's draw u_i next to λ_i): its y title and range
+    state_title: str = ""
+    state_range: tuple[float, float] | None = None
 
     @property
     def display(self) -> str:
         """The rule's plain-word name."""
         return self.title or self.name.replace("_", " ")
+
+    @property
+    def number_format(self) -> str:
+        """A printf format that shows every value on the ``step`` grid exactly (Streamlit's sliders default to
+        "%0.2f", which shows 0.075 as "0.07")."""
+        return step_format(self.step, self.integer)
 
     def maximum_for(self, num_labels: int | None) -> float:
         """The threshold's top for a model of ``num_labels`` classes: log C (rounded up to ``step``) when

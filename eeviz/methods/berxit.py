@@ -84,7 +84,9 @@ class LteRule(ExitRule):
         description="exit at the first layer whose learned error score $u_i$ is below the threshold",
         minimum=0.0,
         maximum=1.0,
-        step=0.01,
+        # 0.005, not 0.01: the sweep's 0.175, 0.125 and 0.075 (the shipped checkpoint's dev-chosen default) must
+        # be slider positions, else the slider showed 0.07 for 0.075 and a step away and back landed on 0.07
+        step=0.005,
         title="learning to exit",
         series="lte",
         side="below",
@@ -94,6 +96,9 @@ class LteRule(ExitRule):
     def step(self, state: State, i: int, sig: Signals):
         u = sig["lte"].float()
         return u < float(self.threshold), {"lte": u}
+
+
+TOY_THRESHOLD = 0.125  # the Learn toy's starting threshold (see ``BerxitMethod.toy_knobs``)
 
 
 # --------------------------------------------------------------------------------------------- method
@@ -120,8 +125,9 @@ class BerxitMethod(ExitMethod):
             "Learning to exit",
             bars=("lte_target",),
             lines=("lte",),
-            caption="$u_i$, the LTE head's estimate that layer $i$ is wrong (line; exit below the threshold), and, "
-            "with a gold label, what it is trained to say: 1 where layer $i$ is wrong (bars)",
+            caption="Line: $u_i$, the LTE head's estimate that layer $i$ is wrong (exit below the threshold). Bars, "
+            "only when the example has a gold label (a dataset row, not a typed sentence): what $u_i$ is trained "
+            "to say, 1 where layer $i$ is wrong",
             y_range=(0.0, 1.05),
             y_title="score",
         ),
@@ -151,8 +157,11 @@ class BerxitMethod(ExitMethod):
 
     @classmethod
     def toy_knobs(cls, num_layers: int) -> tuple[Knob, ...]:
+        # the toy starts at 0.125 rather than the rule's 0.1: a calibrated head's score on the overthinking toy is
+        # exactly 0.10 at layer 5 (p = 0.90), on the line, and u_i < 0.1 is strict, so the default showed no early
+        # exit; at 0.125 it exits at layer 5 (layer 4's 0.14 stays above)
         return (
-            Knob("tau", LteRule.spec.label, LteRule.spec.default, 0.0, 1.0, 0.01),
+            Knob("tau", LteRule.spec.label, TOY_THRESHOLD, 0.0, 1.0, LteRule.spec.step),
             Knob("bias", "LTE bias (toy)", 0.0, -3.0, 3.0, 0.1,
                  help="in this toy, u_i = σ(logit(1 − confidence_i) + bias): a calibrated head at bias 0"),
         )
