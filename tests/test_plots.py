@@ -146,7 +146,8 @@ def test_halting_panel_carries_q_prior_and_exit():
     assert [p.title for p in panels] == ["Halting distribution"]  # cdf, λ, log p are all in this figure
     fig = panels[0].figure
     names = [d.name for d in fig.data]
-    assert names == ["p(i|x)", "prior p(i|λ_p)", "CDF", "λ_i", "quantile q = 0.5"]  # the threshold's legend entry
+    # the threshold's legend entry last
+    assert names == ["p(i|x)", "prior p(i|λ_p)", "CDF", "λ_i (halting probability)", "quantile q = 0.5"]
     np.testing.assert_allclose(fig.data[1].y, prior)
     assert shapes(fig, plots.THRESHOLD)[0].y0 == 0.5
     assert exit_x(fig) == 2
@@ -163,7 +164,13 @@ def test_sampling_panels_show_draws_against_lambda_and_the_spread():
     assert shapes(panels[0].figure, plots.THRESHOLD) == []  # no q for this rule
     np.testing.assert_allclose(panels[1].figure.data[0].y, [0.25, 0.5, 0.25])
     np.testing.assert_allclose(panels[1].figure.data[1].y, trace.signals["halt_prob"])
-    assert [d.name for d in panels[2].figure.data] == ["lambda", "uniform"]
+    state = panels[2].figure
+    # plain words, not the code's keys; an axis title and a range from 0 (both are probabilities)
+    assert [d.name for d in state.data] == ["λ_i (halting probability)", "uniform draw u_i"]
+    assert state.layout.yaxis.title.text == "probability"
+    assert tuple(state.layout.yaxis.range) == (0.0, 1.05)
+    # the caption says the rule: exit where the draw falls below λ_i
+    assert "$u_i$ falls below $\\lambda_i$" in panels[2].caption
 
 
 def test_unknown_method_degrades_to_generic_panels():
@@ -176,6 +183,9 @@ def test_unknown_method_degrades_to_generic_panels():
     assert shapes(panels[0].figure, plots.THRESHOLD)[0].y0 == 0.3
     assert shapes(panels[0].figure, "exit zone") == []  # no known side for an unknown rule
     assert [d.name for d in panels[1].figure.data] == ["aux"]
+    # a rule that says nothing of its state: a generic axis title, and 0 on the axis for non-negative values
+    assert panels[1].figure.layout.yaxis.title.text == "value"
+    assert panels[1].figure.layout.yaxis.range[0] == 0.0 and panels[1].figure.layout.yaxis.range[1] > 5.0
     assert panels[2].figure.data[0].z.tolist() == [[0.0, 1.0, 1.0]]
     assert all(exit_x(p.figure) == 2 for p in panels)
 

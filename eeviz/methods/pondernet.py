@@ -207,7 +207,8 @@ class SamplingRule(ExitRule):
         default=0,
         sweep=(0,),
         label="random seed",
-        description="exit when a $\\mathrm{Bernoulli}(\\lambda_i)$ draw fires (random: the seed picks the draws)",
+        description="exit at the first layer where the uniform draw $u_i$ falls below $\\lambda_i$: a "
+        "$\\mathrm{Bernoulli}(\\lambda_i)$ coin that says halt (random: the seed picks the draws)",
         minimum=0,
         maximum=9999,
         step=1,
@@ -215,6 +216,8 @@ class SamplingRule(ExitRule):
         title="sampling (random)",
         stochastic=True,
         follows="halt_prob",
+        state_title="probability",  # λ_i and the draw u_i, both in [0, 1]
+        state_range=(0.0, 1.05),
     )
 
     def start(self, batch_size: int, device: torch.device) -> State:
@@ -306,10 +309,10 @@ class PonderNetMethod(ExitMethod):
     signal_names = {
         "halt_prob": "p(i|x)",
         "cdf": "CDF",
-        "lambda": "λ_i",
+        "lambda": "λ_i (halting probability)",
         "log_halt_prob": "log p(i|x)",
         "prior": "prior p(i|λ_p)",
-        "uniform": "u_i",
+        "uniform": "uniform draw u_i",
         "weight": "p(i|x) weight",
     }
     paper = Paper(
@@ -320,9 +323,9 @@ class PonderNetMethod(ExitMethod):
             "Halting distribution",
             bars=("halt_prob", "prior"),
             lines=("cdf", "lambda"),
-            caption="$p(i \\mid x) = \\lambda_i \\prod_{j<i} (1 - \\lambda_j)$ (bars), its CDF (Q-exit stops once it "
-            "is above $q$) and $\\lambda_i$, "
-            "with the geometric prior the KL term pulls toward (grey)",
+            caption="$p(i \\mid x) = \\lambda_i \\prod_{j<i} (1 - \\lambda_j)$ (bars), its CDF and $\\lambda_i$, "
+            "with the geometric prior the KL term pulls toward (grey). The Q-exit rule stops where the CDF rises "
+            "above $q$ (a dotted line when that rule is chosen)",
             y_range=(0.0, 1.05),
             y_title="probability",
             hides=("log_halt_prob",),

@@ -125,7 +125,10 @@ def decision_panels(
     # the rule's own state, even where a figure above already drew it (a random rule compares u_i with λ_i)
     state = {k: v for k, v in info.items() if k != name and not _is_flag(v)}
     if state:
-        panels.append(Panel("Rule state", lines_figure(state, "Rule state per layer", exit_layer), spec.description))
+        named_state = {name_of(k): v for k, v in state.items()}  # plain words ("uniform draw u_i"), not code names
+        figure = lines_figure(named_state, "Rule state per layer", exit_layer, y_title=spec.state_title or "value",
+                              y_range=spec.state_range)
+        panels.append(Panel("Rule state", figure, spec.description))
         shown.update(state)
     flags = {k: v for k, v in info.items() if k != name and k not in state}
     if flags:

@@ -149,23 +149,40 @@ def signal_figure(
     return style(fig, title or label)
 
 
-def lines_figure(series: Mapping[str, Sequence[float]], title: str, exit_layer: int | None = None) -> go.Figure:
-    """Several per-layer series on one chart (e.g. a rule's state)."""
+def lines_figure(
+    series: Mapping[str, Sequence[float]],
+    title: str,
+    exit_layer: int | None = None,
+    *,
+    y_title: str = "value",
+    y_range: tuple[float, float] | None = None,
+) -> go.Figure:
+    """Several per-layer series on one chart (e.g. a rule's state), named by their keys (plain words).
+
+    ``y_range`` fixes the y axis; else it spans the values, from 0 when none is negative (so 0 has its tick).
+    """
     fig = go.Figure()
     num_layers = 0
     for k, (name, values) in enumerate(series.items()):
         values = np.asarray(values, dtype=float)
         num_layers = max(num_layers, len(values))
+        label = escape(name)
         fig.add_trace(
             go.Scatter(
                 x=layers(len(values)),
                 y=values,
                 mode="lines+markers",
-                name=escape(name),
+                name=label,
                 line=dict(color=SERIES_COLORS[k % len(SERIES_COLORS)], width=2),
+                hovertemplate=f"layer %{{x}}<br>{label} = %{{y:.3f}}<extra></extra>",
             )
         )
     fig.update_layout(showlegend=True)
+    if y_range is None:
+        values = np.concatenate([np.asarray(v, dtype=float).ravel() for v in series.values()] or [np.zeros(0)])
+        finite = values[np.isfinite(values)]
+        y_range = auto_range(values, from_zero=bool(finite.size) and bool((finite >= 0).all()))
+    fig.update_yaxes(range=list(y_range), title=escape(y_title) if y_title else None)
     layer_axis(fig, num_layers)
     mark_exit(fig, exit_layer, num_layers)
     return style(fig, title)
