@@ -218,3 +218,56 @@ def test_compare_playback_steps_every_checkpoint_together():
     assert [b.label for b in fig.layout.sliders[0].steps][:4] == ["1", "2 · exit", "3", "4 · exit"]
     hover = fig.data[0].hovertext
     assert hover[0][1].startswith("&lt;i&gt;A&lt;/i&gt; · layer 2: layers 1–2 predict the same class")
+
+
+# ============================================================================================ looks like the static charts
+def test_rule_flags_cells_say_yes_or_no_up_to_the_layer_shown():
+    cls, trace, decision, inputs = toy_case("elbert", "two_stage")
+    fig = plots.playback_figure(trace, decision, cls, inputs)
+    (flags,) = [d for d in fig.data if d.type == "heatmap" and d.texttemplate]
+    assert flags.texttemplate == "%{text}"
+    exit_layer = decision.exit_layer
+    frame = fig.frames[exit_layer - 1]
+    (cells,) = [d for d in frame.data if d.type == "heatmap" and d.text is not None]
+    for row_z, row_text in zip(cells.z, cells.text):
+        shown = list(row_text[:exit_layer])
+        assert shown == ["yes" if v else "no" for v in row_z[:exit_layer]]
+        assert set(row_text[exit_layer:]) <= {""}  # layers not computed have no words
+    assert {"yes", "no"} & {t for row in cells.text for t in row}
+
+
+def test_playback_colours_match_the_static_charts():
+    """The rule's series on a chart of its own is drawn in the static figure's colour (ELBERT's puzzlement was
+    orange in the playback and blue in the chart below it); a method panel's lines keep the panel's colours."""
+    cls, trace, decision, inputs = toy_case("elbert", "two_stage")
+    static = plots.decision_panels(trace, decision, cls.rules["two_stage"].spec, method=cls, inputs=inputs)
+    fig = plots.playback_figure(trace, decision, cls, inputs)
+    compared = set()
+    for panel in static:
+        for d in panel.figure.data:
+            if d.type != "scatter" or d.x[0] is None or d.line.color is None:
+                continue
+            same = [p for p in fig.data if p.type == "scatter" and p.name == d.name]
+            if same:
+                assert same[0].line.color == d.line.color, (panel.title, d.name)
+                compared.add(d.name)
+    # the rule's own chart (puzzlement) and a method panel's line (the window's confidence) were both compared
+    assert cls.series_name("puzzlement") in compared and len(compared) >= 2
+
+
+def test_slider_and_buttons_are_not_near_white():
+    """Plotly's default rail and buttons are near-white: a glaring bar on the dark theme."""
+    trace = make_trace(P)
+    fig = plots.playback_figure(trace, replay(trace, PatienceRule(6, patience=2)), PabeeMethod)
+    slider, buttons = fig.layout.sliders[0], fig.layout.updatemenus[0]
+    for color in (slider.bgcolor, slider.bordercolor, slider.activebgcolor, buttons.bgcolor):
+        assert color is not None
+        assert "rgba(128,128,128" in color or color == plots.THRESHOLD_COLOR, color
+
+
+def test_many_token_labels_stand_upright():
+    tokens = ["[CLS]", *[f"w{k}" for k in range(20)], "[SEP]"]
+    trace = make_trace(P, tokens=tokens)
+    fig = plots.playback_figure(trace, replay(trace, PatienceRule(6, patience=2)), PabeeMethod)
+    (axis,) = [fig.layout[k] for k in fig.layout if k.startswith("xaxis") and fig.layout[k].ticktext]
+    assert axis.tickangle == -90  # slanted labels overlapped on a phone

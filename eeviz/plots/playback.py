@@ -14,7 +14,7 @@ shape named ``"current"``.
 from __future__ import annotations
 
 import textwrap
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import plotly.graph_objects as go
@@ -25,8 +25,8 @@ from .playback_parts import (
     CURRENT, GREY_TEXT, NOT_COMPUTED, Row, animation_controls, assemble, axis_ids, layer_shapes, matrix_reveal, plain,
     playback_rows, playback_series, series_reveal, shape, stacked_axes,
 )
-from .style import (BAR_COLORS, EXIT_COLOR, LINE_COLORS, OFF_FILL, SIDES, THRESHOLD, ZONE_COLOR, auto_range,
-                    class_color, escape, fires)
+from .style import (BAR_COLORS, EXIT_COLOR, LINE_COLORS, OFF_FILL, SERIES_COLORS, SIDES, THRESHOLD, ZONE_COLOR,
+                    auto_range, class_color, escape, fires)
 
 WRAP = 56  # characters per line of a frame's sentence (plotly does not wrap titles; fits a phone)
 KEY_WIDTH = 38  # characters of a chart's title and colour key per line: what a phone shows beside the y labels
@@ -170,11 +170,12 @@ def playback_figure(
             series_reveal(trace.probs[:, c]), key=class_color(c))
     tokens = [escape(t) for t in trace.tokens]
     for r, row in enumerate(rows[1:], start=2):
-        if row.kind == "flags":
+        if row.kind == "flags":  # yes / no in the cells, as the static chart has
             add(r, dict(type="heatmap", y=[escape(name_of(k)) for k in row.lines], x=list(range(1, num_layers + 1)),
                         zmin=0, zmax=1, colorscale=[[0, OFF_FILL], [1, ZONE_COLOR]], showscale=False, xgap=2,
-                        ygap=2, hoverongaps=False, hovertemplate="layer %{x}: %{y} = %{z}<extra></extra>"),
-                matrix_reveal(np.array([series[k] for k in row.lines]), layers_on_rows=False))
+                        ygap=2, hoverongaps=False, texttemplate="%{text}",
+                        hovertemplate="layer %{x}: %{y}: %{text}<extra></extra>"),
+                flags_reveal(np.array([series[k] for k in row.lines])))
         elif row.kind == "tokens":
             matrix = np.asarray(trace.cls_cumulative, dtype=float).mean(axis=1)  # (L, T)
             add(r, dict(type="heatmap", x=list(range(len(tokens))), y=list(range(1, num_layers + 1)),
@@ -185,7 +186,7 @@ def playback_figure(
         else:
             for k, key in enumerate([*row.bars, *row.lines]):
                 bar = k < len(row.bars)
-                base = BAR_COLORS[k % len(BAR_COLORS)] if bar else LINE_COLORS[(k - len(row.bars)) % len(LINE_COLORS)]
+                base = _series_color(row, k, bar)
                 met = fires(series[key], threshold, side) if key == row.threshold else np.zeros(num_layers, bool)
                 name = escape(name_of(key))
                 hover = f"layer %{{x}}<br>{name} = %{{y:.3f}}<extra></extra>"
@@ -215,7 +216,8 @@ def playback_figure(
             layout[x_axis].update(tickmode="array", tickvals=list(range(len(tokens))), ticktext=tokens,
                                   tickfont=dict(size=10), automargin=True)
             if len(tokens) > 16:  # else unset: plotly tilts the labels only where they would overlap (a phone)
-                layout[x_axis].update(tickangle=-50)
+                # upright (-90): slanted labels need ~1.3 times the room each and overlapped at 400 px
+                layout[x_axis].update(tickangle=-90)
             layout[y_axis].update(autorange="reversed", title=dict(text="layer"), dtick=1)
             continue
         layout[x_axis].update(range=[0.5, num_layers + 0.5], tickmode="linear", tick0=1,
@@ -275,6 +277,26 @@ def playback_figure(
         for layer in range(1, num_layers + 1)
     ]
     return assemble(data, layout, frames)
+
+
+def _series_color(row, k: int, bar: bool) -> str:
+    """The colour of a row's k-th series, the same as the static figures': a method panel's bars and lines take
+    ``panels``' colours (``plots.traces.panel_figure``), any other chart (the rule's series on its own, the rule's
+    state) the series colours in order (``signal_figure``, ``lines_figure``)."""
+    if not row.panel:
+        return SERIES_COLORS[k % len(SERIES_COLORS)]
+    return BAR_COLORS[k % len(BAR_COLORS)] if bar else LINE_COLORS[(k - len(row.bars)) % len(LINE_COLORS)]
+
+
+def flags_reveal(matrix) -> Callable[[int], dict]:
+    """n -> a yes/no heatmap whose layers past n are blank, with "yes" / "no" in the cells shown."""
+    cells = matrix_reveal(matrix, layers_on_rows=False)
+    words = [["yes" if v else "no" for v in row] for row in np.asarray(matrix, dtype=float)]
+
+    def update(n: int) -> dict:
+        return {**cells(n), "text": [row[:n] + [""] * (len(row) - n) for row in words]}
+
+    return update
 
 
 def _band_text_side(band, num_layers: int) -> str:

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 
 from ..methods.base import FigureInputs, RuleSpec
 from ..trace import Decision, Trace
-from .style import EXIT, EXIT_COLOR, SKIPPED, auto_range
+from .style import EXIT, EXIT_COLOR, RAIL_BORDER, RAIL_FILL, SKIPPED, THRESHOLD_COLOR, auto_range
 
 CURRENT = "current"  # the shape over the layer being computed
 NOT_COMPUTED = "not computed"
@@ -81,7 +81,8 @@ def playback_rows(trace: Trace, decision: Decision, spec: RuleSpec | None, metho
     # the rule's own state, even where a panel drew part of it (a random rule compares u_i with λ_i)
     state = [k for k, v in info.items() if k != key and not is_flag(v)]
     if any(k not in drawn for k in state):
-        rows.append(Row("Rule state", lines=state))
+        rows.append(Row("Rule state", lines=state, y_title=spec.state_title if spec is not None else "",
+                        y_range=spec.state_range if spec is not None else None))
         drawn.update(state)
     flags = [k for k, v in info.items() if k != key and k not in state]
     if flags:
@@ -202,10 +203,14 @@ def animation_controls(labels: list[str], play_until: int, below: int = 0) -> di
     pause = dict(label="❚❚ pause", method="animate", args=[[None], still])
     return dict(
         # the slider over the whole width, the buttons under it: side by side they collide on a phone
+        # colours both themes read (plotly's defaults are a near-white rail and buttons, a glaring bar on dark)
         sliders=[dict(active=0, steps=steps, x=0, len=1, y=0, yanchor="top", pad=dict(t=50 + below, b=4),
-                      currentvalue=dict(prefix="layer ", font=dict(size=13), xanchor="left"), name="layer")],
+                      currentvalue=dict(prefix="layer ", font=dict(size=13), xanchor="left"), name="layer",
+                      bgcolor=RAIL_FILL, bordercolor=RAIL_BORDER, borderwidth=1, activebgcolor=THRESHOLD_COLOR,
+                      tickcolor=THRESHOLD_COLOR)],
         updatemenus=[dict(type="buttons", direction="left", buttons=[play, pause], showactive=False,
-                          x=0, xanchor="left", y=0, yanchor="top", pad=dict(t=136 + below))],
+                          x=0, xanchor="left", y=0, yanchor="top", pad=dict(t=136 + below),
+                          bgcolor=RAIL_FILL, bordercolor=RAIL_BORDER)],
     )
 
 

@@ -30,6 +30,9 @@ THRESHOLD_COLOR = "#888888"
 # whatever the page's background (on a see-through cell the text could not suit both themes)
 OFF_FILL = "#9E9E9E"
 VEIL_COLOR = "#808080"  # over the layers never run: a grey veil greys out a heatmap's colours on either theme
+# controls drawn inside a figure (the playback's slider rail and buttons): see-through greys, not plotly's near-white
+RAIL_FILL = "rgba(128,128,128,0.25)"
+RAIL_BORDER = "rgba(128,128,128,0.6)"
 ZONE_COLOR = "#2CA02C"
 MISS_COLOR = "#F58518"  # a band whose condition does not hold (e.g. a window that does not pass)
 CLASS_COLORS = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#72B7B2", "#9D755D", "#EECA3B", "#FF9DA6")
