@@ -46,7 +46,7 @@ traces = ui.get_traces(selected, text, text_b)
 def decisions_view(selected, models, traces, names) -> None:
     """Each checkpoint's decision and the figures comparing them. The exit-rule widgets (in the sidebar) rerun
     only this function: a threshold move never re-runs the sentence through the models."""
-    rules, shared = {}, {}  # one set of exit-rule controls per method (shared with Explore through their keys)
+    rules = {}  # one set of exit-rule controls per method (shared with Explore through their keys)
     with st.sidebar:
         st.markdown("**Exit rules**")
         # one model per method: its checkpoint's defaults start the widgets (the first selected one's)
@@ -54,8 +54,7 @@ def decisions_view(selected, models, traces, names) -> None:
         for method_cls in {type(models[i.name].method): None for i in selected}:
             depth = max(models[i.name].num_layers for i in selected if type(models[i.name].method) is method_cls)
             with st.expander(method_cls.title, expanded=False):
-                rules[method_cls] = ui.rule_controls(method_cls, depth, where=st, shared=shared,
-                                                     method=first[method_cls])
+                rules[method_cls] = ui.rule_controls(method_cls, depth, where=st, method=first[method_cls])
 
     decisions, keys = {}, {}  # keys: what each checkpoint's result is a function of, for the caches
     for info in selected:

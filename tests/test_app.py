@@ -140,11 +140,11 @@ def test_explore_renders_a_decision_with_charts(checkpoints_env):
 
 def test_threshold_slider_moves_the_marked_exit_layer(checkpoints_env):
     at = run_app(ckpt="deebert-tiny")
-    slider = at.slider(key="t_entropy")
+    slider = at.slider(key="t_deebert_entropy")
     slider.set_value(slider.max).run()  # S = 1.1 nats > any binary entropy (at most ln 2): exit at layer 1
     assert metric(at, "Exit layer") == "1 / 3"
     assert exit_markers(at) == {1}
-    at.slider(key="t_entropy").set_value(0.0).run()  # entropy is never below 0: the full model
+    at.slider(key="t_deebert_entropy").set_value(0.0).run()  # entropy is never below 0: the full model
     assert metric(at, "Exit layer") == "3 / 3"
     assert exit_markers(at) == {3}
 
@@ -192,9 +192,9 @@ def test_plotly_js_is_served_from_the_plotly_package(tmp_path, monkeypatch):
 
 
 def test_query_parameters_restore_the_view(checkpoints_env):
-    at = run_app(ckpt="deebert-tiny", text="bad plot", t_entropy="0.0")
+    at = run_app(ckpt="deebert-tiny", text="bad plot", t_deebert_entropy="0.0")
     assert at.text_area(key="text").value == "bad plot"
-    assert at.slider(key="t_entropy").value == 0.0
+    assert at.slider(key="t_deebert_entropy").value == 0.0
     assert metric(at, "Exit layer") == "3 / 3"
     # "bad plot" is an eval example: its gold label is known and shown
     assert any("Gold" in m.value for m in [*at.success, *at.error])
@@ -205,7 +205,7 @@ def test_several_rules_get_a_rule_choice_and_a_summary(checkpoints_env):
     assert at.radio(key="rule_palbert").value == "q_exit"
     at.radio(key="rule_palbert").set_value("sampling").run()
     assert not at.exception
-    assert at.number_input(key="t_sampling").value == 0  # a seed, not a slider
+    assert at.number_input(key="t_palbert_sampling").value == 0  # a seed, not a slider
     titles = {spec["layout"]["title"]["text"] for spec in chart_specs(at)}
     assert "Where the random rule exits, over many draws" in titles
     assert len(at.dataframe) == 2  # every rule's decision + the per-layer table
@@ -274,7 +274,7 @@ def test_compare_redraws_nothing_when_no_exit_changes(checkpoints_env):
     sends the page the same figure and the same table (which the browser does not redraw), one that does
     changes both."""
     at = run_app("pages/1_Compare.py", ckpts="deebert-tiny")
-    at.slider(key="t_entropy").set_value(0.0).run()  # entropy is never below 0: every checkpoint runs to the end
+    at.slider(key="t_deebert_entropy").set_value(0.0).run()  # entropy is never below 0: every checkpoint runs to the end
 
     def shown():
         (grid,) = charts(at)
@@ -283,10 +283,10 @@ def test_compare_redraws_nothing_when_no_exit_changes(checkpoints_env):
     spec, table = shown()
     assert "threshold" not in table.columns  # the sidebar shows them; the CSV has them
     assert list(table["exit layer"]) == [3]
-    at.slider(key="t_entropy").set_value(0.01).run()  # still below every entropy: no exit changes
+    at.slider(key="t_deebert_entropy").set_value(0.01).run()  # still below every entropy: no exit changes
     assert shown()[0] == spec
     assert shown()[1].equals(table)
-    at.slider(key="t_entropy").set_value(at.slider(key="t_entropy").max).run()  # exit at layer 1
+    at.slider(key="t_deebert_entropy").set_value(at.slider(key="t_deebert_entropy").max).run()  # exit at layer 1
     new_spec, new_table = shown()
     assert list(new_table["exit layer"]) == [1]
     assert new_spec != spec

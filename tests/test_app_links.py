@@ -1,6 +1,6 @@
 """What a link or a broken folder can do to the app (issue 15 §7, §10), through ``AppTest``.
 
-- A threshold in the URL that no widget can hold (``?t_sampling=inf``, ``1e309``) raised OverflowError inside
+- A threshold in the URL that no widget can hold (``?t_palbert_sampling=inf``, ``1e309``) raised OverflowError inside
   Streamlit on Explore, Compare and Attention; now the page drops it and says which values are valid.
 - Error messages showed the server's absolute paths; now folders are named relative to the checkpoints folder.
 """
@@ -25,11 +25,15 @@ PAGES = [None, "pages/1_Compare.py", "pages/2_Attention.py"]
 
 @pytest.fixture(scope="module")
 def link_checkpoints(tiny_bert, tmp_path_factory):
-    """palbert (a whole-number seed and a Q threshold), a copy with unreadable weights, a folder that is no
-    checkpoint."""
+    """palbert (a whole-number seed and a Q threshold), pondernet (the same Q rule, its own default), a copy with
+    unreadable weights, a folder that is no checkpoint."""
     root = tmp_path_factory.mktemp("link_checkpoints")
     cfg = ModelConfig(backbone=tiny_bert, method="palbert", task="toy", labels=["neg", "pos"], max_length=32)
     save_checkpoint(build_model(cfg), root / "palbert-tiny")
+    # the same rule as PALBERT's, with another default chosen for it (as the shipped PonderNet's q = 0.15)
+    cfg = ModelConfig(backbone=tiny_bert, method="pondernet", task="toy", labels=["neg", "pos"], max_length=32,
+                      default_rule="q_exit", rule_defaults={"q_exit": 0.3})
+    save_checkpoint(build_model(cfg), root / "pondernet-tiny")
     shutil.copytree(root / "palbert-tiny", root / "unreadable")
     (root / "unreadable" / "model.safetensors").write_bytes(b"not a safetensors file")
     (root / "broken").mkdir()
@@ -58,31 +62,76 @@ def texts(at: AppTest) -> list[str]:
 @pytest.mark.parametrize("page", PAGES)
 @pytest.mark.parametrize("value", ["inf", "1e309", "-inf"])
 def test_an_overflowing_seed_in_the_link_is_refused_with_its_range(links_env, page, value):
-    at = run(page, ckpt="palbert-tiny", rule_palbert="sampling", t_sampling=value)
+    at = run(page, ckpt="palbert-tiny", rule_palbert="sampling", t_palbert_sampling=value)
     assert not at.exception, [e.value for e in at.exception]
     warnings = [w.value for w in at.warning]
-    shown = "t\\_sampling=" + value.replace("-", "\\-")  # as md_escape writes it
+    shown = "t\\_palbert\\_sampling=" + value.replace("-", "\\-")  # as md_escape writes it
     assert any(shown in w and "not a finite number" in w for w in warnings), warnings
     assert any("whole number from 0 to" in w for w in warnings), warnings
-    assert at.number_input(key="t_sampling").value == 0  # the default seed
-    assert "t_sampling" not in at.query_params
+    assert at.number_input(key="t_palbert_sampling").value == 0  # the default seed
+    assert "t_palbert_sampling" not in at.query_params
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_an_unusable_threshold_in_the_link_is_refused_on_every_page(links_env, page):
-    at = run(page, ckpt="palbert-tiny", t_q_exit="1e309")
+    at = run(page, ckpt="palbert-tiny", t_palbert_q_exit="1e309")
     assert not at.exception, [e.value for e in at.exception]
-    assert any("t\\_q\\_exit=1e309" in w.value and "from 0 to 1" in w.value for w in at.warning)
-    at = run(page, ckpt="palbert-tiny", t_q_exit="abc")
+    assert any("t\\_palbert\\_q\\_exit=1e309" in w.value and "from 0 to 1" in w.value for w in at.warning)
+    at = run(page, ckpt="palbert-tiny", t_palbert_q_exit="abc")
     assert not at.exception, [e.value for e in at.exception]
     assert any("is not a number" in w.value for w in at.warning)
 
 
 def test_a_valid_threshold_in_the_link_is_kept_without_a_message(links_env):
-    at = run(None, ckpt="palbert-tiny", t_q_exit="0.25")
+    at = run(None, ckpt="palbert-tiny", t_palbert_q_exit="0.25")
     assert not at.exception
-    assert at.slider(key="t_q_exit").value == 0.25
+    assert at.slider(key="t_palbert_q_exit").value == 0.25
     assert not any("Ignored" in w.value for w in at.warning)
+
+
+def results(at: AppTest) -> dict[str, dict]:
+    """The "Reproduce this result" lines, by checkpoint."""
+    import json
+
+    lines = [line for c in at.code if c.language == "json" for line in c.value.splitlines()]
+    return {r["checkpoint"]: r for r in map(json.loads, lines)}
+
+
+def test_two_methods_with_the_same_rule_keep_their_own_thresholds_on_compare(links_env):
+    # one t_q_exit widget used to serve both: PonderNet ran silently at PALBERT's q, unlike on Explore
+    at = run("pages/1_Compare.py", ckpts="palbert-tiny,pondernet-tiny", text="a fine film")
+    assert not at.exception, [e.value for e in at.exception]
+    palbert_q = at.slider(key="t_palbert_q_exit").value
+    assert at.slider(key="t_pondernet_q_exit").value == 0.3 != palbert_q  # its checkpoint's own default
+    assert results(at)["pondernet-tiny"]["params"] == {"q": 0.3}
+    assert results(at)["palbert-tiny"]["params"] == {"q": palbert_q}
+    at.slider(key="t_pondernet_q_exit").set_value(0.7).run()
+    assert at.slider(key="t_palbert_q_exit").value == palbert_q  # moving one leaves the other
+    assert results(at)["pondernet-tiny"]["params"] == {"q": 0.7}
+    assert results(at)["palbert-tiny"]["params"] == {"q": palbert_q}
+
+    explore = run(None, ckpt="pondernet-tiny", text="a fine film")  # Explore starts where Compare did
+    assert explore.slider(key="t_pondernet_q_exit").value == 0.3
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_link_from_before_per_method_thresholds_still_sets_them(links_env, page):
+    at = run(page, ckpt="palbert-tiny", t_q_exit="0.25")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key="t_palbert_q_exit").value == 0.25
+    assert "t_q_exit" not in at.query_params  # rewritten in the link, for every method with that rule
+    assert at.query_params["t_palbert_q_exit"] == "0.25" == at.query_params["t_pondernet_q_exit"]
+
+
+@pytest.mark.parametrize("page", [None, "pages/2_Attention.py"])
+def test_a_link_to_a_checkpoint_that_is_not_here_says_so(links_env, page):
+    at = run(page, ckpt="no-such-folder<b>")
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [w.value for w in at.sidebar.warning if "no such folder" in w.value]
+    assert len(shown) == 1 and "no\\-such\\-folder\\<b\\>" in shown[0], shown  # named, escaped
+    assert at.query_params["ckpt"] == at.selectbox(key="ckpt").value  # the link now names what is shown
+    at.run()
+    assert not any("no such folder" in w.value for w in at.sidebar.warning)  # said once, not on every run
 
 
 def test_messages_name_folders_relative_to_the_checkpoints_folder(links_env):

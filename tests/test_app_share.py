@@ -131,7 +131,7 @@ def test_compare_csv_stacks_every_checkpoint(share_checkpoints):
 
 
 def test_explore_figures_are_saved_under_the_same_name(share_env):
-    at = run(ckpt="deebert-tiny", text="a fine film", t_entropy="0.2")
+    at = run(ckpt="deebert-tiny", text="a fine film", t_deebert_entropy="0.2")
     names = [c.get("toImageButtonOptions", {}).get("filename", "") for c in chart_configs(at).values()]
     stem = f"eeviz_deebert-tiny_entropy_{text_id('a fine film')[:8]}"
     assert names and all(n.startswith(stem + "_") for n in names), names
@@ -161,14 +161,14 @@ def test_unknown_checkpoints_in_the_link_are_left_out_with_a_notice(share_env):
 
 # ============================================================================================ page switches
 def test_a_shared_links_sentence_and_threshold_reach_compare_on_the_first_switch(share_env):
-    at = run(ckpt="deebert-tiny", text="a shared sentence", t_entropy="0.55")
+    at = run(ckpt="deebert-tiny", text="a shared sentence", t_deebert_entropy="0.55")
     assert at.text_area(key="text").value == "a shared sentence"
     at.query_params.clear()  # a sidebar page link drops the query string
     at.switch_page(COMPARE)
     at.run()
     assert not at.exception
     assert at.text_area(key="text").value == "a shared sentence"
-    assert at.slider(key="t_entropy").value == 0.55
+    assert at.slider(key="t_deebert_entropy").value == 0.55
     assert at.query_params["text"] == "a shared sentence"  # and Compare's own link holds it
     # an edit on Compare stands through its reruns
     at.text_area(key="text").set_value("an edited sentence").run()
@@ -198,5 +198,5 @@ def test_compare_builds_its_playback_only_once_opened(share_env):
     assert not at.exception
     (playback,) = charts(at, "playback")
     assert "_playback" in playback.config["toImageButtonOptions"]["filename"]
-    at.slider(key="t_entropy").set_value(0.6).run()  # stays open through a threshold move
+    at.slider(key="t_deebert_entropy").set_value(0.6).run()  # stays open through a threshold move
     assert charts(at, "playback")

@@ -106,7 +106,7 @@ def test_attention_page_says_the_heads_read_cls(teaching_checkpoints, monkeypatc
 
 
 # ============================================================================ the entropy slider's range
-def test_entropy_threshold_runs_to_log_c():
+def test_deebert_entropy_threshold_runs_to_log_c():
     import math
 
     from eeviz.methods.base import RuleSpec
@@ -121,18 +121,18 @@ def test_entropy_threshold_runs_to_log_c():
 
 
 def entropy_slider_max(at) -> float:
-    sliders = [s for s in at.slider if s.key == "t_entropy"]
+    sliders = [s for s in at.slider if s.key == "t_deebert_entropy"]
     assert sliders, "no entropy slider"
     return sliders[0].max
 
 
-def test_entropy_slider_follows_the_checkpoints_classes(teaching_checkpoints, monkeypatch):
+def test_deebert_entropy_slider_follows_the_checkpoints_classes(teaching_checkpoints, monkeypatch):
     assert entropy_slider_max(run_page(teaching_checkpoints, monkeypatch, ckpt="cls2")) == pytest.approx(0.7)
     assert entropy_slider_max(run_page(teaching_checkpoints, monkeypatch, ckpt="mean3")) == pytest.approx(1.1)
 
 
 def test_a_link_entropy_above_log_c_is_dropped_with_a_note(teaching_checkpoints, monkeypatch):
-    at = run_page(teaching_checkpoints, monkeypatch, ckpt="cls2", t_entropy="1.0")
+    at = run_page(teaching_checkpoints, monkeypatch, ckpt="cls2", t_deebert_entropy="1.0")
     assert entropy_slider_max(at) == pytest.approx(0.7)
     notes = [w.value.replace("\\", "") for w in at.warning]  # markdown-escaped
     assert any("out of range" in n and "from 0 to 0.7" in n for n in notes), notes

@@ -21,20 +21,49 @@ SAMPLED_DRAWS = 200  # draws of a random rule shown as a distribution of exit la
 MAX_LAYER_COUNT_RANGE = 100
 
 
-def threshold_input(spec: RuleSpec, num_layers: int, where=None, shared: dict | None = None,
-                    default: float | None = None, num_labels: int | None = None) -> float | int | None:
-    """The widget for a rule's threshold (query parameter ``t_<rule>``); None for rules without one.
+def threshold_key(method_name: str, rule_name: str) -> str:
+    """The session and URL key of one method's rule threshold (``t_<method>_<rule>``).
 
-    ``shared`` collects the values of widgets already drawn in this run, so two methods with the same rule
-    (PonderNet and PALBERT) share one widget instead of drawing a duplicate. ``num_labels``: the model's class
-    count, for thresholds whose top depends on it (``RuleSpec.maximum_for``).
+    One per method, not per rule: each checkpoint's default threshold was chosen on its own dev split, and when
+    PonderNet and PALBERT shared one ``t_q_exit`` widget, Compare ran PonderNet at PALBERT's q (0.05 against its
+    own 0.15) without a word, and disagreed with Explore.
+    """
+    return f"t_{method_name}_{rule_name}"
+
+
+def upgrade_old_link_keys() -> None:
+    """Links written before thresholds were per method name the rule only (``t_q_exit=0.25``): such a value goes
+    to every method with that rule, under its own key, and the page reruns so that the widgets read it."""
+    from ..methods import available_methods, get_method
+
+    by_rule: dict[str, list[str]] = {}
+    for name in available_methods():
+        for rule in get_method(name).rules:
+            by_rule.setdefault(rule, []).append(name)
+    old = [rule for rule in by_rule if f"t_{rule}" in st.query_params]
+    if not old:
+        return
+    try:
+        for rule in old:
+            raw = st.query_params[f"t_{rule}"]
+            for name in by_rule[rule]:
+                if threshold_key(name, rule) not in st.query_params:
+                    st.query_params[threshold_key(name, rule)] = raw
+            del st.query_params[f"t_{rule}"]
+    except StreamlitAPIException:  # a key already bound to a widget (history navigation): leave the link be
+        return
+    st.rerun()
+
+
+def threshold_input(spec: RuleSpec, key: str, num_layers: int, where=None, default: float | None = None,
+                    num_labels: int | None = None) -> float | int | None:
+    """The widget for a rule's threshold (``key``, also its query parameter: ``threshold_key``); None for rules
+    without one. ``num_labels``: the model's class count, for thresholds whose top depends on it
+    (``RuleSpec.maximum_for``).
     """
     if spec.maximum_for(num_labels) != spec.maximum:  # the range, the link check and the clamp all follow it
         spec = dataclasses.replace(spec, maximum=spec.maximum_for(num_labels))
     where = where or st.sidebar
-    key = f"t_{spec.name}"
-    if shared is not None and key in shared:
-        return shared[key]
     _carry_link_values()
     _check_url_value(spec, key)
     if spec.minimum == spec.maximum:
@@ -82,8 +111,6 @@ def threshold_input(spec: RuleSpec, num_layers: int, where=None, shared: dict | 
             bind="query-params",
             persist_state="session",
         )
-    if shared is not None:
-        shared[key] = value
     if value is not None:
         _note_link_value(key, value)
     return value
@@ -99,22 +126,23 @@ def widget_range(spec: RuleSpec, num_layers: int) -> tuple[float, float]:
     return float(spec.minimum), float(spec.maximum)
 
 
-def url_value_problem(spec: RuleSpec, raw: str) -> str | None:
+def url_value_problem(spec: RuleSpec, raw: str, key: str | None = None) -> str | None:
     """Why a threshold from the URL cannot be used (None when it can): not a number, not finite (``inf``,
     ``1e309``), not whole for a whole-number threshold, or outside the rule's range. Names the valid range."""
     kind = "a whole number" if spec.integer else "a number"
     valid = f"{spec.label or spec.param} takes {kind} from {spec.minimum:g} to {spec.maximum:g}"
     shown = raw if len(raw) <= 40 else raw[:39] + "…"
+    key = key or f"t_{spec.name}"
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        return f"t_{spec.name}={shown} is not a number; {valid}"
+        return f"{key}={shown} is not a number; {valid}"
     if not math.isfinite(value):
-        return f"t_{spec.name}={shown} is not a finite number; {valid}"
+        return f"{key}={shown} is not a finite number; {valid}"
     if spec.integer and not value.is_integer():
-        return f"t_{spec.name}={shown} is not a whole number; {valid}"
+        return f"{key}={shown} is not a whole number; {valid}"
     if not spec.minimum <= value <= spec.maximum:
-        return f"t_{spec.name}={shown} is out of range; {valid}"
+        return f"{key}={shown} is out of range; {valid}"
     return None
 
 
@@ -157,7 +185,7 @@ def _check_url_value(spec: RuleSpec, key: str) -> None:
     raw = st.query_params.get(key)
     if raw is None or spec.minimum == spec.maximum:
         return
-    problem = url_value_problem(spec, raw)
+    problem = url_value_problem(spec, raw, key)
     if problem is None:
         return
     message = f"Ignored a threshold from the link: {md_escape(problem)}."
@@ -171,8 +199,7 @@ def _check_url_value(spec: RuleSpec, key: str) -> None:
 
 
 def rule_controls(
-    method_cls: type[ExitMethod], num_layers: int, where=None, shared: dict | None = None,
-    method: ExitMethod | None = None,
+    method_cls: type[ExitMethod], num_layers: int, where=None, method: ExitMethod | None = None,
 ) -> tuple[str, dict]:
     """Exit-rule choice (query parameter ``rule_<method>``) and its threshold; returns (rule name, params).
 
@@ -180,6 +207,7 @@ def rule_controls(
     thresholds chosen on dev), else at the papers'.
     """
     where = where or st.sidebar
+    upgrade_old_link_keys()
     names = list(method_cls.rules)
     rule = method.default_rule if method is not None else method_cls.default_rule
     if len(names) > 1:
@@ -202,7 +230,7 @@ def rule_controls(
         where.caption(f"**{md_escape(spec.display)}**: {spec.description}")  # markdown with LaTeX
     default = method.default_threshold(rule) if method is not None else None
     num_labels = method.num_labels if method is not None else None
-    value = threshold_input(spec, num_layers, where, shared, default, num_labels)
+    value = threshold_input(spec, threshold_key(method_cls.name, rule), num_layers, where, default, num_labels)
     return rule, ({} if value is None else {spec.param: value})
 
 
@@ -260,7 +288,7 @@ def all_rules_table(model, trace: Trace, chosen: dict[str, dict]):
         spec = rule_cls.spec
         params = chosen.get(name)
         if params is None:
-            value = st.session_state.get(f"t_{name}")
+            value = st.session_state.get(threshold_key(model.method.name, name))
             params = {} if value is None or spec.minimum == spec.maximum else {spec.param: value}
         d = replay(trace, model.make_rule(name, **params))
         value = params.get(spec.param, None if spec.minimum == spec.maximum else spec.default)

@@ -32,7 +32,9 @@ from .output import pair_boundary, show_compare_cut_notice, show_cut_notice, sho
 from .playback import COMPARE_HOW, playback_box
 from .reproduce import show_result_check
 from .page import EVALUATE_COMMAND, PAGE_ICON, PAGES, TRAIN_COMMAND, md_escape, setup_page
-from .rules import all_rules_table, gold_input, method_extras, rule_controls, sampled_exits, threshold_input
+from .rules import (
+    all_rules_table, gold_input, method_extras, rule_controls, sampled_exits, threshold_input, threshold_key,
+)
 
 __all__ = [
     "BUILTIN_EXAMPLES",
@@ -75,5 +77,6 @@ __all__ = [
     "show_decision",
     "show_result_check",
     "threshold_input",
+    "threshold_key",
     "titles",
 ]

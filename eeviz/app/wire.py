@@ -130,7 +130,7 @@ class WireSession:
             if widget.id == self.slider_id:
                 del widget.double_array_value.data[:]
                 widget.double_array_value.data.append(value)
-        key = self.slider_id.rsplit("-", 1)[-1]  # "$$ID-<hash>-t_entropy": its query parameter
+        key = self.slider_id.rsplit("-", 1)[-1]  # "$$ID-<hash>-t_deebert_entropy": its query parameter
         query = dict(parse_qsl(msg.rerun_script.query_string, keep_blank_values=True))
         query[key] = f"{value:g}"
         msg.rerun_script.query_string = urlencode(query)

@@ -82,7 +82,7 @@ def test_app_in_the_browser(streamlit_app, browser_checkpoints, browser_page, pa
         wait_for_app,
         lambda: page.get_by_test_id("stMetricValue").first.filter(has_text="3 / 3").wait_for(timeout=TIMEOUT_MS),
     )
-    page.wait_for_url(re.compile(r"t_entropy=0"), timeout=TIMEOUT_MS)
+    page.wait_for_url(re.compile(r"t_deebert_entropy=0"), timeout=TIMEOUT_MS)
 
     # every page, reached through the sidebar, keeps the sentence and the checkpoint
     goto_page(page, wait_for_app, "Compare", "Compare methods on one sentence")
@@ -121,7 +121,7 @@ def test_a_shared_link_reaches_compare_on_the_first_click(streamlit_app, browser
     so a reload keeps them. The downloads are named after the checkpoint, rule and sentence."""
     page = browser_page
     base_url = streamlit_app(APP, env={"EEVIZ_CHECKPOINTS": str(browser_checkpoints)})
-    page.goto(base_url + "/?ckpt=pabee-tiny&text=a+shared+sentence&t_patience=1")
+    page.goto(base_url + "/?ckpt=pabee-tiny&text=a+shared+sentence&t_pabee_patience=1")
     wait_for_app(page)
     page.get_by_test_id("stMetricValue").first.wait_for(timeout=TIMEOUT_MS)
     wait_for_app(page)

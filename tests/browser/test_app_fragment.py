@@ -55,7 +55,7 @@ def test_a_threshold_move_reruns_only_the_decision(streamlit_app, fragment_check
     wait_for_app(page)
     assert frames, "the slider move sent nothing"
     assert not any(TITLE in f for f in frames), "a threshold move reran the whole page (and its trace)"
-    page.wait_for_url(re.compile(r"t_entropy=[0-9.]+"), timeout=TIMEOUT_MS)  # still written to the link
+    page.wait_for_url(re.compile(r"t_deebert_entropy=[0-9.]+"), timeout=TIMEOUT_MS)  # still written to the link
 
     # a new sentence is a full run: the title comes again (the check above can fail)
     frames.clear()
@@ -93,7 +93,7 @@ def test_a_threshold_move_redraws_the_charts_in_place(streamlit_app, fragment_ch
     in Streamlit's theme, never as new charts (a new chart cost each page about 50 ms per move)."""
     page = browser_page
     base_url = streamlit_app(APP, env={"EEVIZ_CHECKPOINTS": str(fragment_checkpoints)})
-    page.goto(base_url + "/?ckpt=deebert-tiny&t_entropy=0.01")
+    page.goto(base_url + "/?ckpt=deebert-tiny&t_deebert_entropy=0.01")
     wait_for_app(page)
     page.locator(".eeviz-live-chart .main-svg").first.wait_for(timeout=TIMEOUT_MS)
     page.wait_for_function("document.querySelectorAll('.eeviz-live-chart[data-drawn]').length >= 2")

@@ -93,7 +93,7 @@ def wait_for_state(page, condition: str) -> dict:
 def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_page, page_log, wait_for_app):
     page = browser_page
     base_url = streamlit_app(APP, env={"EEVIZ_CHECKPOINTS": str(playback_checkpoints)})
-    page.goto(base_url + "/?ckpt=pabee-play&t_patience=1")
+    page.goto(base_url + "/?ckpt=pabee-play&t_pabee_patience=1")
     wait_for_app(page)
     assert page.locator("g.slider-container").count() == 0  # closed: nothing built
     open_playback(page, wait_for_app)
@@ -122,7 +122,7 @@ def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_pa
     assert back["title"] == first["title"] and "exit" not in back["shapes"]
 
     # Compare: both checkpoints step together; DeeBERT leaves at layer 1, PABEE at layer 2
-    page.goto(base_url + "/Compare?ckpt=pabee-play&t_patience=1")
+    page.goto(base_url + "/Compare?ckpt=pabee-play&t_pabee_patience=1")
     wait_for_app(page)
     open_playback(page, wait_for_app)
     chart = playback_chart(page)
