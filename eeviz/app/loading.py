@@ -71,6 +71,7 @@ def pick_checkpoint(infos: list[CheckpointInfo], where=None) -> CheckpointInfo:
     url = st.query_params.get("ckpt")
     if url in by_name and url != st.session_state.get("_ckpt_in_url"):
         st.session_state["ckpt"] = url
+    unknown = url is not None and url not in by_name and url != st.session_state.get("_ckpt_in_url")
     if st.session_state.get("ckpt") not in by_name:
         st.session_state.pop("ckpt", None)
     # index 0 only applies when the session holds no choice yet (index=None would make the box clearable)
@@ -83,6 +84,10 @@ def pick_checkpoint(infos: list[CheckpointInfo], where=None) -> CheckpointInfo:
         persist_state="session",
         help="method · backbone · task; folders under " + public_path(checkpoints_root(), full=True),
     )
+    if unknown:  # a link to a folder this server lacks: say so, rather than show another one without a word
+        shown = url if len(url) <= 40 else url[:39] + "…"
+        where.warning(f"The link's checkpoint “{md_escape(shown)}” is not here (no such folder); showing "
+                      f"{md_escape(names[name])} instead.", icon=":material/link_off:")
     st.query_params["ckpt"] = name
     st.session_state["_ckpt_in_url"] = name
     return by_name[name]
@@ -162,9 +167,9 @@ def load_models(infos: list[CheckpointInfo], stop_on_error: bool = True) -> dict
     pending = [i for i in infos if not registry.is_loaded(str(i.path), _stamp(i)) and i.name not in failed_names]
     if pending:
         slot = st.empty()  # the progress box disappears once the models are in
-        with slot.status(f"Loading {len(pending)} model(s)…", expanded=False) as status:
+        with slot.status(f"Loading {len(pending)} model{'s' if len(pending) > 1 else ''}…", expanded=False) as status:
             for info in pending:
-                status.update(label=f"Loading {info.title}…")
+                status.update(label=f"Loading {md_escape(info.title)}…")  # a label is markdown
                 try:
                     _model(str(info.path), _stamp(info))
                 except CheckpointError as err:

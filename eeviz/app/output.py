@@ -22,7 +22,7 @@ def show_decision(trace: Trace, decision: Decision, gold: Any = None) -> None:
     with st.container(border=True):
         cols = st.columns(5)
         cols[0].metric("Exit layer", f"{exit_layer} / {num_layers}")
-        cols[1].metric("Prediction", decision.label)
+        cols[1].metric("Prediction", md_escape(decision.label))  # a class name from config.json; values are markdown
         if trace.is_regression:
             cols[2].metric("Value", f"{float(decision.pred):.3f}")
         else:
@@ -57,7 +57,7 @@ def show_decision(trace: Trace, decision: Decision, gold: Any = None) -> None:
         else:
             st.caption(
                 f"Same answer as the full model (layer {num_layers})"
-                + (f", with {saved} layer(s) fewer." if saved else ".")
+                + (f", with {saved} layer{'s' if saved > 1 else ''} fewer." if saved else ".")
             )
 
 
