@@ -6,6 +6,7 @@ import streamlit as st
 
 from eeviz.app import ui, upload
 from eeviz.app.dataset_view import show_results
+from eeviz.csv_safe import csv_text
 
 ui.setup_page("Your sentences")
 infos = ui.list_checkpoints()
@@ -50,7 +51,7 @@ st.caption(
     "which), layers counted from 1; then the prediction there."
 )
 st.download_button(
-    "Table as CSV", table.to_csv(index=False), file_name="eeviz-your-sentences.csv", mime="text/csv",
+    "Table as CSV", csv_text(table), file_name="eeviz-your-sentences.csv", mime="text/csv",
     icon=":material/download:", on_click="ignore",
 )
 

@@ -3,7 +3,8 @@
 A downloaded file says where it came from: its name holds the checkpoint, the exit rule and a short hash of
 the sentence (``eeviz_<checkpoint>_<rule>_<hash8>.csv``; underscores inside a part become hyphens, so the
 four parts stay apart), and the CSV repeats the sentence, checkpoint, rule and threshold on every row beside
-the per-layer data. Figures saved from a chart's camera button get the same name.
+the per-layer data. Figures saved from a chart's camera button get the same name. CSVs are written by
+``csv_safe.csv_text``: a sentence that starts like a formula ("=", "+", "-", "@") is not run by a spreadsheet.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from ..catalog import CheckpointInfo
+from ..csv_safe import csv_text
 from ..fingerprint import text_id
 from ..plots import layer_table
 from ..trace import Decision, Trace
@@ -126,7 +128,7 @@ def export_buttons(info: CheckpointInfo, trace: Trace, decision: Decision) -> No
     )
     cols[1].download_button(
         "Layers as CSV",
-        lambda: layers_frame(info.name, trace, decision).to_csv(index=False),
+        lambda: csv_text(layers_frame(info.name, trace, decision)),
         file_name=explore_name(info, trace, decision, "csv"),
         mime="text/csv",
         icon=":material/download:",
@@ -143,7 +145,7 @@ def compare_export_buttons(traces: Mapping[str, Trace], decisions: Mapping[str, 
     cols = st.columns([1, 3])
     cols[0].download_button(
         "Layers as CSV",
-        lambda: compare_frame(traces, decisions).to_csv(index=False),
+        lambda: csv_text(compare_frame(traces, decisions)),
         file_name=compare_name(traces, decisions, "csv"),
         mime="text/csv",
         icon=":material/download:",
