@@ -488,15 +488,53 @@ def evaluate_checkpoint(
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_checkpoint(checkpoint, device=device)
+    out = Path(json_path) if json_path is not None else Path(checkpoint) / EVAL_FILE
+    check_writable(out)  # before the sweep, which can take minutes
     examples, task_name, split_name = load_eval_examples(model, data, task, split, limit)
     result = evaluate_model(model, examples, task=task_name, split=split_name, batch_size=batch_size, seed=seed,
                             timing_repeats=timing_repeats, timing=timing, precision=precision)
-    out = Path(json_path) if json_path is not None else Path(checkpoint) / EVAL_FILE
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(result.to_json())
-    tmp.replace(out)
+    write_atomically(out, result.to_json())
     return result
+
+
+def _temp_of(out: Path) -> Path:
+    return out.with_name(f".{out.name}.tmp")
+
+
+def check_writable(out: Path) -> None:
+    """Refuse, in one line, a results path that cannot be written: a folder, or a file in a folder that cannot
+    be made or written to. Missing parent folders are created (``--json runs/new/eval.json`` makes runs/new).
+
+    Raises:
+        ValueError: Saying which path and why.
+    """
+    if out.is_dir():
+        raise ValueError(f"cannot write the results to {out}: it is a folder; give a file name such as "
+                         f"{out / EVAL_FILE}")
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ValueError(f"cannot write the results to {out}: {blocking} is a file, not a folder")
+    tmp = _temp_of(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(b"")  # the file the results are written to first: can it be made here?
+    except OSError as err:
+        raise ValueError(f"cannot write the results to {out}: {err.strerror or err}"
+                         + (f" ({err.filename})" if err.filename else "")) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomically(out: Path, text: str) -> None:
+    """``text`` into ``out`` through a temporary file beside it, renamed over it: a reader never sees half a
+    file, and the temporary file is removed whatever fails."""
+    tmp = _temp_of(out)
+    try:
+        tmp.write_text(text)
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
@@ -511,7 +549,8 @@ def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
     source.add_argument("--data", help="a .csv/.jsonl file with text, label (and text_b) columns")
     source.add_argument("--task", help="task name or file split like training (default: the checkpoint's task)")
     parser.add_argument("--split", default="test", help="split of --task: train, dev or test (default test)")
-    parser.add_argument("--json", help=f"where to write the results (default CHECKPOINT/{EVAL_FILE})")
+    parser.add_argument("--json", help=f"the file to write the results to, its folder made if missing "
+                                       f"(default CHECKPOINT/{EVAL_FILE})")
     parser.add_argument("--limit", type=int, help="evaluate only the first N examples")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size of every pass, timed ones included")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")

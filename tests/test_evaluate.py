@@ -195,6 +195,44 @@ def test_cli_errors(tiny_bert, tmp_path, capsys):
     assert "single sentences" in capsys.readouterr().err
 
 
+def test_cli_refuses_a_json_path_it_cannot_write_before_the_sweep(tiny_bert, tmp_path, eval_data, capsys,
+                                                                   monkeypatch):
+    import eeviz.evaluate as evaluate
+
+    save_checkpoint(random_model(tiny_bert, "pabee"), tmp_path / "ck")
+    swept = []
+    real = evaluate.evaluate_model
+    monkeypatch.setattr(evaluate, "evaluate_model", lambda *a, **k: swept.append(1) or real(*a, **k))
+    (tmp_path / "afile").write_text("x")
+    run = lambda out: main(["--checkpoint", str(tmp_path / "ck"), "--data", eval_data[0], "--json", str(out),
+                            "--limit", "4", "--device", "cpu"])
+    for out, why in [(tmp_path, f"it is a folder; give a file name such as {tmp_path / 'eval.json'}"),
+                     (tmp_path / "afile" / "x.json", f"{tmp_path / 'afile'} is a file, not a folder")]:
+        assert run(out) == 2
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+        assert errors == [f"error: cannot write the results to {out}: {why}"]
+    assert swept == [] and sorted(p.name for p in tmp_path.iterdir()) == ["afile", "ck"]  # nothing left behind
+    assert run(tmp_path / "new" / "deeper" / "e.json") == 0 and swept == [1]  # missing folders are made
+    assert load_eval(tmp_path / "new" / "deeper" / "e.json").num_examples == 4
+    assert [p.name for p in (tmp_path / "new" / "deeper").iterdir()] == ["e.json"]
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from eeviz.evaluate import write_atomically
+
+    out = tmp_path / "eval.json"
+    out.write_text("old")
+    monkeypatch.setattr(Path, "replace", lambda self, target: (_ for _ in ()).throw(OSError(21, "Is a directory")))
+    with pytest.raises(OSError):
+        write_atomically(out, "new")
+    assert [p.name for p in tmp_path.iterdir()] == ["eval.json"] and out.read_text() == "old"
+    monkeypatch.undo()
+    write_atomically(out, "new")
+    assert [p.name for p in tmp_path.iterdir()] == ["eval.json"] and out.read_text() == "new"
+
+
 def test_load_eval_rejects_bad_files(tmp_path):
     with pytest.raises(EvalFileError, match="no evaluation file"):
         load_eval(tmp_path / "nothing.json")
