@@ -134,6 +134,16 @@ def test_a_link_to_a_checkpoint_that_is_not_here_says_so(links_env, page):
     assert not any("no such folder" in w.value for w in at.sidebar.warning)  # said once, not on every run
 
 
+def test_rule_buttons_say_the_rules_in_plain_words_and_old_links_still_choose_them(links_env):
+    at = run(None, ckpt="palbert-tiny", rule_palbert="sampling")  # a link from before: the rule's key
+    assert not at.exception, [e.value for e in at.exception]
+    radio = at.radio(key="rule_palbert")
+    assert radio.value == "sampling"
+    assert "sampling (random)" in radio.options and "q_exit" not in radio.options  # "Q-exit", not its key
+    assert at.query_params["rule_palbert"] == "sampling (random)"  # the words the button reads back
+    assert at.number_input(key="t_palbert_sampling").value == 0  # the chosen rule's own widget is drawn
+
+
 def test_messages_name_folders_relative_to_the_checkpoints_folder(links_env):
     root = str(links_env)
     at = run(None, ckpt="unreadable")

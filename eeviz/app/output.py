@@ -22,7 +22,8 @@ def show_decision(trace: Trace, decision: Decision, gold: Any = None) -> None:
     with st.container(border=True):
         cols = st.columns(5)
         cols[0].metric("Exit layer", f"{exit_layer} / {num_layers}")
-        cols[1].metric("Prediction", md_escape(decision.label))  # a class name from config.json; values are markdown
+        # a class name comes from config.json, and a metric's value is markdown; a regression's is a number
+        cols[1].metric("Prediction", decision.label if trace.is_regression else md_escape(decision.label))
         if trace.is_regression:
             cols[2].metric("Value", f"{float(decision.pred):.3f}")
         else:

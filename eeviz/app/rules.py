@@ -33,17 +33,26 @@ def threshold_key(method_name: str, rule_name: str) -> str:
 
 def upgrade_old_link_keys() -> None:
     """Links written before thresholds were per method name the rule only (``t_q_exit=0.25``): such a value goes
-    to every method with that rule, under its own key, and the page reruns so that the widgets read it."""
+    to every method with that rule, under its own key. Links written before the rule buttons showed plain words
+    name a rule by its key (``rule_palbert=q_exit``): it becomes the words (``Q-exit``), which the button reads.
+    Either way the page reruns, so that the widgets read the new link."""
     from ..methods import available_methods, get_method
 
     by_rule: dict[str, list[str]] = {}
+    rule_keys = {}  # rule_<method> values written by rule key: (query key, the rule's words)
     for name in available_methods():
-        for rule in get_method(name).rules:
+        rules = get_method(name).rules
+        for rule in rules:
             by_rule.setdefault(rule, []).append(name)
+        chosen = st.query_params.get(f"rule_{name}")
+        if chosen in rules and rules[chosen].spec.display != chosen:
+            rule_keys[f"rule_{name}"] = rules[chosen].spec.display
     old = [rule for rule in by_rule if f"t_{rule}" in st.query_params]
-    if not old:
+    if not old and not rule_keys:
         return
     try:
+        for key, words in rule_keys.items():
+            st.query_params[key] = words
         for rule in old:
             raw = st.query_params[f"t_{rule}"]
             for name in by_rule[rule]:
@@ -212,22 +221,24 @@ def rule_controls(
     rule = method.default_rule if method is not None else method_cls.default_rule
     if len(names) > 1:
         _carry_link_values()
-        # no format_func: a bound widget writes its displayed text to the URL
+        display = {n: r.spec.display for n, r in method_cls.rules.items()}
+        # plain words on the buttons; a bound widget writes the displayed text to the URL (rule_x=Q-exit)
         rule = where.radio(
             "Exit rule",
             names,
             index=names.index(rule),
+            format_func=display.get,
             key=f"rule_{method_cls.name}",
             horizontal=True,
-            help=f"default: {names[names.index(rule)]}. "
-            + " · ".join(f"{n} ({r.spec.display}): {r.spec.description}" for n, r in method_cls.rules.items()),
+            help=f"default: {display[rule]}. "
+            + " · ".join(f"{display[n]}: {r.spec.description}" for n, r in method_cls.rules.items()),
             bind="query-params",
             persist_state="session",
         )
         _note_link_value(f"rule_{method_cls.name}", rule)
     spec = method_cls.rules[rule].spec
-    if len(names) > 1 and spec.display != rule:  # the radio shows the rule's key; say it in plain words
-        where.caption(f"**{md_escape(spec.display)}**: {spec.description}")  # markdown with LaTeX
+    if len(names) > 1:  # what the chosen rule does, in a line (the help lists them all)
+        where.caption(spec.description)  # markdown with LaTeX
     default = method.default_threshold(rule) if method is not None else None
     num_labels = method.num_labels if method is not None else None
     value = threshold_input(spec, threshold_key(method_cls.name, rule), num_layers, where, default, num_labels)
