@@ -545,6 +545,14 @@ def _map_onto(raw: list, names: list[str], path: str) -> list[int | float]:
     # Numeric labels that are not class names are accepted as class indices.
     if all(isinstance(v, int) and 0 <= v < len(names) for v in parsed):
         return list(parsed)
+    if all(isinstance(v, int) and 0 <= v < len(names) for v in parsed if str(v) not in index):
+        # e.g. "rotten" next to 1: either alone is fine, but which class is 1 then? (the message used to refuse the
+        # indices while saying indices were allowed)
+        used = sorted({str(v) for v in parsed if str(v) in index})
+        raise ValueError(
+            f"Data file {path!r} mixes class names {used[:10]} with class indices {unknown[:10]}; "
+            f"write every label as a class name ({names}) or every label as an index (0..{len(names) - 1})."
+        )
     raise ValueError(
         f"Data file {path!r} has labels unknown to the model: {unknown[:10]}; "
         f"expected one of {names} (or class indices 0..{len(names) - 1})."

@@ -131,6 +131,16 @@ def test_labels_that_are_not_the_checkpoints_classes_are_refused_in_one_line():
         examples_for(s, cfg(labels=[], is_pair=False, metric="pearson_spearman"))
 
 
+def test_labels_mixing_class_names_and_indices_are_refused_saying_so():
+    s = read_upload("mixed.csv", csv_bytes([{"text": "a", "label": 1}, {"text": "b", "label": 0},
+                                            {"text": "c", "label": "rotten"}]))
+    with pytest.raises(UploadError) as err:
+        examples_for(s, cfg())
+    message = str(err.value)
+    assert "mixes class names ['rotten'] with class indices ['0', '1']" in message, message
+    assert "unknown" not in message and "\n" not in message
+
+
 def test_pairs_and_single_sentences_must_match_the_checkpoint():
     with pytest.raises(UploadError, match="reads sentence pairs"):
         examples_for(read_pasted("a"), cfg(is_pair=True))
