@@ -4,7 +4,7 @@ Dataset page's accuracy/speed-up views for it. Runs are kept per (content, check
 
 import streamlit as st
 
-from eeviz.app import ui, upload
+from eeviz.app import downloads, ui, upload
 from eeviz.app.dataset_view import show_results
 from eeviz.csv_safe import csv_text
 
@@ -51,7 +51,8 @@ st.caption(
     "which), layers counted from 1; then the prediction there."
 )
 st.download_button(
-    "Table as CSV", csv_text(table), file_name="eeviz-your-sentences.csv", mime="text/csv",
+    "Table as CSV", csv_text(table), file_name=downloads.sentences_name(list(runs), sentences.digest),
+    mime="text/csv",
     icon=":material/download:", on_click="ignore",
 )
 

@@ -130,6 +130,14 @@ def test_compare_csv_stacks_every_checkpoint(share_checkpoints):
     assert name == f"eeviz_deebert-tiny+palbert-tiny_entropy+q-exit_{text_id('a fine film')[:8]}.csv"
 
 
+def test_your_sentences_table_is_named_by_its_checkpoints_and_data():
+    first = downloads.sentences_name(["deebert-tiny", "pabee_tiny"], "0123456789abcdef")
+    assert first == "eeviz_deebert-tiny+pabee-tiny_your-sentences_01234567.csv"  # the parts stay apart
+    assert downloads.sentences_name(["deebert-tiny", "pabee_tiny"], "fedcba9876543210") != first  # other data
+    many = downloads.sentences_name([f"checkpoint-{i}" for i in range(9)], "0123456789abcdef")
+    assert many == "eeviz_9-checkpoints_your-sentences_01234567.csv"
+
+
 def test_explore_figures_are_saved_under_the_same_name(share_env):
     at = run(ckpt="deebert-tiny", text="a fine film", t_deebert_entropy="0.2")
     names = [c.get("toImageButtonOptions", {}).get("filename", "") for c in chart_configs(at).values()]

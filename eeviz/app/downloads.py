@@ -155,3 +155,10 @@ def compare_export_buttons(traces: Mapping[str, Trace], decisions: Mapping[str, 
         "Every checkpoint's layers, one under the other, each row with its sentence, checkpoint, rule and "
         "threshold. The page's URL holds the checkpoints, the sentence and the thresholds."
     )
+
+
+def sentences_name(checkpoints: Sequence[str], digest: str, ext: str = "csv") -> str:
+    """Your sentences' table: ``eeviz_<checkpoints>_your-sentences_<hash8>.<ext>``, the hash that of the uploaded
+    file or pasted text (so two tables of different data never share a name)."""
+    parts = ["eeviz", joined_part(checkpoints, "checkpoints"), "your-sentences", digest[:HASH_DIGITS] or "none"]
+    return "_".join(parts) + f".{ext}"
