@@ -252,6 +252,10 @@ def replay_all(trace: Trace, params: dict[str, dict[str, float]] | None = None) 
 
     method = get_method(trace.method)
     params = params or {}
+    unknown = sorted(set(params) - set(method.rules))
+    if unknown:  # a typo would otherwise give that rule's defaults without a word
+        raise ValueError(f"method '{method.name}' has no exit rule {', '.join(map(repr, unknown))} "
+                         f"(rules: {', '.join(method.rules)})")
     return {
         name: replay(trace, rule_cls(trace.num_layers, **params.get(name, {})))
         for name, rule_cls in method.rules.items()

@@ -141,6 +141,29 @@ def test_trace_cli_refuses_bad_rule_values(tiny_bert, tmp_path):
     assert ok.returncode == 0 and "rule patience (patience=1" in ok.stdout, ok.stderr
 
 
+def test_the_python_api_checks_rule_values_too(tiny_bert):
+    from eeviz.config import ModelConfig
+    from eeviz.model import build_model
+    from eeviz.trace import replay_all
+
+    model = build_model(ModelConfig(backbone=tiny_bert, method="pabee"))
+    for params, match in [({"patience": 2.5}, "not a whole number"),  # was truncated to 2 without a word
+                          ({"patience": float("nan")}, "not a finite number"),  # was a raw ValueError
+                          ({"patience": 99}, "out of range"),
+                          ({"patiense": 2}, "no parameter 'patiense'")]:
+        with pytest.raises(ValueError, match=match):
+            model.make_rule("patience", **params)
+    assert model.make_rule("patience", patience="3").params["patience"] == 3  # typed, as the CLI's --set
+    five = build_model(ModelConfig(backbone=tiny_bert, method="deebert", labels=list("abcde")))
+    assert five.make_rule("entropy", entropy=1.6).params["entropy"] == 1.6  # up to log 5, as the app's slider
+    with pytest.raises(ValueError, match="from 0 to 1.61"):
+        five.make_rule("entropy", entropy=1.8)
+    trace = model.trace("the movie is good")
+    with pytest.raises(ValueError, match=r"no exit rule 'patiense' \(rules: patience\)"):
+        replay_all(trace, {"patiense": {"patience": 3}})  # a typo used to return the defaults' decisions
+    assert replay_all(trace, {"patience": {"patience": 1}})["patience"].params["patience"] == 1
+
+
 # ------------------------------------------------------------------------------------------------ surrogates
 def test_clean_text_replaces_lone_surrogates_and_joins_escaped_pairs():
     from eeviz.inputs import check_inputs, clean_text

@@ -402,6 +402,9 @@ class ExitMethod(nn.Module):
         if spec.param not in params and name in self.rule_defaults:
             value = self.rule_defaults[name]
             params[spec.param] = int(value) if spec.integer else float(value)
+        # the checks the trace CLI's --set gets: a typo'd parameter, patience=2.5, q=nan or a seed past the
+        # generator's range gave a silent truncation or a raw OverflowError deep in the rule
+        params = {**params, **check_rule_params(self.name, self.rules, {name: params}, self.num_labels)[name]}
         return self.rules[name](self.num_layers, **params)
 
     # helpers shared by methods -----------------------------------------------------------------
@@ -476,13 +479,15 @@ class Toy:
 
 
 # --------------------------------------------------------------------------------------------- checking user values
-def check_rule_params(method_name: str, rules: dict[str, type[ExitRule]], params: dict[str, dict[str, Any]]):
+def check_rule_params(method_name: str, rules: dict[str, type[ExitRule]], params: dict[str, dict[str, Any]],
+                      num_labels: int | None = None):
     """Check rule parameters a user typed (the trace CLI's ``--set``) against each rule's ``RuleSpec``.
 
     ``params``: rule name -> {parameter: value}. The threshold (``spec.param``) must be a finite number within
     [``spec.minimum``, ``spec.maximum``], whole when ``spec.integer``; a rule's other parameters must be finite
     when numeric. Returns the values typed (int for integer thresholds); raises ValueError naming every unknown
-    rule or parameter and every bad value with its valid range.
+    rule or parameter and every bad value with its valid range. With ``num_labels`` (a model's class count), a
+    threshold whose top follows the classes (``RuleSpec.maximum_for``, DeeBERT's log C) may reach that top too.
     """
     import math
 
@@ -509,13 +514,14 @@ def check_rule_params(method_name: str, rules: dict[str, type[ExitRule]], params
                     problems.append(f"{where}: not a finite number")
                 out[rule][name] = value
                 continue
+            top = max(spec.maximum, spec.maximum_for(num_labels))
             kind = "a whole number" if spec.integer else "a number"
-            valid = f"{spec.label or name} takes {kind} from {spec.minimum:g} to {spec.maximum:g}"
+            valid = f"{spec.label or name} takes {kind} from {spec.minimum:g} to {top:g}"
             if not number or not math.isfinite(value):
                 problems.append(f"{where}: not a finite number; {valid}")
             elif spec.integer and not float(value).is_integer():
                 problems.append(f"{where}: not a whole number; {valid}")
-            elif not spec.minimum <= value <= spec.maximum:
+            elif not spec.minimum <= value <= top:
                 problems.append(f"{where} is out of range; {valid}")
             else:
                 out[rule][name] = int(value) if spec.integer else float(value)
