@@ -90,3 +90,19 @@ def test_berxit_learn_toy_exits_early_at_its_defaults():
     tau = toy.params["threshold"]
     assert np.abs(np.asarray(toy.signals["lte"]) - tau).min() > 0.01  # no score on (or a hair from) the line
     assert on_grid(knobs["tau"], 0.0, LteRule.spec.step)
+
+
+def test_the_app_slider_shows_a_checkpoint_default_between_hundredths(tiny_bert, tmp_path, monkeypatch):
+    pytest.importorskip("streamlit")
+    from apptest import run_app
+
+    from eeviz.checkpoint import save_checkpoint
+    from eeviz.config import ModelConfig
+    from eeviz.model import build_model
+
+    cfg = ModelConfig(backbone=tiny_bert, method="berxit", task="toy", labels=["neg", "pos"], max_length=32,
+                      rule_defaults={"lte": 0.075})
+    save_checkpoint(build_model(cfg), tmp_path / "berxit-tiny")
+    monkeypatch.setenv("EEVIZ_CHECKPOINTS", str(tmp_path))
+    slider = run_app(ckpt="berxit-tiny").slider(key="t_berxit_lte")
+    assert slider.value == 0.075 and slider.proto.format % slider.value == "0.075"  # Streamlit's own: "0.07"

@@ -115,6 +115,7 @@ def threshold_input(spec: RuleSpec, key: str, num_layers: int, where=None, defau
             hi,
             min(max(float(spec.default if default is None else default), lo), hi),
             float(spec.step),
+            format=spec.number_format,  # as many decimals as the step (Streamlit shows 0.075 as "0.07")
             key=key,
             help=spec.description,
             bind="query-params",
