@@ -171,6 +171,13 @@ class BackboneRunner(nn.Module):
         self.num_layers = int(self.config.num_hidden_layers)
         self.hidden_size = int(self.config.hidden_size)
         self.num_heads = int(self.config.num_attention_heads)
+        # how many tokens an input may have: RoBERTa-style position ids start after the padding id (514 -> 512)
+        positions = getattr(self.config, "max_position_embeddings", None)
+        if positions is not None and getattr(self.config, "position_embedding_type", "absolute") == "absolute":
+            offset = self.config.pad_token_id + 1 if "roberta" in self.config.model_type else 0
+            self.max_positions: int | None = int(positions) - int(offset or 0)
+        else:
+            self.max_positions = None
         self._attention_layers = [self._attention_kind(self.layer_module(i)) for i in range(self.num_layers)]
 
     # ---------------------------------------------------------------- attention weights

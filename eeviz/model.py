@@ -10,6 +10,7 @@ Three ways to run it:
 from __future__ import annotations
 
 import threading
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +20,7 @@ from .backbone import BackboneRunner
 from .config import ModelConfig, dataclass_from_dict
 from .inputs import without_surrogates
 from .methods import ExitRule, get_method
-from .methods.base import Signals, class_probs, slice_state
+from .methods.base import Signals, check_rule_params, class_probs, slice_state
 from .trace import Trace
 
 
@@ -106,6 +107,11 @@ class EarlyExitModel(nn.Module):
         self.extra_pooler = None
         if not self.runner.has_pooler:
             self.extra_pooler = nn.Sequential(nn.Linear(self.runner.hidden_size, self.runner.hidden_size), nn.Tanh())
+        positions = self.runner.max_positions
+        if positions is not None and cfg.max_length > positions:
+            # inputs are cut at the backbone's positions (a longer one failed inside its embeddings); the config
+            # says so, so that what reads max_length (the app's "the input was cut" notice) reads the true one
+            self.cfg = cfg = dataclasses.replace(cfg, max_length=positions)
         if cfg.pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be 'cls' or 'mean', not {cfg.pooling!r}")
         method_cls = get_method(cfg.method)
@@ -118,6 +124,12 @@ class EarlyExitModel(nn.Module):
         unknown = set(cfg.rule_defaults) - set(method_cls.rules)
         if unknown:
             raise ValueError(f"rule_defaults name rules that {cfg.method} lacks: {sorted(unknown)}")
+        try:  # the values the rules get when the app, evaluation or a trace use a default: as typed ones are
+            check_rule_params(cfg.method, method_cls.rules, {
+                rule: {method_cls.rules[rule].spec.param: value} for rule, value in cfg.rule_defaults.items()
+            }, cfg.num_labels)
+        except ValueError as err:
+            raise ValueError(f"rule_defaults: {err}") from None
         self.method.rule_defaults = {k: float(v) for k, v in cfg.rule_defaults.items()}
         if cfg.default_rule is not None:
             if cfg.default_rule not in method_cls.rules:

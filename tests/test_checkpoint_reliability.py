@@ -66,7 +66,16 @@ BAD_CONFIGS = {
     "method_unknown": (set_model_field("method", "nosuchmethod"), "nosuchmethod"),
     "labels_number": (set_model_field("labels", 5), "'labels' is 5"),
     "no_model_type": (lambda c: c["backbone_config"].pop("model_type"), "model_type"),
+    # the values a default rule then runs with: refused as typed ones are, not clamped or truncated silently
+    "rule_default_out_of_range": (set_model_field("rule_defaults", {"patience": 999}),
+                                  r"rule_defaults: patience.patience=999 is out of range; .* from 0 to 24"),
+    "rule_default_fraction": (set_model_field("rule_defaults", {"patience": 2.5}), "not a whole number"),
+    "rule_default_object": (set_model_field("rule_defaults", {"patience": {"a": 1}}), "not a finite number"),
 }
+
+
+# problems found when the model is built, not when the folder is listed
+LOAD_TIME = {"no_model_type", "rule_default_out_of_range", "rule_default_fraction", "rule_default_object"}
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
@@ -75,6 +84,16 @@ def test_bad_config_values_give_one_clear_error(saved, tmp_path, case):
     folder = copy_of(saved, "full", tmp_path / case)
     edit_config(folder, change)
     expect_clear_error(folder, match)
+
+
+def test_a_max_length_past_the_backbones_positions_reads_as_many_as_it_has(saved, tmp_path):
+    folder = copy_of(saved, "full", tmp_path / "long")
+    edit_config(folder, set_model_field("max_length", 100000))
+    model = load_checkpoint(folder)
+    positions = model.runner.config.max_position_embeddings
+    assert model.cfg.max_length == positions  # what the app's "the input was cut" notice reads
+    trace = model.trace("word " * (2 * positions))  # failed inside the embeddings: more positions than it has
+    assert len(trace.tokens) == positions
 
 
 def test_non_utf8_config(saved, tmp_path):
@@ -201,7 +220,7 @@ def test_listing_skips_bad_folders_and_keeps_the_good_ones(saved, tmp_path):
     copy_of(saved, "full", root / "metrics_is_a_list")
     (root / "metrics_is_a_list" / "metrics.json").write_text("[1, 2]")
     for case, (change, _) in BAD_CONFIGS.items():
-        if case != "no_model_type":  # a load-time problem: listed, refused when loaded
+        if case not in LOAD_TIME:  # a load-time problem: listed, refused when loaded
             edit_config(copy_of(saved, "full", root / case), change)
     (root / "latin1").mkdir()
     (root / "latin1" / "config.json").write_bytes(b"\xe9\xe9")
@@ -211,6 +230,6 @@ def test_listing_skips_bad_folders_and_keeps_the_good_ones(saved, tmp_path):
     assert all(i.metrics == {} for i in infos if i.name != "good")
     named = {case for case in [*BAD_CONFIGS, "latin1", "good_metrics_broken", "metrics_is_a_list"]
              if any(f"{root / case}" in p for p in problems)}
-    assert named == {*BAD_CONFIGS, "latin1", "good_metrics_broken", "metrics_is_a_list"} - {"no_model_type"}
+    assert named == {*BAD_CONFIGS, "latin1", "good_metrics_broken", "metrics_is_a_list"} - LOAD_TIME
     for info in infos:
         assert load_checkpoint(info.path).trace("the movie is good").num_layers == 3
