@@ -268,3 +268,10 @@ def test_show_results_without_examples_or_timings(tmp_path):
     assert not at.get("segmented_control") or all(s.key != "up_speed" for s in at.segmented_control)
     assert any("stored no examples" in i.value for i in at.info)
     assert next(m.value for m in at.metric if m.label == "Wall-clock speed-up") == "not measured"
+
+
+def test_the_summary_shows_the_default_rule_beside_the_checkpoint(tmp_path):
+    summary = run_views(tmp_path, eval_dict()).dataframe[0]
+    order = list(summary.proto.column_order)
+    assert order[:2] == ["checkpoint", "default rule"]  # at the end it ran past the page's width, cut off
+    assert set(order) == set(summary.value.columns)  # every column still shown

@@ -23,6 +23,8 @@ SUMMARY_FORMAT = {
     "mean exit layer": st.column_config.NumberColumn(format="%.2f"),
     "layer speed-up": st.column_config.NumberColumn(format="%.2f×"),
     "wall-clock speed-up": st.column_config.NumberColumn(format="%.2f×"),
+    # wide enough for "learning to exit (threshold = 0.075)", whose automatic width cut it at "0.07…"
+    "default rule": st.column_config.TextColumn(width=330),
 }
 
 
@@ -33,7 +35,10 @@ def show_results(evals: dict[str, EvalResult], titles: dict[str, str], key_prefi
         st.info("No evaluation to show.")
         return
     titles = {name: titles.get(name, name) for name in evals}
-    st.dataframe(ds.summary_table(evals, titles), hide_index=True, column_config=SUMMARY_FORMAT)
+    summary = ds.summary_table(evals, titles)
+    # the rule beside the checkpoint: at the end it ran past the page's width, cut off or scrolled out of sight
+    order = ["checkpoint", "default rule", *(c for c in summary.columns if c not in ("checkpoint", "default rule"))]
+    st.dataframe(summary, hide_index=True, column_config=SUMMARY_FORMAT, column_order=order)
     show_tradeoff(evals, titles, key_prefix)
     st.subheader("Where do examples leave?")
     st.caption("Share of the examples leaving at each layer, for every exit rule at its default threshold "
