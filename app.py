@@ -51,7 +51,9 @@ def decision_view(info, model, trace, gold) -> None:
         if len(trace.tokens) >= info.cfg.max_length:
             st.caption(f"The input was cut to the model's {info.cfg.max_length} tokens.")
 
-    st.subheader(f"How {method_cls.title} decides")
+    # the method's name alone: its title names the paper's rule ("PonderNet (λ, sampling)"), and this checkpoint
+    # may exit by another (the shipped PonderNet by Q-exit: the picker says so)
+    st.subheader(f"How {ui.short_title(method_cls)} decides")
     paper = method_cls.paper
     if paper is not None:
         st.caption(f"[{ui.md_escape(paper.title)}]({paper.url}), {ui.md_escape(f'{paper.authors}, {paper.venue}')}")

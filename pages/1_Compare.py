@@ -53,7 +53,7 @@ def decisions_view(selected, models, traces, names) -> None:
         first = {type(models[i.name].method): models[i.name].method for i in reversed(selected)}
         for method_cls in {type(models[i.name].method): None for i in selected}:
             depth = max(models[i.name].num_layers for i in selected if type(models[i.name].method) is method_cls)
-            with st.expander(method_cls.title, expanded=False):
+            with st.expander(ui.short_title(method_cls), expanded=False):  # its rule is chosen inside
                 rules[method_cls] = ui.rule_controls(method_cls, depth, where=st, method=first[method_cls])
 
     decisions, keys = {}, {}  # keys: what each checkpoint's result is a function of, for the caches

@@ -18,7 +18,7 @@ from ..methods.base import ExitMethod, Knob, step_format
 from ..trace import Trace, replay
 from .live_chart import live_chart
 from .page import md_escape
-from .rules import sampled_exits
+from .rules import sampled_exits, short_title
 
 TOY_LABELS = ["negative", "positive"]
 KNOB_COLUMNS = 4
@@ -40,11 +40,6 @@ def toy_trace(method: str, p_positive, signals: dict | None = None) -> Trace:
         signals={k: np.asarray(v) for k, v in (signals or {}).items()},
         gold=1,
     )
-
-
-def short_title(method: type[ExitMethod]) -> str:
-    """"PABEE (patience)" -> "PABEE": the tab's name."""
-    return method.title.split(" (")[0]
 
 
 def knob_input(knob: Knob, key: str, where=None):

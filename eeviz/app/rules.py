@@ -21,6 +21,11 @@ SAMPLED_DRAWS = 200  # draws of a random rule shown as a distribution of exit la
 MAX_LAYER_COUNT_RANGE = 100
 
 
+def short_title(method: type[ExitMethod]) -> str:
+    """"PABEE (patience)" -> "PABEE": the method's name without the rule its title names."""
+    return method.title.split(" (")[0]
+
+
 def threshold_key(method_name: str, rule_name: str) -> str:
     """The session and URL key of one method's rule threshold (``t_<method>_<rule>``).
 

@@ -33,7 +33,8 @@ from .playback import COMPARE_HOW, playback_box
 from .reproduce import show_result_check
 from .page import EVALUATE_COMMAND, PAGE_ICON, PAGES, TRAIN_COMMAND, md_escape, setup_page
 from .rules import (
-    all_rules_table, gold_input, method_extras, rule_controls, sampled_exits, threshold_input, threshold_key,
+    all_rules_table, gold_input, method_extras, rule_controls, sampled_exits, short_title, threshold_input,
+    threshold_key,
 )
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "show_compare_cut_notice",
     "show_cut_notice",
     "show_decision",
+    "short_title",
     "show_result_check",
     "threshold_input",
     "threshold_key",
