@@ -275,3 +275,11 @@ def test_the_summary_shows_the_default_rule_beside_the_checkpoint(tmp_path):
     order = list(summary.proto.column_order)
     assert order[:2] == ["checkpoint", "default rule"]  # at the end it ran past the page's width, cut off
     assert set(order) == set(summary.value.columns)  # every column still shown
+
+
+def test_the_sweep_slider_says_which_end_exits_earlier(tmp_path):
+    at = run_views(tmp_path, eval_dict())
+    slider = next(s for s in at.select_slider if s.key.startswith("up_point_"))
+    result = EvalResult.from_dict(eval_dict())
+    points = result.rules[plots.dataset.default_rule(result)].points
+    assert f"from {points[0].mean_exit_layer:.2f} at the left end to {points[-1].mean_exit_layer:.2f}" in slider.help

@@ -104,6 +104,10 @@ def show_one(evals: dict[str, EvalResult], titles: dict[str, str], key_prefix: s
         label, options=list(range(len(points))), value=default_index, key=f"{key_prefix}_point_{name}_{rule}",
         format_func=lambda j: f"{points[j].threshold:g}" + (" (default)" if j == default_index else ""),
         disabled=len(points) == 1,
+        # the sweep's own order, which may run from 1 down to 0: say what left and right mean
+        help=("Each seed is one draw of the random rule." if sweep.stochastic else
+              f"The thresholds the evaluation swept, in its order: the mean exit layer goes from "
+              f"{points[0].mean_exit_layer:.2f} at the left end to {points[-1].mean_exit_layer:.2f} at the right."),
     )
     point = points[k]
     show_point_metrics(ev, point)
