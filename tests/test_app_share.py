@@ -167,6 +167,26 @@ def test_unknown_checkpoints_in_the_link_are_left_out_with_a_notice(share_env):
     assert any("nope" in w.value for w in at.warning)
 
 
+def test_a_checkpoint_folder_with_a_comma_or_percent_in_its_name_travels_in_the_link(share_checkpoints,
+                                                                                      tmp_path, monkeypatch):
+    import shutil
+    odd = ["has,comma", "50%2C off", "%25"]
+    for name in odd:
+        shutil.copytree(share_checkpoints / "deebert-tiny", tmp_path / name)
+    shutil.copytree(share_checkpoints / "palbert-tiny", tmp_path / "palbert-tiny")
+    monkeypatch.setenv("EEVIZ_CHECKPOINTS", str(tmp_path))
+    at = run(COMPARE, text="short")
+    at.multiselect(key="compare").set_value(odd + ["palbert-tiny"]).run()
+    written = at.query_params["ckpts"]
+    again = run(COMPARE, ckpts=written, text="short")  # the same link, reloaded or shared
+    assert not [w.value for w in again.warning if "Left out of the link" in w.value]
+    assert again.multiselect(key="compare").value == odd + ["palbert-tiny"]
+    assert again.query_params["ckpts"] == written
+    # a plain name is written as it is, so links made before keep working, as do older links' raw names
+    assert written.endswith(",palbert-tiny")
+    assert run(COMPARE, ckpts="palbert-tiny,%25").multiselect(key="compare").value == ["palbert-tiny", "%25"]
+
+
 # ============================================================================================ page switches
 def test_a_shared_links_sentence_and_threshold_reach_compare_on_the_first_switch(share_env):
     at = run(ckpt="deebert-tiny", text="a shared sentence", t_deebert_entropy="0.55")

@@ -5,6 +5,7 @@ folder (``public_text``), never by the server's absolute paths."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import streamlit as st
@@ -94,11 +95,26 @@ def pick_checkpoint(infos: list[CheckpointInfo], where=None) -> CheckpointInfo:
 
 
 CKPTS_PARAM = "ckpts"  # Compare's checkpoints in the URL: folder names, comma-separated
+# a comma or percent sign inside a folder name is written %2C / %25, so any name travels; plain names unchanged
+_ESCAPED = re.compile(r"%(25|2[cC])")
+
+
+def checkpoint_list_value(names) -> str:
+    """The ``ckpts`` value of these folder names (``parse_checkpoint_list`` reads it back)."""
+    return ",".join(n.replace("%", "%25").replace(",", "%2C") for n in names)
+
+
+def _list_item(piece: str, known) -> str:
+    name = _ESCAPED.sub(lambda m: "%" if m.group(1) == "25" else ",", piece)
+    for candidate in (name, piece, name.strip(), piece.strip()):  # an older link wrote names as they are
+        if candidate in known:
+            return candidate
+    return name.strip()
 
 
 def parse_checkpoint_list(raw: str, known) -> tuple[list[str], list[str]]:
     """(known folder names in the order given, without repeats; the unknown names) of a ``ckpts`` value."""
-    names = [n.strip() for n in raw.split(",") if n.strip()]
+    names = [_list_item(piece, known) for piece in raw.split(",") if piece.strip()]
     return list(dict.fromkeys(n for n in names if n in known)), [n for n in names if n not in known]
 
 
@@ -131,7 +147,7 @@ def pick_checkpoints(infos: list[CheckpointInfo], default: list[str], key: str =
         key=key,
         persist_state="session",
     )
-    value = ",".join(chosen)
+    value = checkpoint_list_value(chosen)
     st.query_params[CKPTS_PARAM] = value
     st.session_state["_ckpts_in_url"] = value
     return chosen
