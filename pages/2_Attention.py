@@ -38,13 +38,18 @@ head = cols[0].selectbox(
     ["mean", *range(num_heads)],
     key="att_head",
     format_func=lambda h: "mean of all heads" if h == "mean" else f"head {h + 1}",
+    bind="query-params",  # in the link as shown ("head 3"), like the other pages' choices
+    persist_state="session",
 )
-after = cols[1].toggle("Show the layers after the exit", value=False, key="att_after")
+after = cols[1].toggle("Show the layers after the exit", value=False, key="att_after", bind="query-params",
+                       persist_state="session")
 hide_special = cols[2].toggle(
     "Hide special tokens",
     value=True,
     key="att_special",
     help="[CLS]/[SEP] soak up much of the attention; hiding them rescales the colours to the words",
+    bind="query-params",
+    persist_state="session",
 )
 rows = trace.num_layers if after else exit_layer
 special = set(model.tokenizer.all_special_tokens)

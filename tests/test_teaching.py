@@ -105,6 +105,16 @@ def test_attention_page_says_the_heads_read_cls(teaching_checkpoints, monkeypatc
     assert "The heads read [CLS]" in captions(at)
 
 
+def test_attention_pages_choices_come_back_from_a_link(teaching_checkpoints, monkeypatch):
+    # the head and the two switches were not in the link: a shared Attention view came back as the default
+    at = run_page(teaching_checkpoints, monkeypatch, "pages/2_Attention.py", ckpt="cls2", att_head="head 2",
+                  att_after="true", att_special="false")
+    assert at.selectbox(key="att_head").value == 1  # heads numbered from 1 in the link as on the page
+    assert at.toggle(key="att_after").value is True and at.toggle(key="att_special").value is False
+    titles = " ".join(chart_titles(at))
+    assert "head 2" in titles, titles
+
+
 # ============================================================================ the entropy slider's range
 def test_deebert_entropy_threshold_runs_to_log_c():
     import math
