@@ -162,8 +162,10 @@ def read_config(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
     if not (path / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"'{path}' is not an eeviz checkpoint: {WEIGHTS_FILE} is missing")
     raw = read_json_file(cfg_file, what="checkpoint config")
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT or "model" not in raw:
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(f"'{cfg_file}' is not an eeviz checkpoint config (no '\"format\": \"{FORMAT}\"')")
+    if "model" not in raw:
+        raise CheckpointError(f"'{cfg_file}' has no \"model\" object (the model config: backbone, method, labels, ...)")
     version = raw.get("version", 0)
     if isinstance(version, bool) or not isinstance(version, int):
         raise CheckpointError(f"'{cfg_file}': 'version' is {version!r}, expected a whole number (format version)")
@@ -293,10 +295,15 @@ def _load_checkpoint(path: Path, device, merge: bool, allow_hub: bool | None):
     from .backbone import BackboneError
     from .lora import apply_lora, merge_lora
     from .model import EarlyExitModel, trainable_names
+    from .truncation import check_max_length
 
     cfg, raw = read_config(path)
     tensors = _read_weights(path)
     backbone, tokenizer = _load_backbone_for(path, cfg, raw, allow_hub)
+    try:
+        check_max_length(tokenizer, cfg.max_length, cfg.is_pair)
+    except ValueError as err:
+        raise CheckpointError(f"checkpoint '{path}': {err}") from err
     if cfg.finetune == "lora":
         apply_lora(backbone, rank=cfg.lora_rank, alpha=cfg.lora_alpha)
     try:

@@ -136,4 +136,7 @@ def _field_problems(name: str, value: Any) -> list[str]:
         return [f"'{name}' is {_short(value)}, expected one of {', '.join(map(repr, allowed))}"]
     if isinstance(allowed, tuple) and kind in ("int", "float") and not allowed[0] <= value <= allowed[1]:
         return [f"'{name}' is {_short(value)}, expected {words} from {allowed[0]} to {allowed[1]}"]
+    if kind == "list[str]" and len(set(value)) < len(value):  # class names map to class indices: one each
+        repeated = list(dict.fromkeys(v for v in value if value.count(v) > 1))
+        return [f"'{name}' repeats {', '.join(_short(v) for v in repeated[:3])}: each name must be different"]
     return []

@@ -19,6 +19,26 @@ class Cut:
         return max(0, self.total_tokens - self.max_length)
 
 
+def shortest_max_length(tokenizer, pair: bool) -> int:
+    """The smallest ``max_length`` that holds the tokenizer's special tokens and one token of each sentence.
+
+    Below it transformers does not cut at all (it warns and reads the whole input), and what the app calls
+    unread would begin with ``[CLS]``: such a ``max_length`` is refused (``check_max_length``).
+    """
+    return tokenizer.num_special_tokens_to_add(pair=pair) + (2 if pair else 1)
+
+
+def check_max_length(tokenizer, max_length: int, pair: bool) -> None:
+    """ValueError, saying the least it may be, when ``max_length`` cannot hold a word of each sentence."""
+    least = shortest_max_length(tokenizer, pair)
+    if max_length < least:
+        what = "a token of each sentence of a pair" if pair else "a token of the sentence"
+        raise ValueError(
+            f"max_length {max_length} is too small: the tokenizer adds {least - (2 if pair else 1)} special tokens, "
+            f"so reading {what} takes at least {least}"
+        )
+
+
 def find_cut(tokenizer, text: str, text_b: str | None, max_length: int) -> Cut:
     """The input's uncut length and, for a single sentence, the text past the ``max_length`` tokens.
 

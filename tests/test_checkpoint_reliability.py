@@ -16,7 +16,7 @@ from eeviz.backbone import BackboneError, checkpoint_backbone
 from eeviz.catalog import find_checkpoints
 from eeviz.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from eeviz.config import ModelConfig
-from eeviz.model import build_model
+from eeviz.model import build_model, encode_texts
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,11 @@ BAD_CONFIGS = {
     "pooling_max": (set_model_field("pooling", "max"), "'pooling' is 'max'"),
     "method_unknown": (set_model_field("method", "nosuchmethod"), "nosuchmethod"),
     "labels_number": (set_model_field("labels", 5), "'labels' is 5"),
+    "labels_repeated": (set_model_field("labels", ["x", "y", "x"]), "'labels' repeats 'x': each name must be"),
+    "no_model": (lambda c: c.pop("model"), 'has no "model" object'),
+    # below the tokenizer's special tokens + one word the tokenizer cuts nothing ([CLS] quoted as unread)
+    "max_length_1": (set_model_field("max_length", 1), "max_length 1 is too small: .* at least 3"),
+    "max_length_2": (set_model_field("max_length", 2), "max_length 2 is too small"),
     "no_model_type": (lambda c: c["backbone_config"].pop("model_type"), "model_type"),
     # the values a default rule then runs with: refused as typed ones are, not clamped or truncated silently
     "rule_default_out_of_range": (set_model_field("rule_defaults", {"patience": 999}),
@@ -75,7 +80,8 @@ BAD_CONFIGS = {
 
 
 # problems found when the model is built, not when the folder is listed
-LOAD_TIME = {"no_model_type", "rule_default_out_of_range", "rule_default_fraction", "rule_default_object"}
+LOAD_TIME = {"no_model_type", "rule_default_out_of_range", "rule_default_fraction", "rule_default_object",
+             "max_length_1", "max_length_2"}
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
@@ -94,6 +100,20 @@ def test_a_max_length_past_the_backbones_positions_reads_as_many_as_it_has(saved
     assert model.cfg.max_length == positions  # what the app's "the input was cut" notice reads
     trace = model.trace("word " * (2 * positions))  # failed inside the embeddings: more positions than it has
     assert len(trace.tokens) == positions
+
+
+def test_the_shortest_max_length_reads_one_word_and_says_what_it_cut(saved, tmp_path):
+    from eeviz.truncation import find_cut, shortest_max_length
+
+    folder = copy_of(saved, "full", tmp_path / "short")
+    least = shortest_max_length(load_checkpoint(saved["full"]).tokenizer, pair=False)
+    edit_config(folder, set_model_field("max_length", least))
+    model = load_checkpoint(folder)
+    assert len(model.trace("the acting was good").tokens) == least
+    cut = find_cut(model.tokenizer, "the acting was good", None, least)
+    assert cut.unread_text == "acting was good"
+    with pytest.raises(ValueError, match="too small"):  # the same check wherever a batch is encoded
+        encode_texts(model.tokenizer, ["the film"], ["a pair"], least)
 
 
 def test_non_utf8_config(saved, tmp_path):
