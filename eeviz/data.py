@@ -10,6 +10,7 @@ import importlib.util
 import json
 import math
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 
@@ -213,13 +214,13 @@ def load_examples_file(
     Raises:
         ValueError: Missing file/column, empty file, or labels unknown to ``labels``.
     """
-    rows = _read_rows(path)
+    rows, places = _read_rows(path)
     raw = [r["label"] for r in rows]
     if labels is None:
-        values, names = _infer_labels(raw, path)
+        values, names = _infer_labels(raw, path, places)
     else:
         names = list(labels)
-        values = _map_onto(raw, names, path)
+        values = _map_onto(raw, names, path, places)
     return cut_long_texts([_make_example(r, v) for r, v in zip(rows, values)], path), names
 
 
@@ -335,7 +336,7 @@ def _json_rows(path: str, content: str) -> tuple[list[dict], list[str]]:
     if content.lstrip().startswith("["):  # tolerate a plain JSON array too
         try:
             items = json.loads(content)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # JSONDecodeError, or a number of more than 4300 digits
             items = None  # JSON lines whose first line is an array: reported line by line below
     if items is not None:
         located = [(f"item {i}", item) for i, item in enumerate(items, 1)]
@@ -349,6 +350,13 @@ def _json_rows(path: str, content: str) -> tuple[list[dict], list[str]]:
                     located.append((f"line {lineno}", json.loads(line)))
                 except (json.JSONDecodeError, RecursionError) as exc:
                     raise ValueError(f"{path}:{lineno}: invalid JSON ({exc})") from None
+                except ValueError as exc:  # Python's int() refuses more digits than sys.get_int_max_str_digits()
+                    if "digits" not in str(exc):
+                        raise
+                    raise ValueError(
+                        f"Data file {path!r}, line {lineno}: a number has more than {sys.get_int_max_str_digits()} "
+                        "digits; write it as text (in quotes) or shorten it."
+                    ) from None
     for where, row in located:
         if not isinstance(row, dict):
             raise ValueError(
@@ -368,19 +376,25 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _read_rows(path: str) -> list[dict]:
-    """Reads a CSV or JSON-lines file into dicts, validating columns and dropping empty texts."""
+def _read_rows(path: str) -> tuple[list[dict], list[str]]:
+    """Reads a CSV or JSON-lines file into dicts, validating columns and dropping empty texts; with each row's
+    place in the file ("line 3", "row 2 (line 3)", "item 2")."""
     if not os.path.isfile(path):
         raise ValueError(f"Data file not found: {path!r}")
     if not path.lower().endswith(FILE_EXTENSIONS):
         raise ValueError(f"Unsupported data file {path!r}; use one of {FILE_EXTENSIONS}.")
     with open(path, "rb") as fh:
-        return rows_from_bytes(path, fh.read())
+        return rows_and_places(path, fh.read())
 
 
 def rows_from_bytes(path: str, raw: bytes, label_required: bool = True) -> list[dict]:
     """``_read_rows`` for a file's bytes (an upload): ``path`` names it in messages and its ending picks the
     format. Without ``label_required`` the 'label' column may be missing (then no row has a "label" key)."""
+    return rows_and_places(path, raw, label_required)[0]
+
+
+def rows_and_places(path: str, raw: bytes, label_required: bool = True) -> tuple[list[dict], list[str]]:
+    """``rows_from_bytes`` with each kept row's place in the file, for messages about a row."""
     lower = path.lower()
     if lower.endswith(".csv"):
         import io
@@ -415,7 +429,7 @@ def rows_from_bytes(path: str, raw: bytes, label_required: bool = True) -> list[
                 + ("expected 'text', 'label' and optionally 'text_b', 'split'." if label_required
                    else "expected 'text' and optionally 'label', 'text_b'.")
             )
-    kept = []
+    kept, kept_places = [], []
     for where, row in zip(places, rows):
         for col in ("text", "text_b"):
             value = row.get(col)
@@ -426,6 +440,7 @@ def rows_from_bytes(path: str, raw: bytes, label_required: bool = True) -> list[
             continue
         if not has_label:
             kept.append(row)
+            kept_places.append(where)
             continue
         label = row.get("label")
         if label is None or (isinstance(label, float) and math.isnan(label)) or label == "":
@@ -439,9 +454,17 @@ def rows_from_bytes(path: str, raw: bytes, label_required: bool = True) -> list[
                 f"Data file {path!r}, {where}: the label {_cut(str(label).strip())} is not a finite number."
             )
         kept.append(row)
+        kept_places.append(where)
     if not kept:
         raise ValueError(f"Data file {path!r} has no rows with non-empty text.")
-    return kept
+    paired = [row.get("text_b") not in (None, "") for row in kept]
+    if any(paired) and not all(paired):  # a model reads pairs or single sentences, never both in one batch
+        where = kept_places[paired.index(False)]
+        raise ValueError(
+            f"Data file {path!r}, {where}: no second text ('text_b'), though other rows have one; "
+            "a file of sentence pairs needs one in every row (a file of single sentences, in none)."
+        )
+    return kept, kept_places
 
 
 def _is_number(value) -> bool:
@@ -461,6 +484,17 @@ def _finite_label(label) -> bool:
 
 def _cut(text: str, chars: int = 40) -> str:
     return text if len(text) <= chars else text[: chars - 3] + "..."
+
+
+def _echo(labels) -> str:
+    """Labels quoted in a message, each cut to 40 characters (a label 1e300 is a 301-digit class index)."""
+    return "[" + ", ".join(repr(v if len(v) <= 40 else v[:39] + "…") for v in map(str, labels)) + "]"
+
+
+def _first_at(parsed: list, bad, places: list[str] | None) -> str:
+    """Where the first label in ``bad`` is, as ' (first at line 3)'; empty without places."""
+    i = next((i for i, v in enumerate(parsed) if str(v) in bad), None)
+    return "" if not places or i is None or i >= len(places) else f" (first at {places[i]})"
 
 
 def cut_long_texts(examples: list[Example], source: str) -> list[Example]:
@@ -511,14 +545,15 @@ def _parse_label(value) -> int | float | str:
     return int(num) if num.is_integer() else num
 
 
-def _infer_labels(raw: list, path: str) -> tuple[list[int | float], list[str]]:
+def _infer_labels(raw: list, path: str, places: list[str] | None = None) -> tuple[list[int | float], list[str]]:
     """Infers class names (or regression) from raw labels; returns (values, names)."""
     parsed = [_parse_label(v) for v in raw]
     if any(isinstance(v, float) for v in parsed):
         bad = sorted({v for v in parsed if isinstance(v, str)})
         if bad:
             raise ValueError(
-                f"Data file {path!r} mixes numeric (regression) labels with text labels {bad[:5]}."
+                f"Data file {path!r} mixes numeric (regression) labels with text labels {_echo(bad[:5])}"
+                f"{_first_at(parsed, set(bad), places)}."
             )
         return [float(v) for v in parsed], []
     ints = sorted({v for v in parsed if isinstance(v, int)})
@@ -528,14 +563,16 @@ def _infer_labels(raw: list, path: str) -> tuple[list[int | float], list[str]]:
     return [index[str(v)] for v in parsed], names
 
 
-def _map_onto(raw: list, names: list[str], path: str) -> list[int | float]:
-    """Maps raw file labels onto a checkpoint's class names ([] = regression)."""
+def _map_onto(raw: list, names: list[str], path: str, places: list[str] | None = None) -> list[int | float]:
+    """Maps raw file labels onto a checkpoint's class names ([] = regression); ``places`` name each row's place
+    in the file, for the message about a bad label."""
     parsed = [_parse_label(v) for v in raw]
     if not names:
         bad = sorted({v for v in parsed if isinstance(v, str)})
         if bad:
             raise ValueError(
-                f"Data file {path!r}: regression labels must be numbers, got {bad[:5]}."
+                f"Data file {path!r}: regression labels must be numbers, got {_echo(bad[:5])}"
+                f"{_first_at(parsed, set(bad), places)}."
             )
         return [float(v) for v in parsed]
     index = {n: i for i, n in enumerate(names)}
@@ -550,18 +587,20 @@ def _map_onto(raw: list, names: list[str], path: str) -> list[int | float]:
         # indices while saying indices were allowed)
         used = sorted({str(v) for v in parsed if str(v) in index})
         raise ValueError(
-            f"Data file {path!r} mixes class names {used[:10]} with class indices {unknown[:10]}; "
+            f"Data file {path!r} mixes class names {_echo(used[:10])} with class indices {_echo(unknown[:10])}"
+            f"{_first_at(parsed, set(unknown), places)}; "
             f"write every label as a class name ({names}) or every label as an index (0..{len(names) - 1})."
         )
     raise ValueError(
-        f"Data file {path!r} has labels unknown to the model: {unknown[:10]}; "
+        f"Data file {path!r} has labels unknown to the model: {_echo(unknown[:10])}"
+        f"{_first_at(parsed, set(unknown), places)}; "
         f"expected one of {names} (or class indices 0..{len(names) - 1})."
     )
 
 
 def _load_file_task(path: str, seed: int) -> TaskData:
-    rows = _read_rows(path)
-    values, names = _infer_labels([r["label"] for r in rows], path)
+    rows, places = _read_rows(path)
+    values, names = _infer_labels([r["label"] for r in rows], path, places)
     examples = [_make_example(r, v) for r, v in zip(rows, values)]
     is_pair = any(e.text_b is not None for e in examples)
     metric = "pearson_spearman" if not names else "accuracy"

@@ -58,6 +58,15 @@ def encode_texts(tokenizer, texts, texts_b=None, max_length: int = 128) -> dict[
     """
     if texts_b is not None and all(t is None for t in texts_b):
         texts_b = None
+    if texts_b is not None and any(t is None for t in texts_b):  # the tokenizer said "TextInputSequence must be str"
+        missing = [i + 1 for i, t in enumerate(texts_b) if t is None]
+        raise ValueError(
+            f"a batch of sentence pairs lacks the second text of {len(missing)} of {len(texts_b)} rows (row "
+            f"{', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''}): give every row one, or none"
+        )
+    from .truncation import check_max_length
+
+    check_max_length(tokenizer, max_length, pair=texts_b is not None)  # below it the tokenizer cuts nothing
     # the Rust tokenizer refuses a str holding a surrogate (TypeError): a JSON "\ud800" or a non-UTF-8 argv byte
     texts = [without_surrogates(t) for t in texts]
     texts_b = None if texts_b is None else [None if t is None else without_surrogates(t) for t in texts_b]

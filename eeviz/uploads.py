@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import FILE_EXTENSIONS, Example, _map_onto, cut_long_texts, rows_from_bytes
+from .data import FILE_EXTENSIONS, Example, _map_onto, cut_long_texts, rows_and_places
 from .eval_result import EvalResult
 from .evaluate import collect_signals, evaluate_model, index_batches, predictions
 from .inputs import clean_text
@@ -55,6 +55,7 @@ class Sentences:
         labels: The labels as written in the file, or None when it has no label column.
         notices: Things the user should know (texts cut to the character limit).
         digest: Identifies the content (cache key of the results).
+        places: Each row's place in the file ("line 3"), for messages about a row; empty for pasted text.
     """
 
     source: str
@@ -63,6 +64,7 @@ class Sentences:
     labels: tuple | None
     notices: tuple[str, ...] = ()
     digest: str = ""
+    places: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -96,13 +98,14 @@ def _check_rows(what: str, rows: int) -> None:
         )
 
 
-def _build(source: str, texts, texts_b, labels, digest: str) -> Sentences:
+def _build(source: str, texts, texts_b, labels, digest: str, places=()) -> Sentences:
     """Cleans texts as typed text is (rows left empty are dropped), cuts very long ones with a notice."""
-    rows = []
+    rows, kept_places = [], []
     for i, text in enumerate(texts):
         text, text_b = clean_text(text), None if texts_b[i] is None else clean_text(texts_b[i])
         if text:
             rows.append(Example(text, None if labels is None else labels[i], text_b or None))
+            kept_places.extend(places[i:i + 1])
     if not rows:
         raise UploadError(f"{source} has no sentences (every text is empty).")
     _check_rows(source, len(rows))
@@ -116,6 +119,7 @@ def _build(source: str, texts, texts_b, labels, digest: str) -> Sentences:
         labels=None if labels is None else tuple(r.label for r in rows),
         notices=tuple(str(w.message) for w in caught),
         digest=digest,
+        places=tuple(kept_places),
     )
 
 
@@ -133,7 +137,7 @@ def read_upload(name: str, raw: bytes) -> Sentences:
     if not raw.strip():
         raise UploadError(f"{name} is empty.")
     try:
-        rows = rows_from_bytes(name, raw, label_required=False)
+        rows, places = rows_and_places(name, raw, label_required=False)
     except ValueError as err:
         raise UploadError(_one_line(err)) from None
     _check_rows(name, len(rows))
@@ -144,6 +148,7 @@ def read_upload(name: str, raw: bytes) -> Sentences:
         [None if r.get("text_b") in (None, "") else str(r["text_b"]) for r in rows],
         [r["label"] for r in rows] if labelled else None,
         _digest("file", name, raw),
+        places,
     )
 
 
@@ -178,7 +183,7 @@ def examples_for(sentences: Sentences, cfg) -> list[Example]:
     labels = [None] * len(sentences)
     if sentences.labelled:
         try:
-            labels = _map_onto(list(sentences.labels), list(cfg.labels), sentences.source)
+            labels = _map_onto(list(sentences.labels), list(cfg.labels), sentences.source, list(sentences.places))
         except ValueError as err:
             raise UploadError(_one_line(err)) from None
     return [Example(t, y, b) for t, b, y in zip(sentences.texts, sentences.texts_b, labels)]

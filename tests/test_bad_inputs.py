@@ -86,6 +86,53 @@ def test_non_finite_csv_label_is_refused_naming_the_row(tmp_path, label):
     assert names == [] and [e.label for e in examples] == [0.5, 1e308, -2.0]
 
 
+def test_a_number_past_pythons_digit_limit_names_the_file_and_line(tmp_path):
+    path = tmp_path / "big.jsonl"
+    path.write_text('{"text": "good", "label": 1}\n{"text": ' + "1" * 5000 + ', "label": 0}\n')
+    with pytest.raises(ValueError, match=r"big.jsonl', line 2: a number has more than \d+ digits") as info:
+        load_task(str(path))
+    assert len(str(info.value)) < 200
+    path = tmp_path / "big.json"  # one JSON array: read line by line after it fails whole
+    path.write_text('[{"text": "good", "label": ' + "7" * 5000 + "}]")
+    with pytest.raises(ValueError, match=r"big.json', line 1: a number has more than"):
+        load_examples_file(str(path))
+
+
+def test_labels_quoted_in_a_message_are_cut_and_the_first_bad_ones_line_named(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"text": "a", "label": "fresh"}\n{"text": "", "label": "x"}\n{"text": "b", "label": 1e300}\n')
+    with pytest.raises(ValueError, match="labels unknown to the model") as info:  # 1e300 reads as a class index
+        load_examples_file(str(path), labels=["rotten", "fresh"])
+    message = str(info.value)
+    assert "(first at line 3)" in message and "…" in message and len(message) < 250, message
+    path.write_text('{"text": "a", "label": 0.5}\n{"text": "b", "label": "' + "w" * 300 + '"}\n')
+    with pytest.raises(ValueError, match=r"mixes numeric .* text labels \['w{39}…'\] \(first at line 2\)"):
+        load_task(str(path))
+
+
+def test_a_pair_file_with_a_row_lacking_its_second_text_is_refused_naming_the_row(tmp_path):
+    """A model reads pairs or single sentences: a blank text_b in a pair file failed in the tokenizer
+    ("TextInputSequence must be str") when the batch held both."""
+    path = tmp_path / "pairs.csv"
+    path.write_text("text,text_b,label\na,b,1\nc,,0\nd,e,1\n")
+    with pytest.raises(ValueError, match=r"pairs.csv', row 2 \(line 3\): no second text \('text_b'\)"):
+        load_task(str(path))
+    path.write_text("text,text_b,label\na,,1\nc,,0\n")  # an empty column: single sentences
+    examples, _ = load_examples_file(str(path))
+    assert [e.text_b for e in examples] == [None, None]
+
+
+def test_encode_texts_says_a_pair_batch_lacks_second_texts(tiny_bert):
+    from transformers import AutoTokenizer
+
+    from eeviz.model import encode_texts
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    with pytest.raises(ValueError, match=r"lacks the second text of 1 of 3 rows \(row 2\)"):
+        encode_texts(tokenizer, ["a", "b", "c"], ["x", None, "z"])
+    assert encode_texts(tokenizer, ["a", "b"], [None, None])["input_ids"].shape[0] == 2  # single sentences
+
+
 # ------------------------------------------------------------------------------------------------ rule values
 PABEE = get_method("pabee")
 

@@ -80,6 +80,11 @@ def test_the_digest_follows_the_content():
         ("bad.csv", b"text,label\na,1.5\nb,nan\n", "row 2 (line 3): the label nan is not a finite number"),
         ("bad.csv", b"text,label\na,1.5\nb,1e309\n", "the label 1e309 is not a finite number"),
         ("bad.txt", b"text\nhello\n", "is not a .csv"),
+        pytest.param("bad.jsonl", b'{"text": ' + b"1" * 5000 + b"}\n", "line 1: a number has more than",
+                     id="jsonl-5000-digits"),
+        pytest.param("bad.json", b'[{"text": ' + b"1" * 5000 + b"}]", "line 1: a number has more than",
+                     id="json-5000-digits"),
+        ("bad.csv", b"text,text_b\na,b\nc,\n", "row 2 (line 3): no second text"),
     ],
 )
 def test_bad_files_get_one_line_naming_the_problem(name, raw, expected):
@@ -129,6 +134,15 @@ def test_labels_that_are_not_the_checkpoints_classes_are_refused_in_one_line():
     assert "'neg', 'pos'" in message and "'rotten', 'fresh'" in message and "\n" not in message
     with pytest.raises(UploadError, match="must be numbers"):
         examples_for(s, cfg(labels=[], is_pair=False, metric="pearson_spearman"))
+
+
+def test_a_huge_label_is_quoted_short_with_its_line():
+    s = read_upload("big.jsonl", b'{"text": "a", "label": "fresh"}\n{"text": "b", "label": 1e300}\n')
+    with pytest.raises(UploadError) as err:
+        examples_for(s, cfg())
+    message = str(err.value)
+    assert "unknown to the model: ['1000" in message and "…']" in message and "(first at line 2)" in message
+    assert len(message) < 250, message
 
 
 def test_labels_mixing_class_names_and_indices_are_refused_saying_so():
