@@ -144,6 +144,19 @@ def test_rule_buttons_say_the_rules_in_plain_words_and_old_links_still_choose_th
     assert at.number_input(key="t_palbert_sampling").value == 0  # the chosen rule's own widget is drawn
 
 
+def test_a_rule_in_the_link_that_is_no_rule_is_dropped_with_the_choices(links_env):
+    at = run(None, ckpt="palbert-tiny", rule_palbert="nosuch<b>")
+    assert not at.exception, [e.value for e in at.exception]
+    notes = [w.value.replace("\\", "") for w in at.sidebar.warning if "Ignored a rule from the link" in w.value]
+    assert len(notes) == 1 and "rule_palbert=nosuch" in notes[0], notes
+    radio = at.radio(key="rule_palbert")
+    assert all(o in notes[0] for o in radio.options), notes  # the choices, in the buttons' words
+    assert "rule_palbert" not in at.query_params  # removed from the link
+    assert radio.value == "q_exit"  # the checkpoint's default rule
+    at.run()  # said once
+    assert not [w for w in at.sidebar.warning if "Ignored a rule" in w.value]
+
+
 def test_messages_name_folders_relative_to_the_checkpoints_folder(links_env):
     root = str(links_env)
     at = run(None, ckpt="unreadable")

@@ -213,6 +213,28 @@ def _check_url_value(spec: RuleSpec, key: str) -> None:
     st.rerun()
 
 
+def _check_url_rule(key: str, choices: list[str]) -> None:
+    """A rule in the link that is none of the buttons' words (``?rule_x=nosuch``; an old link's rule key was
+    rewritten by ``upgrade_old_link_keys``) is removed from the URL, and the page says so, naming the choices
+    (the bound radio dropped it without a word)."""
+    notes = st.session_state.setdefault(_URL_NOTES, {})
+    if key in notes:
+        st.sidebar.warning(notes.pop(key), icon=":material/link_off:")
+    raw = st.query_params.get(key)
+    if raw is None or raw in choices:
+        return
+    shown = raw if len(raw) <= 40 else raw[:39] + "…"
+    message = md_escape(f"Ignored a rule from the link: {key}={shown} is no rule here; the choices are "
+                        f"{', '.join(choices)}.")
+    try:
+        del st.query_params[key]
+    except (KeyError, StreamlitAPIException):  # already bound to its widget (history navigation): say so only
+        st.sidebar.warning(message, icon=":material/link_off:")
+        return
+    notes[key] = message
+    st.rerun()
+
+
 def rule_controls(
     method_cls: type[ExitMethod], num_layers: int, where=None, method: ExitMethod | None = None,
 ) -> tuple[str, dict]:
@@ -228,6 +250,7 @@ def rule_controls(
     if len(names) > 1:
         _carry_link_values()
         display = {n: r.spec.display for n, r in method_cls.rules.items()}
+        _check_url_rule(f"rule_{method_cls.name}", list(display.values()))
         # plain words on the buttons; a bound widget writes the displayed text to the URL (rule_x=Q-exit)
         rule = where.radio(
             "Exit rule",
