@@ -283,3 +283,24 @@ def test_the_sweep_slider_says_which_end_exits_earlier(tmp_path):
     result = EvalResult.from_dict(eval_dict())
     points = result.rules[plots.dataset.default_rule(result)].points
     assert f"from {points[0].mean_exit_layer:.2f} at the left end to {points[-1].mean_exit_layer:.2f}" in slider.help
+
+
+def test_the_summary_leaves_out_wall_clock_speed_up_when_nothing_was_timed():
+    untimed = ds.summary_table({"x": ev()}, {"x": "Model X"})  # its default point has no wall-clock time
+    assert "wall-clock speed-up" not in untimed.columns  # a column of "None" on every row (uploaded sentences)
+    data = eval_dict()
+    data["rules"]["ordered"]["default"] = 0.9  # a timed point
+    timed = ds.summary_table({"x": EvalResult.from_dict(data)}, {"x": "Model X"})
+    assert timed["wall-clock speed-up"].tolist() == [2.5]
+
+
+def test_thresholds_are_named_by_their_symbol_not_their_code_name():
+    data = eval_dict(method="elbert")  # its two-stage rule's threshold is "delta" in code, δ on the page
+    data["rules"] = {"two_stage": {**data["rules"]["ordered"], "param": "delta"}}
+    data["default_rule"] = "two_stage"
+    for example in data["examples"]:
+        example["exit"] = {"two_stage": example["exit"]["ordered"]}
+    table = ds.summary_table({"x": EvalResult.from_dict(data)}, {"x": "Model X"})
+    assert table["default rule"].tolist() == ["two stages (puzzlement, then window) (δ = 0.5)"]
+    assert ds.point_label(EvalResult.from_dict(data).rules["two_stage"], EvalResult.from_dict(data).rules[
+        "two_stage"].points[0]) == "delta = 0.9"  # without the method's symbol: the parameter's name

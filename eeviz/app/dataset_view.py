@@ -115,7 +115,7 @@ def show_one(evals: dict[str, EvalResult], titles: dict[str, str], key_prefix: s
         ds.exit_histogram_figure(
             point, ev.num_layers,
             f"Exit layers of {point.num_examples} examples · {ds.rule_title(ev, rule)} at "
-            f"{ds.point_label(sweep, point)}",
+            f"{ds.point_label(sweep, point, ds.threshold_symbol(ev, rule))}",
         ),
         key=f"{key_prefix}_histogram",
     )
@@ -154,10 +154,11 @@ def show_examples(ev: EvalResult, name: str, rule: str, point, key_prefix: str) 
         return
     sweep = ev.rules[rule]
     if point.exit_layers is not None:
-        where = f"at {ds.point_label(sweep, point)}, the point chosen above"
+        where = f"at {ds.point_label(sweep, point, ds.threshold_symbol(ev, rule))}, the point chosen above"
     else:
         default = sweep.default_point
-        where = (f"at the default threshold ({ds.point_label(sweep, default) if default else sweep.default}): "
+        shown = ds.point_label(sweep, default, ds.threshold_symbol(ev, rule)) if default else sweep.default
+        where = (f"at the default threshold ({shown}): "
                  "this file stores no exits for the other points (evaluate again to get them)")
     st.caption(f"Exits {md_escape(where)}. Overthinking: the last layer is wrong although an earlier one was right.")
     filters = st.columns(3)

@@ -38,6 +38,7 @@ class PatienceRule(ExitRule):
         default=2,
         sweep=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
         label="patience t",
+        symbol="t",
         description="exit once $t$ consecutive layers repeat the previous layer's prediction ($t = 0$: never)",
         minimum=0,
         maximum=24,

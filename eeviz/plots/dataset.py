@@ -61,9 +61,21 @@ def default_rule(ev: EvalResult) -> str:
     return ranked[0]
 
 
-def point_label(sweep: RuleSweep, point: SweepPoint) -> str:
-    """"S = 0.5", or "seed 3" for a random rule."""
-    return f"seed {point.threshold:g}" if sweep.stochastic else f"{sweep.param} = {point.threshold:g}"
+def threshold_symbol(ev: EvalResult, rule: str) -> str | None:
+    """The threshold's short name in sentences (``RuleSpec.symbol``: "S", "δ", "q"); None when the method or rule
+    is unknown here or has none (then its parameter's name is used)."""
+    from ..methods import get_method
+
+    try:
+        return get_method(ev.method).rules[rule].spec.symbol or None
+    except (ValueError, KeyError):
+        return None
+
+
+def point_label(sweep: RuleSweep, point: SweepPoint, symbol: str | None = None) -> str:
+    """"S = 0.5" (``symbol``, else the parameter's name: "delta = 0.8" read as code), or "seed 3" for a random
+    rule."""
+    return f"seed {point.threshold:g}" if sweep.stochastic else f"{symbol or sweep.param} = {point.threshold:g}"
 
 
 def _speed(point: SweepPoint, speed: str) -> float | None:
@@ -91,7 +103,7 @@ def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> tuple[list[
     rules = sorted(((r, sweep) for r, sweep in ev.rules.items() if sweep.early_exit), key=lambda rs: rs[0] != first)
     for k, (rule, sweep) in enumerate(rules):
         color = SERIES_COLORS[k % len(SERIES_COLORS)]
-        name = escape(rule_title(ev, rule))
+        name, symbol = escape(rule_title(ev, rule)), threshold_symbol(ev, rule)
         points = sorted((p for p in sweep.points if _speed(p, speed) is not None), key=lambda p: _speed(p, speed))
         if not points:
             continue
@@ -105,7 +117,7 @@ def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> tuple[list[
             mode="lines+markers" if joined else "markers", name=name, legendgroup=name,
             line=dict(color=color, width=2), marker=dict(color=color, size=7 if joined else 9,
                                                          symbol="circle" if joined else "diamond"),
-            customdata=[[escape(point_label(sweep, p)), p.mean_exit_layer] for p in points],
+            customdata=[[escape(point_label(sweep, p, symbol)), p.mean_exit_layer] for p in points],
             hovertemplate=hover,
         ))
         keys.append(f'<span style="color:{color}">{"●" if joined else "◆"} {name}</span>')
@@ -115,7 +127,7 @@ def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> tuple[list[
                 x=[_speed(default, speed)], y=[percent(default.score)], mode="markers", name=DEFAULT_NAME,
                 legendgroup=name, showlegend=False,
                 marker=dict(symbol="circle-open", size=17, color=color, line=dict(width=2.5)),
-                customdata=[[escape(point_label(sweep, default)), default.mean_exit_layer]],
+                customdata=[[escape(point_label(sweep, default, symbol)), default.mean_exit_layer]],
                 hovertemplate=hover.replace(" · %{customdata[0]}", " · default %{customdata[0]}"),
             ))
     if ev.full_model is not None:
@@ -226,7 +238,8 @@ def exit_share_figure(evals: Mapping[str, EvalResult], titles: Mapping[str, str]
             rows.append([100.0 * c / point.num_examples for c in point.histogram])
             label = escape(f"{titles.get(name, name)} · {rule_title(ev, rule)}")
             labels.append(label)
-            hover.append(f"{label} at {escape(point_label(sweep, point))}<br>mean exit layer {point.mean_exit_layer:.2f}")
+            where = escape(point_label(sweep, point, threshold_symbol(ev, rule)))
+            hover.append(f"{label} at {where}<br>mean exit layer {point.mean_exit_layer:.2f}")
     return _row_heatmap(rows, labels, hover, "exit layer", "{:.0f}%", "Blues", zmin=0, zmax=100)
 
 
@@ -279,9 +292,13 @@ def summary_table(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | N
             "wall-clock speed-up": point.wall_speedup if point else None,
             "mean exit layer": point.mean_exit_layer if point else None,
             "layers": ev.num_layers,
-            "default rule": f"{rule_title(ev, rule)} ({point_label(sweep, point)})" if point else rule_title(ev, rule),
+            "default rule": (f"{rule_title(ev, rule)} ({point_label(sweep, point, threshold_symbol(ev, rule))})"
+                             if point else rule_title(ev, rule)),
             "data": f"{ev.task} · {ev.split}",
             "examples": ev.num_examples,
             "device": ev.device,
         })
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if frame["wall-clock speed-up"].isna().all():  # an untimed sweep (uploaded sentences): "None" on every row
+        frame = frame.drop(columns="wall-clock speed-up")
+    return frame
