@@ -114,6 +114,19 @@ def test_two_methods_with_the_same_rule_keep_their_own_thresholds_on_compare(lin
     assert explore.slider(key="t_pondernet_q_exit").value == 0.3
 
 
+def test_every_rules_table_shows_the_thresholds_each_rule_runs_with(links_env):
+    at = run(None, ckpt="pondernet-tiny", text="a fine film")
+    at.radio(key="rule_pondernet").set_value("expectation").run()
+    table = at.dataframe[0].value.set_index("rule")["threshold"]
+    # the checkpoint's own default (0.3), which the rule runs with, not the paper's; marked as a default
+    assert table["Q-exit"].endswith("= 0.3 (default)"), table.to_dict()
+    assert table["sampling (random)"].endswith("= 0 (default)")
+    at.radio(key="rule_pondernet").set_value("q_exit").run()
+    at.slider(key="t_pondernet_q_exit").set_value(0.6).run()
+    table = at.dataframe[0].value.set_index("rule")["threshold"]
+    assert table["Q-exit"].endswith("= 0.6"), table.to_dict()  # chosen: no "(default)"
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_a_link_from_before_per_method_thresholds_still_sets_them(links_env, page):
     at = run(page, ckpt="palbert-tiny", t_q_exit="0.25")

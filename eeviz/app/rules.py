@@ -330,12 +330,16 @@ def all_rules_table(model, trace: Trace, chosen: dict[str, dict]):
         if params is None:
             value = st.session_state.get(threshold_key(model.method.name, name))
             params = {} if value is None or spec.minimum == spec.maximum else {spec.param: value}
-        d = replay(trace, model.make_rule(name, **params))
-        value = params.get(spec.param, None if spec.minimum == spec.maximum else spec.default)
+        rule = model.make_rule(name, **params)  # an unset threshold is the checkpoint's default, as on its own
+        d = replay(trace, rule)
+        value = None if spec.minimum == spec.maximum else rule.params[spec.param]
+        # each rule has its own threshold: say which ones are at their default, so that two values of one δ do
+        # not puzzle
+        unset = value is not None and value == model.method.default_threshold(name)
         rows.append(
             {
                 "rule": spec.display,
-                "threshold": "—" if value is None else f"{spec.label} = {value:g}",
+                "threshold": "—" if value is None else f"{spec.label} = {value:g}" + (" (default)" if unset else ""),
                 "exit layer": d.exit_layer,
                 "prediction": d.label,
                 "early exit": spec.early_exit,
