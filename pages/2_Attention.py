@@ -105,9 +105,16 @@ ui.live_chart(
         tokens,
         exit_layer=exit_layer,
         colorscale="Magma",
-        title="Attention rollout:<br>heads averaged, with the residual path 0.5·A + 0.5·I",
+        title="Attention rollout into [CLS]:<br>heads averaged, with the residual path 0.5·A + 0.5·I",
     ),
     key="rollout",
+)
+st.caption(
+    "Attention rollout (Abnar & Zuidema, 2020) follows the residual connections too: $\\hat A^l = 0.5\\,"
+    "\\bar A^l + 0.5\\,I$ with $\\bar A^l$ the mean over heads (rows renormalised), $R^l = \\hat A^l R^{l-1}$; "
+    "each row is [CLS]'s row of $R^l$: how much of every input token reaches [CLS] after $l$ layers"
+    + (", although these heads read the mean over tokens." if reads_mean else ".")
+    + " The head chosen above does not change it."
 )
 
 st.subheader("bertviz")

@@ -75,3 +75,12 @@ def test_trace_properties_use_the_model_attentions(tiny_bert):
     assert tr.rollout.shape == (num_layers, tokens)
     no_att = Trace.from_dict({**tr.to_dict(attentions=False)})
     assert no_att.cls_cumulative is None and no_att.rollout is None
+
+
+def test_attention_heatmaps_say_what_their_colours_are():
+    from eeviz.plots import token_heatmap
+
+    fig = token_heatmap(np.full((2, 3), 0.2), ["a", "<b>", "c"], title="t", exit_layer=1)
+    assert fig.data[0].colorbar.title.text == "share of attention"  # the colour bar had no title
+    assert "share of attention" in fig.data[0].hovertemplate
+    assert fig.data[0].customdata[0][1] == "&lt;b&gt;"  # tokens stay text

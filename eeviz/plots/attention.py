@@ -17,6 +17,7 @@ def token_heatmap(
     title: str,
     exit_layer: int | None = None,
     colorscale: str = "Viridis",
+    value_name: str = "share of attention",
 ) -> go.Figure:
     """Layers x tokens heatmap (rows are layers 1..R, top to bottom), the exit layer's row outlined.
 
@@ -32,8 +33,8 @@ def token_heatmap(
             y=layers(num_rows),
             colorscale=colorscale,
             customdata=[names] * num_rows,
-            hovertemplate="layer %{y} · %{customdata} (#%{x})<br>%{z:.3f}<extra></extra>",
-            colorbar=dict(thickness=12),
+            hovertemplate=f"layer %{{y}} · %{{customdata}} (#%{{x}})<br>{escape(value_name)} %{{z:.3f}}<extra></extra>",
+            colorbar=dict(thickness=12, title=dict(text=escape(value_name), side="right")),  # what the colours mean
         )
     )
     fig.update_xaxes(
