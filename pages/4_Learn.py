@@ -18,9 +18,9 @@ TOYS = {
     "hard": [0.50, 0.45, 0.40, 0.48, 0.55, 0.62, 0.71, 0.83],
 }
 TOY_HELP = {
-    "overthinking": "right from layer 2, confident in the middle, wrong again at the last layers",
-    "easy": "right and confident early: any rule should exit early",
-    "hard": "wrong early, right only near the top",
+    "overthinking": "Right from layer 2, confident in the middle, wrong again at the last layers",
+    "easy": "Right and confident early: any rule should exit early",
+    "hard": "Wrong early, right only near the top",
 }
 
 ui.setup_page("Learn")

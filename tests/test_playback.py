@@ -13,6 +13,7 @@ from eeviz.methods.deebert import DeebertMethod, EntropyRule
 from eeviz.methods.elbert import ElbertMethod
 from eeviz.methods.pabee import PabeeMethod, PatienceRule
 from eeviz.methods.pondernet import PonderNetMethod
+from eeviz.plots.style import STOP_COLOR, STOP_LABEL, STOP_SYMBOL
 from eeviz.trace import Trace, replay
 
 P = [0.55, 0.7, 0.8, 0.85, 0.9, 0.95]  # p(class 1) per layer of a 6-layer binary toy
@@ -80,7 +81,13 @@ def test_every_rule_plays_back_layer_by_layer(method, rule):
     assert fig.layout.sliders[0].steps[exit_layer - 1].label == f"{exit_layer} · exit"
     # the exit line carries no words (along the line they ran into the chart's title): the first key says it
     assert all(not s.label.text for s in visible(fig.frames[-1].layout.shapes, plots.EXIT))
-    assert f"exit (layer {exit_layer})" in fig.layout.annotations[0].text
+    # the key says "exit" without its layer: frame 1 must not tell where the exit will be
+    assert "┆ exit</span>" in fig.layout.annotations[0].text and "layer" not in fig.layout.annotations[0].text
+    # every frame's title in the same style: "layer ℓ:" bold, the words in a span of normal weight (Streamlit wraps
+    # the layout's title, the first frame's, in <b>…</b>; the span keeps its words as in the other frames)
+    assert fig.layout.title.text == fig.frames[0].layout.title.text
+    assert all(f.layout.title.text.startswith(f"<b>layer {k}:</b> <span style=\"font-weight:normal\">")
+               for k, f in enumerate(fig.frames, start=1))
     # play runs layers 1..exit and stops there
     assert list(fig.layout.updatemenus[0].buttons[0].args[0]) == [str(k) for k in range(1, exit_layer + 1)]
 
@@ -155,9 +162,13 @@ def test_threshold_line_and_firing_layers_on_the_rules_chart():
     assert line.y0 == line.y1 == 0.5
     assert not line.label.text  # its words are in the chart's key, not on the line (they sat on the bars)
     keys = [a.text for a in fig.layout.annotations if "S = 0.5" in a.text]
-    assert len(keys) == 1 and "the rule stops here" in keys[0]
+    assert len(keys) == 1 and f'<span style="color:{STOP_COLOR}">◆ {STOP_LABEL}</span>' in keys[0]
     entropy = [d for d in fig.frames[1].data if d.type == "scatter"][-1]
-    assert list(entropy.marker.color)[1] == plots.ZONE_COLOR and list(entropy.marker.color)[0] != plots.ZONE_COLOR
+    assert list(entropy.marker.color) == [plots.SERIES_COLORS[0], STOP_COLOR]
+    assert list(entropy.marker.symbol) == ["circle", STOP_SYMBOL]
+    # its own chart names the series on its y axis, as the class probabilities say "probability"
+    y_titles = [fig.layout[f"yaxis{k if k > 1 else ''}"].title.text for k in (1, 2)]
+    assert y_titles[0] == "probability" and "entropy" in y_titles[1]
 
 
 def test_attention_reveals_rows_up_to_the_exit():
@@ -188,7 +199,7 @@ def test_regression_and_an_unknown_method_still_play():
     fig = plots.playback_figure(trace, decision)  # no method class: bare names and bare decisions
     go.Figure(fig.to_dict())
     assert decision.exit_layer == 3 and len(fig.frames) == 3
-    assert fig.frames[0].layout.title.text.endswith("→ continue")
+    assert fig.frames[0].layout.title.text.endswith("→ continue</span>")
 
 
 # ============================================================================================ several checkpoints
@@ -271,3 +282,17 @@ def test_many_token_labels_stand_upright():
     fig = plots.playback_figure(trace, replay(trace, PatienceRule(6, patience=2)), PabeeMethod)
     (axis,) = [fig.layout[k] for k in fig.layout if k.startswith("xaxis") and fig.layout[k].ticktext]
     assert axis.tickangle == -90  # slanted labels overlapped on a phone
+
+
+def test_lambda_looks_the_same_on_every_chart_and_stops_are_keyed():
+    cls, trace, decision, inputs = toy_case("pondernet", "sampling")
+    fig = plots.playback_figure(trace, decision, cls, inputs)
+    lam = [d for d in fig.data if d.type == "scatter" and d.name.startswith("λ<sub>i</sub>")]
+    assert len(lam) == 2  # the halting distribution and the rule's state
+    assert {(d.line.color, d.line.dash) for d in lam} == {(plots.SERIES_COLORS[2], "dot")}
+    cls, trace, decision, inputs = toy_case("pondernet", "q_exit")
+    fig = plots.playback_figure(trace, decision, cls, inputs)
+    index = next(i for i, d in enumerate(fig.data) if d.type == "scatter" and d.name == "CDF")
+    cdf = fig.frames[decision.exit_layer - 1].data[index]  # frames carry only what changes
+    assert list(cdf.marker.symbol)[-1] == STOP_SYMBOL and list(cdf.marker.color)[-1] == STOP_COLOR
+    assert any(STOP_LABEL in a.text for a in fig.layout.annotations)

@@ -11,7 +11,8 @@ from eeviz.methods.base import RuleSpec
 from eeviz.methods.deebert import EntropyRule
 from eeviz.methods.elbert import ElbertArgs, ElbertMethod
 from eeviz.methods.pabee import PatienceRule
-from eeviz.methods.pondernet import PonderArgs, PonderNetMethod, SamplingRule
+from eeviz.methods.pondernet import PonderArgs, PonderNetMethod, QExitRule, SamplingRule
+from eeviz.plots.style import STOP_COLOR, STOP_LABEL, STOP_SYMBOL, series_looks, subscripts
 from eeviz.trace import Decision, Trace, replay
 
 
@@ -68,9 +69,24 @@ def test_signal_figure_threshold_zone_and_firing_layers():
     (zone,) = shapes(fig, "exit zone")
     lo, hi = fig.layout.yaxis.range
     assert zone.y0 == lo and zone.y1 == 0.5 and lo < 0.1 and hi > 0.9
-    # layers where entropy < S are green: 2 and 3
-    assert list(fig.data[0].marker.color) == [plots.SERIES_COLORS[0], plots.ZONE_COLOR, plots.ZONE_COLOR]
+    # layers where entropy < S (2 and 3) have the stop look, which the legend explains
+    assert list(fig.data[0].marker.color) == [plots.SERIES_COLORS[0], STOP_COLOR, STOP_COLOR]
+    assert list(fig.data[0].marker.symbol) == ["circle", STOP_SYMBOL, STOP_SYMBOL]
+    (key,) = [d for d in fig.data if d.name == STOP_LABEL]
+    assert key.marker.color == STOP_COLOR and key.marker.symbol == STOP_SYMBOL
     assert exit_x(fig) == 2
+
+
+def test_stop_look_is_its_own_and_explained_only_where_drawn():
+    # no series, class, zone or exit colour: green stop markers read as λ_i's green ones
+    from eeviz.plots import style as st
+
+    taken = {*st.SERIES_COLORS, *st.CLASS_COLORS, *st.BAR_COLORS, *st.LINE_COLORS, st.ZONE_COLOR, st.EXIT_COLOR,
+             st.MISS_COLOR, st.THRESHOLD_COLOR}
+    assert STOP_COLOR not in taken
+    fig = plots.signal_figure([0.9, 0.8], "entropy", threshold=0.5, threshold_label="S", side="below")
+    assert STOP_LABEL not in [d.name for d in fig.data]  # nothing stops: no key for it
+    assert STOP_COLOR not in list(fig.data[0].marker.color)
 
 
 @pytest.mark.parametrize(
@@ -102,7 +118,8 @@ def test_patience_panel_counter_against_t():
     assert len(panels) == 1
     fig = panels[0].figure
     assert fig.data[0].type == "bar" and list(fig.data[0].y) == [0, 1, 2, 0]
-    assert list(fig.data[0].marker.color)[2] == plots.ZONE_COLOR  # counter >= t at layer 3
+    assert list(fig.data[0].marker.color)[2] == STOP_COLOR  # counter >= t at layer 3
+    assert STOP_LABEL in [d.name for d in fig.data]
     assert shapes(fig, plots.THRESHOLD)[0].y0 == 2
     assert exit_x(fig) == 3
 
@@ -146,8 +163,16 @@ def test_halting_panel_carries_q_prior_and_exit():
     assert [p.title for p in panels] == ["Halting distribution"]  # cdf, λ, log p are all in this figure
     fig = panels[0].figure
     names = [d.name for d in fig.data]
-    # the threshold's legend entry last
-    assert names == ["p(i|x)", "prior p(i|λ_p)", "CDF", "λ_i (halting probability)", "quantile q = 0.5"]
+    # λ_p, λ_i with subscripts; the threshold's legend entry last (a spec without a side marks no stop)
+    assert names == ["p(i|x)", "prior p(i|λ<sub>p</sub>)", "CDF", "λ<sub>i</sub> (halting probability)",
+                     "quantile q = 0.5"]
+    # the real Q-exit says its side: the CDF passes q at layers 2 and 3, diamonds there, with their key; λ_i keeps
+    # its own colour throughout (it was green where the stop markers were green too)
+    fig = plots.decision_panels(trace, decision, QExitRule.spec, method=PonderNetMethod, inputs=inputs)[0].figure
+    assert [d.name for d in fig.data][-2:] == [STOP_LABEL, "quantile q = 0.5"]
+    cdf, lam = fig.data[2], fig.data[3]
+    assert list(cdf.marker.symbol) == ["circle", STOP_SYMBOL, STOP_SYMBOL]
+    assert STOP_COLOR not in list(lam.marker.color) and set(lam.marker.symbol) == {"circle"}
     np.testing.assert_allclose(fig.data[1].y, prior)
     assert shapes(fig, plots.THRESHOLD)[0].y0 == 0.5
     assert exit_x(fig) == 2
@@ -166,7 +191,17 @@ def test_sampling_panels_show_draws_against_lambda_and_the_spread():
     np.testing.assert_allclose(panels[1].figure.data[1].y, trace.signals["halt_prob"])
     state = panels[2].figure
     # plain words, not the code's keys; an axis title and a range from 0 (both are probabilities)
-    assert [d.name for d in state.data] == ["λ_i (halting probability)", "uniform draw u_i"]
+    assert [d.name for d in state.data] == ["λ<sub>i</sub> (halting probability)", "uniform draw u<sub>i</sub>"]
+    # one quantity, one look: λ_i as in the halting distribution (colour and dots), u_i in a colour no series
+    # of that chart has; p(i|x) over the draws in its bars' colour, the draws in another
+    halting = {d.name: d for d in panels[0].figure.data}
+    lam = halting["λ<sub>i</sub> (halting probability)"]
+    assert (state.data[0].line.color, state.data[0].line.dash) == (lam.line.color, lam.line.dash) == (
+        plots.SERIES_COLORS[2], "dot")
+    assert state.data[1].line.color not in {d.line.color for d in panels[0].figure.data if d.type == "scatter"}
+    assert panels[1].figure.data[1].line.color == halting["p(i|x)"].marker.color[0]
+    assert panels[1].figure.data[0].marker.color != panels[1].figure.data[1].line.color
+    assert panels[1].caption.startswith("The rule is random")
     assert state.layout.yaxis.title.text == "probability"
     assert tuple(state.layout.yaxis.range) == (0.0, 1.05)
     # the caption says the rule: exit where the draw falls below λ_i
@@ -179,7 +214,7 @@ def test_unknown_method_degrades_to_generic_panels():
     info = {"score": np.array([0.9, 0.2, 0.1]), "gate": np.array([0.0, 1.0, 1.0]), "aux": np.array([3.0, 2.0, 5.0])}
     decision = Decision("mystery", {"score": 0.3}, 2, 1, np.array([0.3, 0.7]), info, "pos")
     panels = plots.decision_panels(trace, decision, spec)
-    assert [p.title for p in panels] == ["score against score bound", "Rule state", "Rule flags", "novelty"]
+    assert [p.title for p in panels] == ["Score against score bound", "Rule state", "Rule flags", "novelty"]
     assert shapes(panels[0].figure, plots.THRESHOLD)[0].y0 == 0.3
     assert shapes(panels[0].figure, "exit zone") == []  # no known side for an unknown rule
     assert [d.name for d in panels[1].figure.data] == ["aux"]
@@ -203,7 +238,7 @@ def test_window_panel_spans_the_last_n_layers():
     )
     inputs = ElbertMethod.figure_inputs(ElbertArgs(), trace, decision)
     panels = plots.decision_panels(trace, decision, spec, method=ElbertMethod, inputs=inputs)
-    assert [p.title for p in panels][:2] == ["puzzlement against δ", "Confidence window"]
+    assert [p.title for p in panels][:2] == ["Puzzlement against δ", "Confidence window"]
     (band,) = shapes(panels[1].figure, "window")
     assert (band.x0, band.x1) == (0.5, 3.5)
     assert panels[-1].title == "Rule flags"
@@ -400,3 +435,20 @@ def test_examples_table_and_overthinking():
     assert (
         plots.is_overthinking([1, 0], 1) and not plots.is_overthinking([0, 1], 1) and not plots.is_overthinking([1], 0)
     )
+
+
+def test_method_words_get_subscripts_and_user_words_stay_text():
+    assert subscripts("λ_i (halting probability)") == "λ<sub>i</sub> (halting probability)"
+    assert subscripts("prior p(i|λ_p)") == "prior p(i|λ<sub>p</sub>)"
+    assert subscripts("<b>w_i</b>") == "&lt;b&gt;w<sub>i</sub>&lt;/b&gt;"  # escaped first: no markup gets in
+    fig = plots.signal_figure([1.0, 1.0], "loss weight", bars=True, title="loss weights w_i (sum L)")
+    assert fig.layout.title.text == "Loss weights w<sub>i</sub> (sum L)"
+    trace = make_trace([0.8, 0.6], labels=("a_b", "c"))  # a class label is the user's: no subscript
+    assert [d.name for d in plots.probability_lines(trace).data] == ["a_b", "c"]
+
+
+def test_series_looks_keep_a_panels_colours_and_give_others_free_ones():
+    (panel,) = PonderNetMethod.panels
+    looks = series_looks([panel], {"halt_prob", "prior", "cdf", "lambda"}, extra=["lambda", "uniform"])
+    assert looks["lambda"] == (plots.SERIES_COLORS[2], "dot") and looks["cdf"] == (plots.SERIES_COLORS[1], "solid")
+    assert looks["uniform"][0] not in {c for k, (c, _) in looks.items() if k != "uniform"}

@@ -274,7 +274,7 @@ class ElbertMethod(ExitMethod):
             Knob("delta", "puzzlement threshold δ", 0.3, 0.0, 1.0, 0.01),
             Knob("window", "window N", default_window(num_layers), 2, num_layers, 1),
             Knob("criterion", "window criterion", WINDOW_CRITERIA[0], choices=WINDOW_CRITERIA),
-            Knob("tinit", "t_i (all layers)", 4.0, -4.0, 6.0, 0.5),
+            Knob("tinit", "$t_i$ (all layers)", 4.0, -4.0, 6.0, 0.5),
         )
 
     @classmethod

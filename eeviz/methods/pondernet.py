@@ -346,6 +346,10 @@ class PonderNetMethod(ExitMethod):
             r"p_G(k) = \lambda_p (1-\lambda_p)^{k-1}$$",
             "Exit: at layer $i$, halt when a Bernoulli($\\lambda_i$) draw fires. The exit layer is random: over "
             "many draws it follows $p(i \\mid x)$.",
+            "**Q-exit**, PALBERT's deterministic rule, works on any model with a λ head and is a rule of this "
+            "method too: it stops at the first layer whose CDF of $p(i \\mid x)$ exceeds a quantile $q$, with no "
+            "draw, so the same sentence always exits at the same layer:",
+            r"$$\text{Q-exit: first } i \text{ with } \sum_{j \le i} p(j \mid x) > q$$",
         ),
     )
 
@@ -374,10 +378,10 @@ class PonderNetMethod(ExitMethod):
                 -3.0,
                 3.0,
                 0.1,
-                help="in this toy, λ_i = σ(6·(confidence_i − 0.8) + bias)",
+                help="in this toy, $\\lambda_i = \\sigma(6\\,(\\mathrm{confidence}_i - 0.8) + \\mathrm{bias})$",
             ),
             threshold,
-            Knob("lp", "prior λ_p", 0.1, 0.05, 0.9, 0.01),
+            Knob("lp", "prior $\\lambda_p$", 0.1, 0.05, 0.9, 0.01),
             Knob("beta", "KL weight β", 0.5, 0.0, 2.0, 0.05),
         )
 
@@ -400,7 +404,7 @@ class PonderNetMethod(ExitMethod):
             signals={"lambda": lambdas, "halt_prob": halt, "cdf": cdf, "log_halt_prob": np.log(halt)},
             args=cls.Args(prior_lambda=float(knobs["lp"]), beta=beta),
             metrics={
-                "Σ p(i|x)·CE_i": f"{float((halt * -np.log(p)).sum()):.3f}",
+                "$\\sum_i p(i \\mid x)\\,\\mathrm{CE}_i$": f"{float((halt * -np.log(p)).sum()):.3f}",
                 "β·KL": f"{beta * kl:.3f}",
                 "Expected depth": f"{float(expected_depth(torch.tensor(halt))):.2f}",
             },

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from ..methods.base import FigureInputs, PanelSpec, RuleSpec
 from ..trace import Decision, Trace
+from .style import sentence_case, series_looks
 from .traces import exit_distribution_figure, flags_figure, lines_figure, panel_figure, signal_figure
 
 
@@ -101,6 +102,9 @@ def decision_panels(
 
     declared = [p for p in getattr(method, "panels", ()) if any(k in series for k in (*p.bars, *p.lines))]
     declared.sort(key=lambda p: name not in (*p.bars, *p.lines))  # stable: the threshold's panel first
+    state = {k: v for k, v in info.items() if k != name and not _is_flag(v)}
+    # one quantity, one look: λ_i in the rule's state is drawn as in the method's panel
+    looks = series_looks(declared, series, extra=state)
     if name is not None and not any(name in (*p.bars, *p.lines) for p in declared):
         panels.append(_threshold_panel(series, name, side, threshold, spec, name_of, docs, exit_layer))
         shown.add(name)
@@ -109,6 +113,7 @@ def decision_panels(
         shown.update(k for k in (*panel.bars, *panel.lines, *panel.hides))
     if sampled_exits is not None:
         follows = spec.follows if spec.follows in series else None
+        expected_color = looks[follows][0] if follows in looks else None
         panels.append(
             Panel(
                 "Exit layer over many draws",
@@ -118,17 +123,17 @@ def decision_panels(
                     series[follows] if follows else None,
                     exit_layer,
                     expected_name=name_of(follows) if follows else "expected",
+                    expected_color=expected_color,
                 ),
-                "the rule is random: this is where it exits across seeds (the chosen seed's exit is marked)",
+                "The rule is random: this is where it exits across seeds (the chosen seed's exit is marked)",
             )
         )
     # the rule's own state, even where a figure above already drew it (a random rule compares u_i with λ_i)
-    state = {k: v for k, v in info.items() if k != name and not _is_flag(v)}
     if state:
         named_state = {name_of(k): v for k, v in state.items()}  # plain words ("uniform draw u_i"), not code names
         figure = lines_figure(named_state, "Rule state per layer", exit_layer, y_title=spec.state_title or "value",
-                              y_range=spec.state_range)
-        panels.append(Panel("Rule state", figure, spec.description))
+                              y_range=spec.state_range, looks={name_of(k): looks[k] for k in state})
+        panels.append(Panel("Rule state", figure, sentence_case(spec.description)))
         shown.update(state)
     flags = {k: v for k, v in info.items() if k != name and k not in state}
     if flags:
@@ -137,14 +142,15 @@ def decision_panels(
         shown.update(flags)
     for key, values in signals.items():
         if key not in shown:
-            panels.append(Panel(key, signal_figure(values, name_of(key), exit_layer=exit_layer), docs.get(key, "")))
+            panels.append(Panel(key, signal_figure(values, name_of(key), exit_layer=exit_layer),
+                                sentence_case(docs.get(key, ""))))
     return panels
 
 
 def _threshold_panel(series, name, side, threshold, spec, name_of, docs, exit_layer) -> Panel:
     """The rule's series on a figure of its own, against the threshold."""
     return Panel(
-        f"{name_of(name)} against {spec.label}",
+        sentence_case(f"{name_of(name)} against {spec.label}"),
         signal_figure(
             series[name],
             name_of(name),
@@ -156,7 +162,7 @@ def _threshold_panel(series, name, side, threshold, spec, name_of, docs, exit_la
             title=f"{name_of(name)} against the {spec.label}",
             y_range=spec.series_range,
         ),
-        docs.get(name, spec.description),
+        sentence_case(docs.get(name, spec.description)),
     )
 
 
@@ -177,7 +183,7 @@ def _method_panel(panel: PanelSpec, series, name, side, threshold, spec, name_of
         exit_layer=exit_layer,
         title=inputs.titles.get(panel.title),
     )
-    return Panel(panel.title, figure, panel.caption)
+    return Panel(panel.title, figure, sentence_case(panel.caption))
 
 
 def layer_table(trace: Trace, decision: Decision) -> pd.DataFrame:

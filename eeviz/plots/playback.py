@@ -13,6 +13,8 @@ shape named ``"current"``.
 
 from __future__ import annotations
 
+import html
+import re
 import textwrap
 from typing import Any, Callable
 
@@ -22,13 +24,16 @@ import plotly.graph_objects as go
 from ..methods.base import CONTINUE_WORDS, EXIT_WORDS, FigureInputs
 from ..trace import Decision, Trace
 from .playback_parts import (
-    CURRENT, GREY_TEXT, NOT_COMPUTED, Row, animation_controls, assemble, axis_ids, layer_shapes, matrix_reveal, plain,
+    CURRENT, GREY_TEXT, NOT_COMPUTED, Row, animation_controls, assemble, axis_ids, is_flag, layer_shapes,
+    matrix_reveal, plain,
     playback_rows, playback_series, series_reveal, shape, stacked_axes,
 )
-from .style import (BAR_COLORS, EXIT_COLOR, LINE_COLORS, OFF_FILL, SERIES_COLORS, SIDES, THRESHOLD, ZONE_COLOR,
-                    auto_range, class_color, escape, fires)
+from .style import (BAR_COLORS, EXIT_COLOR, LINE_COLORS, OFF_FILL, SERIES_COLORS, SIDES, STOP_COLOR, STOP_LABEL,
+                    STOP_SIZE, STOP_SYMBOL, THRESHOLD, ZONE_COLOR, auto_range, class_color, escape, fires,
+                    series_looks, subscripts)
 
 WRAP = 56  # characters per line of a frame's sentence (plotly does not wrap titles; fits a phone)
+NORMAL_WEIGHT = "font-weight:normal"
 KEY_WIDTH = 38  # characters of a chart's title and colour key per line: what a phone shows beside the y labels
 
 __all__ = ["CURRENT", "NOT_COMPUTED", "answer_words", "decision_words", "frame_title", "layer_sentences",
@@ -81,10 +86,16 @@ def layer_sentences(trace: Trace, decision: Decision, method_cls=None) -> list[s
 
 
 def frame_title(sentence: str) -> str:
-    """A frame's sentence as plotly title text: escaped, "layer ℓ:" in bold, wrapped."""
+    """A frame's sentence as plotly title text: escaped, "layer ℓ:" in bold, wrapped.
+
+    The words after "layer ℓ:" say their weight themselves (a span of normal weight): Streamlit wraps
+    the first frame's title, the layout's, in <b>…</b>, and not the frames' titles that replace it, so the first
+    frame read all bold and the others not.
+    """
     head, _, tail = sentence.partition(": ")
     lines = textwrap.wrap(tail, WRAP - len(head), break_on_hyphens=False) or [""]
-    return f"<b>{escape(head)}:</b> " + "<br>".join(escape(line) for line in lines)
+    tail = "<br>".join(escape(line) for line in lines)  # plotly carries the open span over its line breaks
+    return f'<b>{escape(head)}:</b> <span style="{NORMAL_WEIGHT}">{tail}</span>'
 
 
 def step_label(layer: int, exit_layer: int) -> str:
@@ -98,10 +109,10 @@ def step_label(layer: int, exit_layer: int) -> str:
 def _chart_title(title: str, key: list[str]) -> str:
     """A chart's title and its colour key (already escaped HTML spans), packed into lines of at most
     ``KEY_WIDTH`` visible characters: plotly does not wrap them, and on a phone a longer line ran off the chart."""
-    lines = [escape(line) for line in textwrap.wrap(title, KEY_WIDTH, break_on_hyphens=False) or [""]]
+    lines = [subscripts(line) for line in textwrap.wrap(title, KEY_WIDTH, break_on_hyphens=False) or [""]]
     width = len(textwrap.wrap(title, KEY_WIDTH, break_on_hyphens=False)[-1]) if title else 0
     for item in key:
-        shown = len(item.split(">", 1)[1]) - len("</span>")  # the visible characters of the span
+        shown = len(html.unescape(re.sub(r"<[^>]+>", "", item)))  # the visible characters of the span
         if width and width + 2 + shown > KEY_WIDTH:
             lines.append(item)
             width = shown
@@ -138,7 +149,8 @@ def playback_figure(
     spec = rule_cls.spec if rule_cls is not None else None
     name_of = getattr(method_cls, "series_name", plain)
     series = playback_series(trace, decision, inputs)
-    rows = [Row("Predicted value" if trace.is_regression else "Class probabilities", height=190)]
+    rows = [Row("Predicted value" if trace.is_regression else "Class probabilities", height=190,
+                y_title="value" if trace.is_regression else "probability")]
     rows += playback_rows(trace, decision, spec, method_cls, series)
     if attention and trace.attentions is not None and len(trace.tokens):
         rows.append(Row("What [CLS] has gathered so far (cumulative attention)",
@@ -148,6 +160,12 @@ def playback_figure(
     if side == "at_least" and threshold is not None and threshold <= 0:
         side = None  # a count threshold of 0 disables the rule: nothing reaches it
 
+    ruled = spec.series if spec is not None and spec.series in series else None
+    panels = [p for p in getattr(method_cls, "panels", ()) if any(k in series for k in (*p.bars, *p.lines))]
+    panels.sort(key=lambda p: ruled not in (*p.bars, *p.lines))  # in the order of playback_rows
+    # one quantity, one look on every chart, as the static figures (λ_i in the rule's state as in its panel)
+    state = [k for k, v in decision.info.items() if k != ruled and not is_flag(np.asarray(v, dtype=float))]
+    looks = series_looks(panels, series, extra=state)
     data: list[dict] = []
     reveals: list[tuple[str, Any]] = []
     keys: dict[int, list[str]] = {}  # chart -> its colour key
@@ -158,7 +176,7 @@ def playback_figure(
         data.append(plot)
         reveals.append((plot["type"], update))
         if key is not None:
-            symbol = "■" if plot["type"] == "bar" else "●"
+            symbol = "■" if plot["type"] == "bar" else ("┈" if plot.get("line", {}).get("dash") == "dot" else "●")
             keys.setdefault(row, []).append(f'<span style="color:{key}">{symbol} {plot["name"]}</span>')
 
     if trace.is_regression:
@@ -184,18 +202,24 @@ def playback_figure(
                         hovertemplate="layer %{y} · %{customdata}<br>%{z:.3f}<extra></extra>"),
                 matrix_reveal(matrix, layers_on_rows=True))
         else:
+            stops_seen = False
             for k, key in enumerate([*row.bars, *row.lines]):
                 bar = k < len(row.bars)
-                base = _series_color(row, k, bar)
+                base, dash = looks.get(key) or (_series_color(row, k, bar), "solid")
                 met = fires(series[key], threshold, side) if key == row.threshold else np.zeros(num_layers, bool)
-                name = escape(name_of(key))
+                stops_seen |= bool(np.asarray(met)[:exit_layer].any())  # what the frames ever show
+                name = subscripts(name_of(key))
                 hover = f"layer %{{x}}<br>{name} = %{{y:.3f}}<extra></extra>"
                 plot = dict(type="bar", name=name, opacity=0.85, hovertemplate=hover) if bar else dict(
                     type="scatter", mode="lines+markers", name=name, hovertemplate=hover,
-                    line=dict(color=base, width=2), marker=dict(size=8))
-                add(r, plot, series_reveal(series[key], [ZONE_COLOR if m else base for m in met]), key=base)
-            if row.threshold is not None and side is not None:
-                keys[r].append(f'<span style="color:{ZONE_COLOR}">● the rule stops here</span>')
+                    line=dict(color=base, width=2, dash=dash))
+                marker = {"color": [STOP_COLOR if m else base for m in met]}
+                if not bar:  # the stop look: a diamond on a line (the colour alone on a bar)
+                    marker.update(symbol=[STOP_SYMBOL if m else "circle" for m in met],
+                                  size=[STOP_SIZE if m else 8 for m in met])
+                add(r, plot, series_reveal(series[key], marker), key=base)
+            if stops_seen:
+                keys[r].append(f'<span style="color:{STOP_COLOR}">◆ {STOP_LABEL}</span>')
             # the threshold's and the marked layers' words go in the key: on their lines they sat on the bars
             if row.threshold is not None and threshold is not None:
                 text = escape(f"{spec.symbol or spec.label} = {threshold:g}")
@@ -203,7 +227,9 @@ def playback_figure(
             for marker in (m for m in inputs.markers if row.panel and m.panel == row.panel):
                 keys.setdefault(r, []).append(f'<span style="color:{LINE_COLORS[2]}">│ {escape(marker.label)}</span>')
 
-    keys.setdefault(1, []).append(f'<span style="color:{EXIT_COLOR}">┆ exit (layer {exit_layer})</span>')
+    # "exit" without its layer: the charts show only the layers computed so far, and the dashed line appears at
+    # the frame that reaches the exit
+    keys.setdefault(1, []).append(f'<span style="color:{EXIT_COLOR}">┆ exit</span>')
     # room under each chart for its x ticks and the next chart's title; the last chart over layers says "layer"
     titles = [_chart_title(row.title, keys.get(r, [])) for r, row in enumerate(rows, start=1)]
     last_layer_chart = max(r for r, row in enumerate(rows, start=1) if row.kind != "tokens")

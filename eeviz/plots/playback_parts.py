@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 
 from ..methods.base import FigureInputs, RuleSpec
 from ..trace import Decision, Trace
-from .style import EXIT, EXIT_COLOR, RAIL_BORDER, RAIL_FILL, SKIPPED, THRESHOLD_COLOR, auto_range
+from .style import EXIT, EXIT_COLOR, RAIL_BORDER, RAIL_FILL, SKIPPED, THRESHOLD_COLOR, auto_range, sentence_case
 
 CURRENT = "current"  # the shape over the layer being computed
 NOT_COMPUTED = "not computed"
@@ -68,8 +68,9 @@ def playback_rows(trace: Trace, decision: Decision, spec: RuleSpec | None, metho
     panels.sort(key=lambda p: key not in (*p.bars, *p.lines))  # stable: the threshold's panel first
     if key is not None and not any(key in (*p.bars, *p.lines) for p in panels):
         bars = bool(spec.series_bars)
-        rows.append(Row(f"{name_of(key)} against the {spec.label}", bars=[key] if bars else [],
-                        lines=[] if bars else [key], threshold=key, y_range=spec.series_range))
+        rows.append(Row(sentence_case(f"{name_of(key)} against the {spec.label}"), bars=[key] if bars else [],
+                        lines=[] if bars else [key], threshold=key, y_range=spec.series_range,
+                        y_title=name_of(key)))  # as the static chart: the series' name on its y axis
         drawn.add(key)
     for panel in panels:
         keys = [k for k in (*panel.bars, *panel.lines) if k in series]
@@ -108,14 +109,16 @@ def rounded(values, digits: int = 4) -> list:
     return [float(v) if np.isfinite(v) else None for v in arr]
 
 
-def series_reveal(values, colors: list[str] | None = None) -> Callable[[int], dict]:
-    """n -> the first n layers of a per-layer series (x, y and the markers' colours)."""
+def series_reveal(values, marker: Mapping[str, list] | list[str] | None = None) -> Callable[[int], dict]:
+    """n -> the first n layers of a per-layer series (x, y and the markers' per-layer looks: ``marker`` maps a
+    marker property such as "color", "symbol" or "size" to one value per layer; a list is the colours)."""
     values = rounded(values)
+    marker = {"color": marker} if isinstance(marker, list) else marker
 
     def update(n: int) -> dict:
         out: dict[str, Any] = {"x": list(range(1, n + 1)), "y": values[:n]}
-        if colors is not None:
-            out["marker"] = {"color": colors[:n]}
+        if marker is not None:
+            out["marker"] = {k: list(v)[:n] for k, v in marker.items()}
         return out
 
     return update

@@ -12,6 +12,7 @@ Strings that come from users or data (tokens, class names, sentences, folder nam
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,14 @@ VEIL_COLOR = "#808080"  # over the layers never run: a grey veil greys out a hea
 RAIL_FILL = "rgba(128,128,128,0.25)"
 RAIL_BORDER = "rgba(128,128,128,0.6)"
 ZONE_COLOR = "#2CA02C"
+# "Here the rule would stop": a layer whose value is past the threshold, on the rule's side. One look on every
+# chart (static and playback): a magenta diamond, a colour no series, class or band uses (green was the zone's
+# and the third series' colour: a green λ_i marker and a green "stop" marker read as one), explained by a key
+# entry wherever it is drawn.
+STOP_COLOR = "#E7298A"
+STOP_SYMBOL = "diamond"
+STOP_SIZE = 12
+STOP_LABEL = "the rule would stop here"
 MISS_COLOR = "#F58518"  # a band whose condition does not hold (e.g. a window that does not pass)
 CLASS_COLORS = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#72B7B2", "#9D755D", "#EECA3B", "#FF9DA6")
 SERIES_COLORS = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#72B7B2", "#9D755D")
@@ -137,6 +146,60 @@ def legend_line(fig: go.Figure, text: str, color: str, dash: str = "solid") -> N
         )
     )
     fig.update_layout(showlegend=True)
+
+
+def stop_legend(fig: go.Figure) -> None:
+    """The legend entry of the stop markers (:data:`STOP_LABEL`), as an empty trace with their look."""
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            name=STOP_LABEL,
+            marker=dict(color=STOP_COLOR, symbol=STOP_SYMBOL, size=STOP_SIZE),
+            hoverinfo="skip",
+            showlegend=True,
+        )
+    )
+    fig.update_layout(showlegend=True)
+
+
+def stop_marker(stops, base_color: str, size: int = 9) -> dict:
+    """A line's markers: the stop look where ``stops`` (a bool per layer) holds, else ``base_color`` dots."""
+    return dict(
+        color=[STOP_COLOR if s else base_color for s in stops],
+        symbol=[STOP_SYMBOL if s else "circle" for s in stops],
+        size=[STOP_SIZE if s else size for s in stops],
+    )
+
+
+def series_looks(panels, present, extra=()) -> dict[str, tuple[str, str]]:
+    """Series key -> (colour, dash), the same on every chart of a decision: a method panel's bars and lines take
+    their panel's colours (the first line solid, the others dotted), the ``extra`` keys (the rule's state) the
+    series colours no panel took. ``panels`` are ``PanelSpec``s; only the keys in ``present`` count."""
+    looks: dict[str, tuple[str, str]] = {}
+    for panel in panels:
+        for k, key in enumerate(k for k in panel.bars if k in present):
+            looks.setdefault(key, (BAR_COLORS[k % len(BAR_COLORS)], "solid"))
+        for k, key in enumerate(k for k in panel.lines if k in present):
+            looks.setdefault(key, (LINE_COLORS[k % len(LINE_COLORS)], "solid" if k == 0 else "dot"))
+    used = {color for color, _ in looks.values()}
+    free = [c for c in SERIES_COLORS if c not in used] or list(SERIES_COLORS)
+    for n, key in enumerate(k for k in dict.fromkeys(extra) if k not in looks):
+        looks[key] = (free[n % len(free)], "solid")
+    return looks
+
+
+def subscripts(text: str) -> str:
+    """Plotly label text (escaped) with a method's ``x_i`` written as x<sub>i</sub>: "λ_i" -> "λ<sub>i</sub>",
+    "p(i|λ_p)" -> "p(i|λ<sub>p</sub>)". Only for the methods' own words (series names, titles), never for
+    user text such as class labels, where an underscore is just an underscore."""
+    return re.sub(r"(?<=[^\W\d_])_([A-Za-z0-9]+)", r"<sub>\1</sub>", escape(text))
+
+
+def sentence_case(text: str) -> str:
+    """``text`` with its first letter upper case (a title or caption built from lower-case words)."""
+    return text[:1].upper() + text[1:] if text[:1].islower() else text
 
 
 def exit_zone(fig: go.Figure, threshold: float, side: str | None, y_range) -> None:

@@ -15,11 +15,10 @@ import plotly.graph_objects as go
 from ..methods.base import LayerBand, LayerMarker, PanelSpec
 from ..trace import Trace
 from .style import (
-    BAR_COLORS,
-    LINE_COLORS,
     MISS_COLOR,
     OFF_FILL,
     SERIES_COLORS,
+    STOP_COLOR,
     ZONE_COLOR,
     auto_range,
     class_color,
@@ -30,7 +29,12 @@ from .style import (
     layers,
     legend_line,
     mark_exit,
+    sentence_case,
+    series_looks,
+    stop_legend,
+    stop_marker,
     style,
+    subscripts,
     threshold_line,
     vertical,
 )
@@ -111,14 +115,15 @@ def signal_figure(
 ) -> go.Figure:
     """Any per-layer value against layer, with an optional threshold and the side on which the rule stops.
 
-    Layers where the stopping condition holds are drawn green, and that side of the threshold is shaded.
+    Layers where the stopping condition holds get the stop look (``style.STOP_COLOR``: a diamond on a line, the
+    colour on a bar) and a legend entry, and that side of the threshold is shaded.
     """
     values = np.asarray(values, dtype=float)
     num_layers = len(values)
     x = layers(num_layers)
     met = fires(values, threshold, side) if threshold is not None else np.zeros(num_layers, dtype=bool)
-    colors = [ZONE_COLOR if m else SERIES_COLORS[0] for m in met]
-    label = escape(name)
+    colors = [STOP_COLOR if m else SERIES_COLORS[0] for m in met]
+    label = subscripts(name)
     if bars:
         trace = go.Bar(
             x=x,
@@ -134,10 +139,12 @@ def signal_figure(
             mode="lines+markers",
             name=label,
             line=dict(color=SERIES_COLORS[0], width=2),
-            marker=dict(color=colors, size=9),
+            marker=stop_marker(met, SERIES_COLORS[0]),
             hovertemplate=f"layer %{{x}}<br>{label} = %{{y:.3f}}<extra></extra>",
         )
     fig = go.Figure(trace)
+    if met.any():
+        stop_legend(fig)
     if y_range is None:
         y_range = auto_range(values, () if threshold is None else (threshold,), from_zero=bars)
     fig.update_yaxes(range=list(y_range), title=label)
@@ -146,7 +153,7 @@ def signal_figure(
         threshold_line(fig, float(threshold), threshold_label or "threshold")
     layer_axis(fig, num_layers)
     mark_exit(fig, exit_layer, num_layers)
-    return style(fig, title or label)
+    return style(fig, subscripts(sentence_case(title)) if title else label)
 
 
 def lines_figure(
@@ -156,24 +163,29 @@ def lines_figure(
     *,
     y_title: str = "value",
     y_range: tuple[float, float] | None = None,
+    looks: Mapping[str, tuple[str, str]] | None = None,
 ) -> go.Figure:
     """Several per-layer series on one chart (e.g. a rule's state), named by their keys (plain words).
 
     ``y_range`` fixes the y axis; else it spans the values, from 0 when none is negative (so 0 has its tick).
+    ``looks`` gives a series (by its name) the (colour, dash) it has on the other charts; else the series
+    colours in order.
     """
+    looks = dict(looks or {})
     fig = go.Figure()
     num_layers = 0
     for k, (name, values) in enumerate(series.items()):
         values = np.asarray(values, dtype=float)
         num_layers = max(num_layers, len(values))
-        label = escape(name)
+        label = subscripts(name)
+        color, dash = looks.get(name) or (SERIES_COLORS[k % len(SERIES_COLORS)], "solid")
         fig.add_trace(
             go.Scatter(
                 x=layers(len(values)),
                 y=values,
                 mode="lines+markers",
                 name=label,
-                line=dict(color=SERIES_COLORS[k % len(SERIES_COLORS)], width=2),
+                line=dict(color=color, width=2, dash=dash),
                 hovertemplate=f"layer %{{x}}<br>{label} = %{{y:.3f}}<extra></extra>",
             )
         )
@@ -185,7 +197,7 @@ def lines_figure(
     fig.update_yaxes(range=list(y_range), title=escape(y_title) if y_title else None)
     layer_axis(fig, num_layers)
     mark_exit(fig, exit_layer, num_layers)
-    return style(fig, title)
+    return style(fig, subscripts(sentence_case(title)))
 
 
 def flags_figure(flags: Mapping[str, Sequence[float]], title: str, exit_layer: int | None = None) -> go.Figure:
@@ -221,14 +233,18 @@ def exit_distribution_figure(
     expected: Sequence[float] | None = None,
     exit_layer: int | None = None,
     expected_name: str = "expected",
+    expected_color: str | None = None,
 ) -> go.Figure:
     """How often a random rule exits at each layer over many draws, and the distribution ``expected`` it should
-    follow (named ``expected_name``)."""
+    follow (named ``expected_name``, drawn in ``expected_color``: its colour on the other charts). The draws take
+    a series colour other than it."""
     draws = np.asarray(exit_layers, dtype=int)
     counts = np.bincount(draws, minlength=num_layers + 1)[1:]
     x = layers(num_layers)
+    expected_color = expected_color or SERIES_COLORS[1]
+    draws_color = next(c for c in (SERIES_COLORS[0], SERIES_COLORS[4]) if c != expected_color)
     fig = go.Figure(
-        go.Bar(x=x, y=counts / max(1, len(draws)), name=f"{len(draws)} draws", marker_color=SERIES_COLORS[0])
+        go.Bar(x=x, y=counts / max(1, len(draws)), name=f"{len(draws)} draws", marker_color=draws_color)
     )
     if expected is not None:
         fig.add_trace(
@@ -236,8 +252,8 @@ def exit_distribution_figure(
                 x=x,
                 y=np.asarray(expected, dtype=float),
                 mode="lines+markers",
-                name=escape(expected_name),
-                line=dict(color=SERIES_COLORS[1]),
+                name=subscripts(expected_name),
+                line=dict(color=expected_color),
             )
         )
     fig.update_yaxes(title="share of draws", rangemode="tozero")
@@ -266,7 +282,8 @@ def panel_figure(
     """A method's panel: its ``bars`` and ``lines`` series (those present in ``series``) on one chart.
 
     The threshold is drawn when ``threshold_series`` is one of the panel's series, whose layers that meet the
-    stopping condition (``side``) are drawn green, as are the layers ``highlight`` lists per series.
+    stopping condition (``side``) get the stop look (a magenta diamond, with a legend entry); the layers
+    ``highlight`` lists per series are drawn green.
     ``markers`` and ``bands`` are vertical lines and spans of layers, as shapes named by their ``name``.
     """
     names = dict(names or {})
@@ -277,38 +294,46 @@ def panel_figure(
     has_threshold = threshold is not None and threshold_series in drawn
     fig = go.Figure()
 
-    def colors(key: str, base: str) -> list[str]:
+    looks = series_looks([panel], series)
+
+    def stops(key: str) -> np.ndarray:
         values = np.asarray(series[key], dtype=float)
-        met = fires(values, threshold, side) if has_threshold and key == threshold_series else np.zeros(len(values))
+        return fires(values, threshold, side) if has_threshold and key == threshold_series else np.zeros(len(values), bool)
+
+    def colors(key: str, base: str) -> list[str]:
         chosen = highlight.get(key, set())
-        return [ZONE_COLOR if m or layer in chosen else base for layer, m in zip(x, met)]
+        return [STOP_COLOR if m else ZONE_COLOR if layer in chosen else base for layer, m in zip(x, stops(key))]
 
     for k, key in enumerate(k for k in panel.bars if k in series):
-        label = escape(names.get(key, key))
+        label = subscripts(names.get(key, key))
         fig.add_trace(
             go.Bar(
                 x=x,
                 y=np.asarray(series[key], dtype=float),
                 name=label,
-                marker_color=colors(key, BAR_COLORS[k % len(BAR_COLORS)]),
+                marker_color=colors(key, looks[key][0]),
                 opacity=0.85 if k == 0 else 1.0,
                 hovertemplate=f"layer %{{x}}<br>{label} = %{{y:.3f}}<extra></extra>",
             )
         )
-    for k, key in enumerate(k for k in panel.lines if k in series):
-        label = escape(names.get(key, key))
-        color = LINE_COLORS[k % len(LINE_COLORS)]
+    for key in (k for k in panel.lines if k in series):
+        label = subscripts(names.get(key, key))
+        color, dash = looks[key]
+        marker = stop_marker(stops(key), color)
+        marker["color"] = colors(key, color)
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=np.asarray(series[key], dtype=float),
                 mode="lines+markers",
                 name=label,
-                line=dict(color=color, width=2, dash="solid" if k == 0 else "dot"),
-                marker=dict(size=9, color=colors(key, color)),
+                line=dict(color=color, width=2, dash=dash),
+                marker=marker,
                 hovertemplate=f"layer %{{x}}<br>{label} = %{{y:.3f}}<extra></extra>",
             )
         )
+    if any(stops(key).any() for key in drawn):
+        stop_legend(fig)
     fig.update_layout(barmode="group", showlegend=True)
     y_range = panel.y_range
     if y_range is None:
@@ -326,10 +351,10 @@ def panel_figure(
     for k, marker in enumerate(markers):  # labelled in the legend: a label on the line sat on the bars
         color = SERIES_COLORS[(2 + k) % len(SERIES_COLORS)]
         vertical(fig, "line", marker.layer, marker.layer, marker.name, line=dict(color=color, width=2))
-        legend_line(fig, marker.label, color)
+        legend_line(fig, marker.label, color)  # plain text: legend_line escapes it
     layer_axis(fig, num_layers)
     mark_exit(fig, exit_layer, num_layers)
-    return style(fig, escape(title or panel.title), height=340 if panel.bars and panel.lines else 300)
+    return style(fig, subscripts(title or panel.title), height=340 if panel.bars and panel.lines else 300)
 
 
 def reward_figure(
