@@ -15,6 +15,7 @@ import streamlit as st
 
 from .. import plots
 from ..methods.base import ExitMethod, Knob, step_format
+from ..plots.style import sentence_case
 from ..trace import Trace, replay
 from .live_chart import live_chart
 from .page import md_escape
@@ -123,7 +124,7 @@ def render_toy(method: type[ExitMethod], p_positive, used_keys: set[str]) -> Non
     decision = replay(trace, rule_cls(num_layers, **toy.params))
     right = decision.label == TOY_LABELS[1]
     st.caption(
-        f"{md_escape(rule_cls.spec.display)}: exit at layer {decision.exit_layer} of {num_layers}, "
+        f"{md_escape(sentence_case(rule_cls.spec.display))}: exit at layer {decision.exit_layer} of {num_layers}, "
         f"**{md_escape(decision.label)}**, " + ("right." if right else "wrong (gold: positive).")
     )
     if toy.metrics:

@@ -31,6 +31,10 @@ STATE_JS = """() => {
   if (!gd || !gd._fullLayout.sliders) return null;
   return {active: gd._fullLayout.sliders[0].active,
           title: gd._fullLayout.title.text.replace(/<br>/g, ' ').replace(/<[^>]+>/g, ''),  // the words alone
+          // the drawn title's weight, piece by piece ("layer 1:" bold, its words normal)
+          weights: [...gd.querySelectorAll('.g-gtitle text tspan')]
+            .filter(t => [...t.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+            .map(t => getComputedStyle(t).fontWeight),
           shapes: gd._fullLayout.shapes.filter(s => s.visible).map(s => s.name),
           points: gd.data.filter(d => d.type === 'scatter').map(d => d.x.length),
           frames: gd._transitionData._frames.length};
@@ -102,6 +106,8 @@ def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_pa
     assert first["active"] == 0 and first["points"] == [1, 1]
     assert first["title"].startswith("layer 1:") and "→ continue" in first["title"]
     assert "exit" not in first["shapes"]
+    # Streamlit wraps the first frame's title (the layout's) in <b>…</b>: its words must still read as the others'
+    assert first["weights"][0] == "700" and first["weights"][-1] == "400"
 
     # play: the frames advance, each with its own sentence, and stop at the exit (layer 2 of 3)
     chart.locator("g.updatemenu-button", has_text="play").click()
@@ -109,6 +115,7 @@ def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_pa
     assert done["points"] == [2, 2]
     assert "exit" in done["shapes"] and "skipped" in done["shapes"]
     assert "layers 1–2 predict the same class" in done["title"] and done["title"] != first["title"]
+    assert done["weights"][0] == "700" and set(done["weights"][1:]) == {"400"}
     page.wait_for_timeout(2500)  # three frame durations: play must not go on past the exit
     assert state(page)["active"] == 1
 
@@ -120,6 +127,7 @@ def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_pa
     click_step(page, chart, "1")
     back = wait_for_state(page, "s.active === 0 && s.title.startsWith('layer 1')")
     assert back["title"] == first["title"] and "exit" not in back["shapes"]
+    assert back["weights"] == first["weights"]
 
     # Compare: both checkpoints step together; DeeBERT leaves at layer 1, PABEE at layer 2
     page.goto(base_url + "/Compare?ckpt=pabee-play&t_pabee_patience=1")
