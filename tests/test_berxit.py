@@ -255,7 +255,8 @@ def test_panel_draws_the_score_against_the_threshold_and_the_target_with_gold():
 
     trace = lte_trace([0.8, 0.45, 0.2, 0.05], probs=[[0.6, 0.4], [0.3, 0.7], [0.2, 0.8], [0.7, 0.3]])
     d = replay(trace, LteRule(4))
-    for gold, drawn in ((None, {"LTE score u_i"}), (1, {"LTE score u_i", "LTE target (layer wrong)"})):
+    score = "LTE score u<sub>i</sub>"  # the method's "u_i", with its subscript drawn
+    for gold, drawn in ((None, {score}), (1, {score, "LTE target (layer wrong)"})):
         inputs = BerxitMethod.figure_inputs(BerxitArgs(), trace, d, gold)
         panels = decision_panels(trace, d, LteRule.spec, method=BerxitMethod, inputs=inputs)
         assert panels[0].title == "Learning to exit"
