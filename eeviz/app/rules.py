@@ -194,22 +194,31 @@ def _check_url_value(spec: RuleSpec, key: str) -> None:
     Streamlit, which seeds a bound widget from the URL the run started with): a value the rule cannot take is
     removed from the URL and the page reruns without it, then says so, naming the valid range. (A valid value
     beyond this model's depth, a layer count, is clamped by the widget itself.)"""
-    notes = st.session_state.setdefault(_URL_NOTES, {})
-    if key in notes:
-        st.sidebar.warning(notes.pop(key), icon=":material/link_off:")
+    _show_link_note(key)
     raw = st.query_params.get(key)
     if raw is None or spec.minimum == spec.maximum:
         return
     problem = url_value_problem(spec, raw, key)
-    if problem is None:
-        return
-    message = f"Ignored a threshold from the link: {md_escape(problem)}."
+    if problem is not None:
+        _drop_from_link(key, f"Ignored a threshold from the link: {md_escape(problem)}.")
+
+
+def _show_link_note(key: str) -> None:
+    """The sidebar note of a value ``_drop_from_link`` removed in the previous run, once."""
+    notes = st.session_state.setdefault(_URL_NOTES, {})
+    if key in notes:
+        st.sidebar.warning(notes.pop(key), icon=":material/link_off:")
+
+
+def _drop_from_link(key: str, message: str) -> None:
+    """Removes ``key`` from the URL and reruns, so that its widget starts without it; the next run says
+    ``message`` (``_show_link_note``)."""
     try:
         del st.query_params[key]
     except (KeyError, StreamlitAPIException):  # already bound to its widget (history navigation): say so only
         st.sidebar.warning(message, icon=":material/link_off:")
         return
-    notes[key] = message
+    st.session_state.setdefault(_URL_NOTES, {})[key] = message
     st.rerun()
 
 
@@ -217,22 +226,13 @@ def _check_url_rule(key: str, choices: list[str]) -> None:
     """A rule in the link that is none of the buttons' words (``?rule_x=nosuch``; an old link's rule key was
     rewritten by ``upgrade_old_link_keys``) is removed from the URL, and the page says so, naming the choices
     (the bound radio dropped it without a word)."""
-    notes = st.session_state.setdefault(_URL_NOTES, {})
-    if key in notes:
-        st.sidebar.warning(notes.pop(key), icon=":material/link_off:")
+    _show_link_note(key)
     raw = st.query_params.get(key)
     if raw is None or raw in choices:
         return
     shown = raw if len(raw) <= 40 else raw[:39] + "…"
-    message = md_escape(f"Ignored a rule from the link: {key}={shown} is no rule here; the choices are "
-                        f"{', '.join(choices)}.")
-    try:
-        del st.query_params[key]
-    except (KeyError, StreamlitAPIException):  # already bound to its widget (history navigation): say so only
-        st.sidebar.warning(message, icon=":material/link_off:")
-        return
-    notes[key] = message
-    st.rerun()
+    _drop_from_link(key, md_escape(f"Ignored a rule from the link: {key}={shown} is no rule here; the choices are "
+                                   f"{', '.join(choices)}."))
 
 
 def rule_controls(
