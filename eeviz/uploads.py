@@ -1,8 +1,8 @@
 """Sentences a user brings: an uploaded CSV/JSONL file (``text``, optional ``label`` and ``text_b``) or pasted
 lines, read into examples for a checkpoint and run through it.
 
-Reading reuses the data files' own validation (``eeviz.data.rows_from_bytes``: encoding, columns, empty
-texts; ``_map_onto``: labels as class names or indices) and cleans each text as the Explore page cleans a typed
+Reading reuses the data files' own validation (``eeviz.data_files.rows_from_bytes``: encoding, columns, empty
+texts; ``map_onto``: labels as class names or indices) and cleans each text as the Explore page cleans a typed
 one (``eeviz.inputs.clean_text``), so a sentence's exit here is the exit Explore shows for it. Every problem is
 an ``UploadError`` with a one-line message.
 
@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import FILE_EXTENSIONS, Example, _map_onto, cut_long_texts, rows_and_places
+from .data import Example, cut_long_texts
+from .data_files import FILE_EXTENSIONS, map_onto, rows_and_places
 from .eval_result import EvalResult
 from .evaluate import collect_signals, evaluate_model, index_batches, predictions
 from .inputs import clean_text
@@ -183,7 +184,7 @@ def examples_for(sentences: Sentences, cfg) -> list[Example]:
     labels = [None] * len(sentences)
     if sentences.labelled:
         try:
-            labels = _map_onto(list(sentences.labels), list(cfg.labels), sentences.source, list(sentences.places))
+            labels = map_onto(list(sentences.labels), list(cfg.labels), sentences.source, list(sentences.places))
         except ValueError as err:
             raise UploadError(_one_line(err)) from None
     return [Example(t, y, b) for t, b, y in zip(sentences.texts, sentences.texts_b, labels)]
