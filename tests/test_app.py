@@ -339,3 +339,15 @@ def test_export_payload_reproduces_the_decision(app_checkpoints):
     assert replay(again, model.make_rule("entropy", entropy=0.0)).exit_layer == 3
     csv = plots.layer_table(trace, decision).to_csv(index=False).splitlines()
     assert len(csv) == 1 + 3 and csv[0].startswith("layer,exit,prediction")
+
+
+def test_compare_shows_shares_in_percent_with_explores_decimals(checkpoints_env):
+    import json
+
+    at = run_app("pages/1_Compare.py")
+    table = at.dataframe[0]
+    columns = json.loads(table.proto.columns)
+    assert columns["confidence"]["type_config"]["format"] == "%.1f%%"  # 93.2%, as Explore's box; was 93.21%
+    assert columns["depth used"]["type_config"]["format"] == "%.0f%%"  # 50%; was 50.00%
+    assert ((table.value["confidence"] > 1) & (table.value["confidence"] <= 100)).all()  # percent, not a share
+    assert {round(v, 6) for v in table.value["depth used"]} <= {round(100 * k / 3, 6) for k in (1, 2, 3)}  # 3 layers
