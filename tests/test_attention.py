@@ -84,3 +84,14 @@ def test_attention_heatmaps_say_what_their_colours_are():
     assert fig.data[0].colorbar.title.text == "share of attention"  # the colour bar had no title
     assert "share of attention" in fig.data[0].hovertemplate
     assert fig.data[0].customdata[0][1] == "&lt;b&gt;"  # tokens stay text
+
+
+def test_attention_colour_scales_hold_no_colour_streamlits_theme_would_swap():
+    import re
+
+    from eeviz.plots import token_heatmap
+
+    for name in ("Magma", "Inferno", "Viridis"):  # Magma's black is #000004: the theme's placeholder no. 4 (pink)
+        scale = token_heatmap(np.full((2, 3), 0.2), ["a", "b", "c"], title="t", colorscale=name).data[0].colorscale
+        assert not [c for _, c in scale if re.fullmatch(r"#0000[0-3][0-9a-fA-F]|#000040", c)], (name, scale)
+        assert len(scale) > 2  # still the named scale, not a stand-in

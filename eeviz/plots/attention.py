@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .style import EXIT, EXIT_COLOR, SKIPPED, VEIL_COLOR, escape, layers, style
+from .style import EXIT, EXIT_COLOR, SKIPPED, VEIL_COLOR, escape, layers, style, theme_safe_colorscale
 
 
 def token_heatmap(
@@ -31,7 +31,7 @@ def token_heatmap(
             z=matrix,
             x=list(range(num_tokens)),
             y=layers(num_rows),
-            colorscale=colorscale,
+            colorscale=theme_safe_colorscale(colorscale),
             customdata=[names] * num_rows,
             hovertemplate=f"layer %{{y}} · %{{customdata}} (#%{{x}})<br>{escape(value_name)} %{{z:.3f}}<extra></extra>",
             colorbar=dict(thickness=12, title=dict(text=escape(value_name), side="right")),  # what the colours mean

@@ -230,3 +230,23 @@ def auto_range(values: np.ndarray, extra: tuple[float, ...] = (), from_zero: boo
     lo, hi = (float(points.min()), float(points.max())) if points.size else (0.0, 1.0)
     pad = 0.08 * (hi - lo) if hi > lo else 0.5
     return lo - (0 if from_zero and lo == 0 else pad), hi + pad
+
+
+# Streamlit's chart theme swaps the colours #000001..#000040 for the theme's (its template's placeholders), in
+# a figure's colour scales too: Magma's and Inferno's black, #000004, became a pink band at the bottom of the
+# scale and pink cells among the darkest ones (the app's charts swap as Streamlit's own do).
+_PLACEHOLDER = re.compile(r"^#0000[0-3][0-9A-Fa-f]$|^#000040$")
+
+
+def theme_safe_colorscale(name_or_scale):
+    """A plotly colour scale (a name such as "Magma", or a list) with any colour that Streamlit's theme would
+    take for a placeholder moved one step off it (#000004 -> #010004: the same black to the eye)."""
+    import plotly.colors
+
+    scale = plotly.colors.get_colorscale(name_or_scale) if isinstance(name_or_scale, str) else name_or_scale
+    out = []
+    for position, color in scale:
+        if isinstance(color, str) and _PLACEHOLDER.match(color):
+            color = "#01" + color[3:]
+        out.append([position, color])
+    return out
