@@ -67,7 +67,8 @@ def decisions_view(selected, models, traces, names) -> None:
 
     votes = table["prediction"].value_counts()
     if len(votes) == 1:
-        st.success(f"All {len(table)} checkpoints predict **{ui.md_escape(votes.index[0])}**.")
+        who = f"All {len(table)} checkpoints predict" if len(table) > 1 else "The checkpoint predicts"
+        st.success(f"{who} **{ui.md_escape(votes.index[0])}**.")
     else:
         parts = "; ".join(
             f"**{ui.md_escape(label)}** ({count}: "

@@ -351,3 +351,8 @@ def test_compare_shows_shares_in_percent_with_explores_decimals(checkpoints_env)
     assert columns["depth used"]["type_config"]["format"] == "%.0f%%"  # 50%; was 50.00%
     assert ((table.value["confidence"] > 1) & (table.value["confidence"] <= 100)).all()  # percent, not a share
     assert {round(v, 6) for v in table.value["depth used"]} <= {round(100 * k / 3, 6) for k in (1, 2, 3)}  # 3 layers
+
+
+def test_compare_with_one_checkpoint_says_it_in_the_singular(checkpoints_env):
+    at = run_app("pages/1_Compare.py", ckpts="deebert-tiny")
+    assert [m.value.split(" **")[0] for m in at.success] == ["The checkpoint predicts"]  # was "All 1 checkpoints"

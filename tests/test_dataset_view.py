@@ -132,7 +132,7 @@ def test_exit_shares_and_per_layer_scores_in_percent_with_titles():
     table = ds.summary_table(evals, {"x": "Model X"})
     row = table.iloc[0]
     assert row["checkpoint"] == "Model X" and row["full model (%)"] == pytest.approx(200 / 3)
-    assert row["default rule"] == "ordered (t = 0.5)" and row["default rule (%)"] == pytest.approx(100.0)
+    assert row["default rule"] == "ordered, t = 0.5" and row["default rule (%)"] == pytest.approx(100.0)
 
 
 # ------------------------------------------------------------------------------------------ examples
@@ -301,6 +301,6 @@ def test_thresholds_are_named_by_their_symbol_not_their_code_name():
     for example in data["examples"]:
         example["exit"] = {"two_stage": example["exit"]["ordered"]}
     table = ds.summary_table({"x": EvalResult.from_dict(data)}, {"x": "Model X"})
-    assert table["default rule"].tolist() == ["two stages (puzzlement, then window) (δ = 0.5)"]
+    assert table["default rule"].tolist() == ["two stages (puzzlement, then window), δ = 0.5"]
     assert ds.point_label(EvalResult.from_dict(data).rules["two_stage"], EvalResult.from_dict(data).rules[
         "two_stage"].points[0]) == "delta = 0.9"  # without the method's symbol: the parameter's name

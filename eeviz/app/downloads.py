@@ -153,7 +153,7 @@ def compare_export_buttons(traces: Mapping[str, Trace], decisions: Mapping[str, 
     )
     cols[1].caption(
         "Every checkpoint's layers, one under the other, each row with its sentence, checkpoint, rule and "
-        "threshold. The page's URL holds the checkpoints, the sentence and the thresholds."
+        "threshold. The page's URL holds the checkpoints, the sentence, the rules and their thresholds."
     )
 
 

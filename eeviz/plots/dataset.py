@@ -292,7 +292,8 @@ def summary_table(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | N
             "wall-clock speed-up": point.wall_speedup if point else None,
             "mean exit layer": point.mean_exit_layer if point else None,
             "layers": ev.num_layers,
-            "default rule": (f"{rule_title(ev, rule)} ({point_label(sweep, point, threshold_symbol(ev, rule))})"
+            # "two stages (puzzlement, then window), δ = 0.8": a comma, as its name may end in brackets
+            "default rule": (f"{rule_title(ev, rule)}, {point_label(sweep, point, threshold_symbol(ev, rule))}"
                              if point else rule_title(ev, rule)),
             "data": f"{ev.task} · {ev.split}",
             "examples": ev.num_examples,
