@@ -7,6 +7,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .messages import short_repr
 from .methods import DEFAULT_METHOD
 
 T = TypeVar("T")
@@ -77,7 +78,7 @@ class ModelConfig:
         Raises ConfigError listing every bad field (its value and what it should be).
         """
         if not isinstance(data, dict):
-            raise ConfigError(f"the model config must be a JSON object, not {type(data).__name__} ({_short(data)})")
+            raise ConfigError(f"the model config must be a JSON object, not {type(data).__name__} ({short_repr(data)})")
         problems = [p for name, value in data.items() if name in MODEL_SCHEMA for p in _field_problems(name, value)]
         if problems:
             raise ConfigError("; ".join(problems))
@@ -109,11 +110,6 @@ MODEL_SCHEMA: dict[str, tuple[str, Any]] = {
 }
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _field_problems(name: str, value: Any) -> list[str]:
     """What is wrong with one field's value (empty list: nothing)."""
     import math
@@ -131,12 +127,12 @@ def _field_problems(name: str, value: Any) -> list[str]:
     words = {"str": "a non-empty string", "bool": "true or false", "int": "a whole number", "float": "a finite number",
              "list[str]": "a list of strings", "dict": "a JSON object"}[kind]
     if not ok_type:
-        return [f"'{name}' is {_short(value)}, expected {words}"]
+        return [f"'{name}' is {short_repr(value)}, expected {words}"]
     if isinstance(allowed, tuple) and kind == "str" and value not in allowed:
-        return [f"'{name}' is {_short(value)}, expected one of {', '.join(map(repr, allowed))}"]
+        return [f"'{name}' is {short_repr(value)}, expected one of {', '.join(map(repr, allowed))}"]
     if isinstance(allowed, tuple) and kind in ("int", "float") and not allowed[0] <= value <= allowed[1]:
-        return [f"'{name}' is {_short(value)}, expected {words} from {allowed[0]} to {allowed[1]}"]
+        return [f"'{name}' is {short_repr(value)}, expected {words} from {allowed[0]} to {allowed[1]}"]
     if kind == "list[str]" and len(set(value)) < len(value):  # class names map to class indices: one each
         repeated = list(dict.fromkeys(v for v in value if value.count(v) > 1))
-        return [f"'{name}' repeats {', '.join(_short(v) for v in repeated[:3])}: each name must be different"]
+        return [f"'{name}' repeats {', '.join(short_repr(v) for v in repeated[:3])}: each name must be different"]
     return []

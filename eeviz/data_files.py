@@ -13,6 +13,8 @@ import math
 import os
 import sys
 
+from .messages import short_repr, shorten
+
 FILE_EXTENSIONS = (".csv", ".jsonl", ".json")
 
 
@@ -58,7 +60,7 @@ def _json_rows(path: str, content: str) -> tuple[list[dict], list[str]]:
         if not isinstance(row, dict):
             raise ValueError(
                 f"Data file {path!r}, {where}: expected an object such as "
-                f'{{"text": "...", "label": ...}}, got {_json_kind(row)}{"" if row is None else " " + _short(row)}.'
+                f'{{"text": "...", "label": ...}}, got {_json_kind(row)}{"" if row is None else " " + short_repr(row)}.'
             )
     return [row for _, row in located], [where for where, _ in located]
 
@@ -66,11 +68,6 @@ def _json_rows(path: str, content: str) -> tuple[list[dict], list[str]]:
 def _json_kind(value) -> str:
     kinds = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array"}
     return kinds.get(type(value), type(value).__name__)
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def read_rows(path: str) -> tuple[list[dict], list[str]]:
@@ -131,7 +128,7 @@ def rows_and_places(path: str, raw: bytes, label_required: bool = True) -> tuple
         for col in ("text", "text_b"):
             value = row.get(col)
             if not (value is None or isinstance(value, str) or _is_number(value)):
-                raise ValueError(f"Data file {path!r}, {where}: {col!r} must be a string, got {_short(value)}.")
+                raise ValueError(f"Data file {path!r}, {where}: {col!r} must be a string, got {short_repr(value)}.")
         text = row.get("text")
         if text is None or not str(text).strip():
             continue
@@ -143,12 +140,12 @@ def rows_and_places(path: str, raw: bytes, label_required: bool = True) -> tuple
         if label is None or (isinstance(label, float) and math.isnan(label)) or label == "":
             raise ValueError(f"Data file {path!r}: {where} has no label.")
         if not (isinstance(label, str) or _is_number(label) or isinstance(label, bool)):
-            raise ValueError(f"Data file {path!r}, {where}: the label must be a number or a string, got {_short(label)}.")
+            raise ValueError(f"Data file {path!r}, {where}: the label must be a number or a string, got {short_repr(label)}.")
         if not _finite_label(label):
             # a CSV's "nan", "inf" or "1e309" is a string here: typed as _parse_label types it, it is caught
             # as JSON's Infinity is, instead of turning into a regression target that makes the loss nan
             raise ValueError(
-                f"Data file {path!r}, {where}: the label {_cut(str(label).strip())} is not a finite number."
+                f"Data file {path!r}, {where}: the label {shorten(str(label).strip())} is not a finite number."
             )
         kept.append(row)
         kept_places.append(where)
@@ -179,13 +176,9 @@ def _finite_label(label) -> bool:
         return False
 
 
-def _cut(text: str, chars: int = 40) -> str:
-    return text if len(text) <= chars else text[: chars - 3] + "..."
-
-
 def _echo(labels) -> str:
     """Labels quoted in a message, each cut to 40 characters (a label 1e300 is a 301-digit class index)."""
-    return "[" + ", ".join(repr(v if len(v) <= 40 else v[:39] + "…") for v in map(str, labels)) + "]"
+    return "[" + ", ".join(repr(shorten(v)) for v in map(str, labels)) + "]"
 
 
 def _first_at(parsed: list, bad, places: list[str] | None) -> str:

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .messages import short_repr
+
 
 class EvalFileError(ValueError):
     """An evaluation file that is missing, not JSON, or not in eval.json's schema."""
@@ -234,12 +236,6 @@ def _build(kind, data: Any, where: str, fail):
 
 
 
-def _shown(value: Any) -> str:
-    """A value for a message, cut short (a bad field may hold a whole list)."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -260,18 +256,18 @@ class _Checker:
         if value is None and optional:
             return
         if not _is_number(value) or not math.isfinite(value):
-            self.fail(f"{where} should be a finite number{' or null' if optional else ''}, got {_shown(value)}")
+            self.fail(f"{where} should be a finite number{' or null' if optional else ''}, got {short_repr(value)}")
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = f"{'' if low is None else low}..{'' if high is None else high}"
-            self.fail(f"{where} is {_shown(value)}, outside {bounds}")
+            self.fail(f"{where} is {short_repr(value)}, outside {bounds}")
 
     def kind(self, value: Any, kind: type, where: str) -> None:
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            self.fail(f"{where} should be {kind.__name__}, got {_shown(value)}")
+            self.fail(f"{where} should be {kind.__name__}, got {short_repr(value)}")
 
     def layer(self, value: Any, where: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= self.num_layers:
-            self.fail(f"{where} is {_shown(value)}, not a layer 1..{self.num_layers}")
+            self.fail(f"{where} is {short_repr(value)}, not a layer 1..{self.num_layers}")
 
     def metrics(self, value: Any, where: str) -> None:
         self.kind(value, dict, f"{where} metrics")
@@ -283,7 +279,7 @@ class _Checker:
         if not self.labels:
             self.number(value, where)
         elif isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(self.labels):
-            self.fail(f"{where} is {_shown(value)}, not a class index 0..{len(self.labels) - 1}")
+            self.fail(f"{where} is {short_repr(value)}, not a class index 0..{len(self.labels) - 1}")
 
     # ------------------------------------------------------------------ one per part of the file
     def top_level(self, data: dict) -> None:
@@ -292,7 +288,7 @@ class _Checker:
         self.number(data["num_examples"], "num_examples", low=0)
         self.number(data["batch_size"], "batch_size", low=1)
         if not all(isinstance(name, str) for name in self.labels):
-            self.fail(f"labels should be class names (strings), got {_shown(self.labels)}")
+            self.fail(f"labels should be class names (strings), got {short_repr(self.labels)}")
         if not data["rules"]:
             self.fail("rules is empty (an evaluation sweeps at least one exit rule)")
 
@@ -318,7 +314,7 @@ class _Checker:
         self.kind(point.histogram, list, f"{where}: histogram")
         for count in point.histogram:
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                self.fail(f"{where}: histogram holds {_shown(count)}, not a count of examples")
+                self.fail(f"{where}: histogram holds {short_repr(count)}, not a count of examples")
         self.number(point.static_score, f"{where}: static_score", optional=True)
         self.number(point.adaptive_gain, f"{where}: adaptive_gain", optional=True)
         self.number(point.top_exit_share, f"{where}: top_exit_share", optional=True, low=0, high=1)

@@ -13,6 +13,7 @@ import streamlit as st
 from ..catalog import CheckpointInfo, checkpoints_root, find_checkpoints
 from ..checkpoint import CheckpointError, CheckpointLayout
 from ..eval_result import EvalResult
+from ..messages import shorten
 from ..trace import Trace
 from ..tracing import trace_all
 from . import models as registry
@@ -86,8 +87,7 @@ def pick_checkpoint(infos: list[CheckpointInfo], where=None) -> CheckpointInfo:
         help="method · backbone · task; folders under " + public_path(checkpoints_root(), full=True),
     )
     if unknown:  # a link to a folder this server lacks: say so, rather than show another one without a word
-        shown = url if len(url) <= 40 else url[:39] + "…"
-        where.warning(f"The link's checkpoint “{md_escape(shown)}” is not here (no such folder); showing "
+        where.warning(f"The link's checkpoint “{md_escape(shorten(url))}” is not here (no such folder); showing "
                       f"{md_escape(names[name])} instead.", icon=":material/link_off:")
     st.query_params["ckpt"] = name
     st.session_state["_ckpt_in_url"] = name
@@ -129,7 +129,7 @@ def pick_checkpoints(infos: list[CheckpointInfo], default: list[str], key: str =
     if raw is not None and raw != st.session_state.get("_ckpts_in_url"):
         valid, unknown = parse_checkpoint_list(raw, by_name)
         if unknown:
-            shown = ", ".join(n if len(n) <= 40 else n[:39] + "…" for n in unknown[:5])
+            shown = ", ".join(shorten(n) for n in unknown[:5])
             more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
             st.warning(f"Left out of the link's checkpoints (no such folder): {md_escape(shown)}{more}.",
                        icon=":material/link_off:")

@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from ..methods.base import ExitMethod, ExitRule, RuleSpec
+from ..messages import shorten
 from ..trace import Decision, Trace, replay
 from .inputs import _clamp_state, forget_stale, page_id
 from .page import md_escape
@@ -146,7 +147,7 @@ def url_value_problem(spec: RuleSpec, raw: str, key: str | None = None) -> str |
     ``1e309``), not whole for a whole-number threshold, or outside the rule's range. Names the valid range."""
     kind = "a whole number" if spec.integer else "a number"
     valid = f"{spec.label or spec.param} takes {kind} from {spec.minimum:g} to {spec.maximum:g}"
-    shown = raw if len(raw) <= 40 else raw[:39] + "…"
+    shown = shorten(raw)
     key = key or f"t_{spec.name}"
     try:
         value = float(raw)
@@ -230,7 +231,7 @@ def _check_url_rule(key: str, choices: list[str]) -> None:
     raw = st.query_params.get(key)
     if raw is None or raw in choices:
         return
-    shown = raw if len(raw) <= 40 else raw[:39] + "…"
+    shown = shorten(raw)
     _drop_from_link(key, md_escape(f"Ignored a rule from the link: {key}={shown} is no rule here; the choices are "
                                    f"{', '.join(choices)}."))
 
