@@ -59,6 +59,7 @@ from .eval_result import (
     SweepPoint,
     static_score,
 )
+from .files import temp_of, write_atomically
 from .methods.base import ExitRule
 from .model import MODEL_INPUTS, SUMMARIES, encode_texts
 from .metrics import compute_metrics
@@ -497,10 +498,6 @@ def evaluate_checkpoint(
     return result
 
 
-def _temp_of(out: Path) -> Path:
-    return out.with_name(f".{out.name}.tmp")
-
-
 def check_writable(out: Path) -> None:
     """Refuse, in one line, a results path that cannot be written: a folder, or a file in a folder that cannot
     be made or written to. Missing parent folders are created (``--json runs/new/eval.json`` makes runs/new).
@@ -514,7 +511,7 @@ def check_writable(out: Path) -> None:
     blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise ValueError(f"cannot write the results to {out}: {blocking} is a file, not a folder")
-    tmp = _temp_of(out)
+    tmp = temp_of(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(b"")  # the file the results are written to first: can it be made here?
@@ -523,18 +520,6 @@ def check_writable(out: Path) -> None:
                          + (f" ({err.filename})" if err.filename else "")) from None
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def write_atomically(out: Path, text: str) -> None:
-    """``text`` into ``out`` through a temporary file beside it, renamed over it: a reader never sees half a
-    file, and the temporary file is removed whatever fails."""
-    tmp = _temp_of(out)
-    try:
-        tmp.write_text(text)
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:

@@ -220,7 +220,7 @@ def test_cli_refuses_a_json_path_it_cannot_write_before_the_sweep(tiny_bert, tmp
 def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from eeviz.evaluate import write_atomically
+    from eeviz.files import write_atomically  # eval.json's and training's JSON files
 
     out = tmp_path / "eval.json"
     out.write_text("old")

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ..checkpoint import CheckpointLayout, recover_interrupted_save, save_checkpoint
+from ..files import TMP_SUFFIX, write_atomically
 
 RESUME_VERSION = 1
 
@@ -52,14 +53,9 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-JSON_TMP_SUFFIX = ".tmp"  # write_json_atomic writes .NAME.tmp first
-
-
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Strict JSON (non-finite numbers as null), written to a temporary file and renamed into place."""
-    tmp = path.with_name(f".{path.name}{JSON_TMP_SUFFIX}")
-    tmp.write_text(json.dumps(json_safe(obj), indent=2, allow_nan=False))
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(json_safe(obj), indent=2, allow_nan=False))
 
 
 # ------------------------------------------------------------------------------------------ the folder
@@ -115,7 +111,7 @@ def recover_run_folder(out: Path) -> None:
             shutil.rmtree(aside, ignore_errors=True)
     for tmp in layout.resume_temporaries():
         shutil.rmtree(tmp, ignore_errors=True)
-    for tmp in (out.glob(f".*.json{JSON_TMP_SUFFIX}") if out.is_dir() else ()):
+    for tmp in (out.glob(f".*.json{TMP_SUFFIX}") if out.is_dir() else ()):
         tmp.unlink()  # a metrics.json write cut short (the next save would carry it along)
     if layout.resume.is_dir() and not layout.resume_state.is_file():
         shutil.rmtree(layout.resume, ignore_errors=True)  # a state deleted halfway when its run finished
