@@ -14,6 +14,7 @@ import os
 import sys
 
 from .messages import short_repr, shorten
+from .value_checks import is_number
 
 FILE_EXTENSIONS = (".csv", ".jsonl", ".json")
 
@@ -127,7 +128,7 @@ def rows_and_places(path: str, raw: bytes, label_required: bool = True) -> tuple
     for where, row in zip(places, rows):
         for col in ("text", "text_b"):
             value = row.get(col)
-            if not (value is None or isinstance(value, str) or _is_number(value)):
+            if not (value is None or isinstance(value, str) or is_number(value)):
                 raise ValueError(f"Data file {path!r}, {where}: {col!r} must be a string, got {short_repr(value)}.")
         text = row.get("text")
         if text is None or not str(text).strip():
@@ -139,7 +140,7 @@ def rows_and_places(path: str, raw: bytes, label_required: bool = True) -> tuple
         label = row.get("label")
         if label is None or (isinstance(label, float) and math.isnan(label)) or label == "":
             raise ValueError(f"Data file {path!r}: {where} has no label.")
-        if not (isinstance(label, str) or _is_number(label) or isinstance(label, bool)):
+        if not (isinstance(label, str) or is_number(label) or isinstance(label, bool)):
             raise ValueError(f"Data file {path!r}, {where}: the label must be a number or a string, got {short_repr(label)}.")
         if not _finite_label(label):
             # a CSV's "nan", "inf" or "1e309" is a string here: typed as _parse_label types it, it is caught
@@ -159,10 +160,6 @@ def rows_and_places(path: str, raw: bytes, label_required: bool = True) -> tuple
             "a file of sentence pairs needs one in every row (a file of single sentences, in none)."
         )
     return kept, kept_places
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _finite_label(label) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .messages import short_repr
+from .value_checks import is_number
 
 
 class EvalFileError(ValueError):
@@ -235,11 +236,6 @@ def _build(kind, data: Any, where: str, fail):
     return kind(**{k: v for k, v in data.items() if k in names})
 
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 class _Checker:
     """The types and values of eval.json's fields, each check failing through ``fail`` with the field's name.
 
@@ -255,7 +251,7 @@ class _Checker:
                high: float | None = None) -> None:
         if value is None and optional:
             return
-        if not _is_number(value) or not math.isfinite(value):
+        if not is_number(value) or not math.isfinite(value):
             self.fail(f"{where} should be a finite number{' or null' if optional else ''}, got {short_repr(value)}")
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = f"{'' if low is None else low}..{'' if high is None else high}"
