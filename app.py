@@ -74,7 +74,8 @@ def decision_view(info, model, trace, gold) -> None:
         st.dataframe(ui.all_rules_table(model, trace, {rule_name: params}), hide_index=True)
 
     st.subheader("Layer by layer")
-    st.dataframe(figures.layer_table(key, rule_name, pkey, trace, decision), hide_index=True)
+    table = figures.layer_table(key, rule_name, pkey, trace, decision)
+    st.dataframe(table, hide_index=True, column_config=figures.layer_table_config(table, trace))
     ui.export_buttons(info, trace, decision)
     ui.show_result_check([figures.summary(key, info.name, rule_name, pkey, trace, decision)])
 

@@ -107,9 +107,10 @@ def decisions_view(selected, models, traces, names) -> None:
         column_order=["checkpoint", "rule", "exit layer", "depth used", "prediction", "confidence",
                       "last layer says", "agrees"],
         column_config={
-            # long titles and rule names are cut (hover shows them) rather than pushing the last column out
+            # long titles are cut (hover shows them) rather than pushing the last column out; the rule column
+            # is as wide as the longest shipped rule name ("two stages (puzzlement, then window)")
             "checkpoint": st.column_config.TextColumn("checkpoint", width="medium"),
-            "rule": st.column_config.TextColumn("rule", width="medium"),
+            "rule": st.column_config.TextColumn("rule", width=240),
             "exit layer": st.column_config.NumberColumn("exit", width="small"),
             "depth used": st.column_config.ProgressColumn("depth used", min_value=0.0, max_value=100.0,
                                                           format="%.0f%%", width="small"),

@@ -353,6 +353,40 @@ def test_compare_shows_shares_in_percent_with_explores_decimals(checkpoints_env)
     assert {round(v, 6) for v in table.value["depth used"]} <= {round(100 * k / 3, 6) for k in (1, 2, 3)}  # 3 layers
 
 
+def test_explore_layer_table_shows_probabilities_in_percent_like_its_box(checkpoints_env):
+    import json
+
+    import numpy as np
+
+    at = run_app(ckpt="deebert-tiny")
+    table = at.dataframe[-1]  # the per-layer table
+    columns = json.loads(table.proto.columns)
+    shares = ["confidence"] + [c for c in table.value.columns if c.startswith("p(")]
+    assert len(shares) >= 3  # the confidence and one column per class
+    for column in shares:
+        assert columns[column]["type_config"]["format"] == "%.1f%%"  # as the box's "93.2%"; was 0.932
+    assert ((table.value[shares] >= 0) & (table.value[shares] <= 100)).all().all()
+    exit_row = table.value[table.value["exit"] != ""].iloc[0]
+    assert metric(at, "Confidence") == f"{exit_row['confidence']:.1f}%"  # the box and the table agree
+    row_sums = table.value[[c for c in shares if c != "confidence"]].sum(axis=1)
+    assert np.allclose(row_sums, 100.0, atol=1e-3)  # percent of the classes, not shares of one
+    (entropy,) = [c for c in table.value.columns if c.startswith("entropy")]  # stays in nats, not percent
+    assert (table.value[entropy] <= np.log(len(shares) - 1) + 1e-6).all()
+
+
+def test_compare_table_rule_column_fits_every_rule_name(checkpoints_env):
+    """The rule column holds every method's longest plain-word rule name (about 7 px a character at the
+    table's font) instead of cutting it ("two stages (puzzlement, then win…")."""
+    import json
+
+    from eeviz.methods import available_methods, get_method
+
+    at = run_app("pages/1_Compare.py")
+    width = json.loads(at.dataframe[0].proto.columns)["rule"]["width"]
+    longest = max(len(r.spec.display) for n in available_methods() for r in get_method(n).rules.values())
+    assert isinstance(width, int) and width >= 6.5 * longest
+
+
 def test_compare_with_one_checkpoint_says_it_in_the_singular(checkpoints_env):
     at = run_app("pages/1_Compare.py", ckpts="deebert-tiny")
     assert [m.value.split(" **")[0] for m in at.success] == ["The checkpoint predicts"]  # was "All 1 checkpoints"

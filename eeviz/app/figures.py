@@ -56,8 +56,25 @@ def decision_panels(key: tuple, rule: str, params: tuple, gold: Any, _model, _tr
 @st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)
 def layer_table(key: tuple, rule: str, params: tuple, _trace: Trace, _decision: Decision) -> pd.DataFrame:
     """The per-layer table with the method's plain-word signal names as column titles (the CSV download
-    keeps the raw keys: they are what the trace JSON and the code call them)."""
-    return plain_columns(plots.layer_table(_trace, _decision), _trace)
+    keeps the raw keys: they are what the trace JSON and the code call them), and the class probabilities and
+    confidence in percent (``layer_table_config`` formats them), as the decision box above it shows them."""
+    frame = plain_columns(plots.layer_table(_trace, _decision), _trace)
+    return frame.assign(**{column: 100 * frame[column] for column in percent_columns(frame, _trace)})
+
+
+def percent_columns(frame: pd.DataFrame, trace: Trace) -> list[str]:
+    """The table's shares of one: the confidence and each class's probability (``Trace.to_frame``). A
+    method's own signals stay as they are, probabilities too: its charts compare them with thresholds such
+    as q = 0.5."""
+    if trace.is_regression:
+        return []
+    shares = ["confidence", *(f"p({name})" for name in trace.labels)]
+    return [c for c in frame.columns if c in shares]
+
+
+def layer_table_config(frame: pd.DataFrame, trace: Trace) -> dict:
+    """``st.dataframe``'s column formats for ``layer_table``: percent with the decision box's one decimal."""
+    return {column: st.column_config.NumberColumn(format="%.1f%%") for column in percent_columns(frame, trace)}
 
 
 def plain_columns(frame: pd.DataFrame, trace: Trace) -> pd.DataFrame:
