@@ -179,6 +179,7 @@ def test_explore_says_when_the_input_was_cut(teaching_checkpoints, monkeypatch):
 # ============================================================================ plain words
 def test_layer_table_and_compare_table_use_plain_words():
     from eeviz.app.figures import plain_columns
+    from eeviz.plots.style import unicode_subscripts
     from eeviz.methods import get_method
     from eeviz.plots import compare_table
     from eeviz.trace import Decision, Trace
@@ -191,7 +192,9 @@ def test_layer_table_and_compare_table_use_plain_words():
     import pandas as pd
 
     frame = plain_columns(pd.DataFrame({"layer": [1, 2], key: [0.1, 0.2], f"rule {key}": [0, 1]}), trace)
+    plain = unicode_subscripts(plain)  # a table header holds no <sub>: "H(p_i)" reads "H(pᵢ)"
     assert list(frame.columns) == ["layer", plain, f"rule {plain}"]
+    assert all("_i" not in c for c in frame.columns)
     rule = next(name for name, r in method_cls.rules.items() if r.spec.display != name)
     decision = Decision(rule, {}, 1, 0, np.array([0.5, 0.5]), {}, "a")
     table = compare_table({"c": trace}, {"c": decision}, {})
@@ -243,3 +246,13 @@ def test_flag_cells_and_veils_are_not_white():
     assert contrast(rgb(off), LIGHT_BG) >= 2 and contrast(rgb(off), DARK_BG) >= 2, off
     for shape in fig.layout.shapes:
         assert (shape.fillcolor or "").lower() not in ("white", "#ffffff")
+
+
+def test_unicode_subscripts_write_a_methods_short_subscripts_only():
+    from eeviz.plots.style import unicode_subscripts
+
+    assert unicode_subscripts("entropy H(p_i)") == "entropy H(pᵢ)"
+    assert unicode_subscripts("p(i|λ_p) and x_ij") == "p(i|λₚ) and xᵢⱼ"
+    # words and characters Unicode has no subscript of stay as written
+    assert unicode_subscripts("snake_case_name") == "snake_case_name"
+    assert unicode_subscripts("z_q, 3_i") == "z_q, 3_i"

@@ -18,6 +18,7 @@ import streamlit as st
 from .. import plots
 from ..catalog import CheckpointInfo
 from ..fingerprint import result_summary
+from ..plots.style import unicode_subscripts
 from ..trace import Decision, Trace
 from .loading import _stamp
 from .rules import figure_extras
@@ -91,7 +92,7 @@ def plain_columns(frame: pd.DataFrame, trace: Trace) -> pd.DataFrame:
         raw = column[len("rule "):] if column.startswith("rule ") else column
         if raw not in method_cls.signal_names:
             continue
-        plain = ("rule " if raw != column else "") + method_cls.series_name(raw)
+        plain = ("rule " if raw != column else "") + unicode_subscripts(method_cls.series_name(raw))
         if plain not in taken:
             names[column] = plain
             taken.add(plain)

@@ -197,6 +197,22 @@ def subscripts(text: str) -> str:
     return re.sub(r"(?<=[^\W\d_])_([A-Za-z0-9]+)", r"<sub>\1</sub>", escape(text))
 
 
+# the letters and digits Unicode has subscripts of (for text that cannot hold <sub>, such as a table's headers)
+_UNICODE_SUBSCRIPTS = dict(zip("aehijklmnoprstuvx0123456789", "ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₀₁₂₃₄₅₆₇₈₉"))
+
+
+def unicode_subscripts(text: str) -> str:
+    """``subscripts`` for plain text: a method's ``x_i`` as xᵢ ("entropy H(p_i)" -> "entropy H(pᵢ)"), for a
+    subscript of one or two characters that Unicode has (a longer one is a word: "snake_case_name" stays)."""
+    def sub(match: re.Match) -> str:
+        word = match.group(1)
+        if all(c in _UNICODE_SUBSCRIPTS for c in word):
+            return "".join(_UNICODE_SUBSCRIPTS[c] for c in word)
+        return match.group(0)
+
+    return re.sub(r"(?<=[^\W\d_])_([A-Za-z0-9]{1,2})(?![A-Za-z0-9])", sub, text)
+
+
 def sentence_case(text: str) -> str:
     """``text`` with its first letter upper case (a title or caption built from lower-case words)."""
     return text[:1].upper() + text[1:] if text[:1].islower() else text
