@@ -170,6 +170,20 @@ def test_a_rule_in_the_link_that_is_no_rule_is_dropped_with_the_choices(links_en
     assert not [w for w in at.sidebar.warning if "Ignored a rule" in w.value]
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_a_link_with_several_bad_values_names_every_one(links_env, page):
+    """Dropping a bad rule or threshold reruns the page; the notes shown before that rerun (a checkpoint
+    that is not here) are shown after it too, and each note once."""
+    where = {"ckpts": "nope,palbert-tiny"} if page == "pages/1_Compare.py" else {"ckpt": "nope"}
+    at = run(page, **where, rule_palbert="nosuch", t_palbert_q_exit="1e309")
+    assert not at.exception, [e.value for e in at.exception]
+    notes = [w.value.replace("\\", "") for w in at.warning]
+    for said in ("nope", "Ignored a rule from the link", "t_palbert_q_exit=1e309"):
+        assert sum(said in n for n in notes) == 1, (said, notes)
+    at.run()  # said once: the next run is quiet
+    assert not [w.value for w in at.warning if "link" in w.value], [w.value for w in at.warning]
+
+
 def test_messages_name_folders_relative_to_the_checkpoints_folder(links_env):
     root = str(links_env)
     at = run(None, ckpt="unreadable")

@@ -17,7 +17,7 @@ from ..messages import shorten
 from ..trace import Trace
 from ..tracing import trace_all
 from . import models as registry
-from .page import TRAIN_COMMAND, md_escape
+from .page import TRAIN_COMMAND, link_warning, md_escape
 from .paths import public_path, public_text
 
 
@@ -87,8 +87,8 @@ def pick_checkpoint(infos: list[CheckpointInfo], where=None) -> CheckpointInfo:
         help="method · backbone · task; folders under " + public_path(checkpoints_root(), full=True),
     )
     if unknown:  # a link to a folder this server lacks: say so, rather than show another one without a word
-        where.warning(f"The link's checkpoint “{md_escape(shorten(url))}” is not here (no such folder); showing "
-                      f"{md_escape(names[name])} instead.", icon=":material/link_off:")
+        link_warning(f"The link's checkpoint “{md_escape(shorten(url))}” is not here (no such folder); showing "
+                     f"{md_escape(names[name])} instead.", where)
     st.query_params["ckpt"] = name
     st.session_state["_ckpt_in_url"] = name
     return by_name[name]
@@ -131,8 +131,7 @@ def pick_checkpoints(infos: list[CheckpointInfo], default: list[str], key: str =
         if unknown:
             shown = ", ".join(shorten(n) for n in unknown[:5])
             more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-            st.warning(f"Left out of the link's checkpoints (no such folder): {md_escape(shown)}{more}.",
-                       icon=":material/link_off:")
+            link_warning(f"Left out of the link's checkpoints (no such folder): {md_escape(shown)}{more}.")
         if valid or not unknown:  # "ckpts=" is an empty choice; only unknown names keep the current one
             st.session_state[key] = valid
     kept = st.session_state.get(key)

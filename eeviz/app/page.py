@@ -55,6 +55,31 @@ def setup_page(title: str, still_running: bool = False) -> None:
         for path, label, page_icon in PAGES:
             st.page_link(path, label=label, icon=page_icon)
         st.divider()
+    carried = st.session_state.pop(_LINK_NOTES_CARRIED, [])
+    st.session_state[_LINK_NOTES_SHOWN] = []  # this run's
+    for message in carried:
+        link_warning(message, st.sidebar)
+
+
+# Notes about values a shared link held that the page could not use (a checkpoint that is not here, a rule that
+# does not exist). A page fixes such a link and reruns where a widget already read the bad value; the rerun
+# clears the page, and the value it fixed would not be noted again, so the notes shown before the rerun are
+# shown once more after it (one link with both a bad checkpoint and a bad rule used to show only the rule's).
+_LINK_NOTES_SHOWN = "_eeviz_link_notes_shown"  # session key: the notes this run showed
+_LINK_NOTES_CARRIED = "_eeviz_link_notes_carried"  # session key: the notes the run before a rerun showed
+
+
+def link_warning(message: str, where: Any = None) -> None:
+    """A warning (markdown) about a value in the page's link, kept for a rerun this run may ask for
+    (``keep_link_warnings``)."""
+    (where or st).warning(message, icon=":material/link_off:")
+    st.session_state.setdefault(_LINK_NOTES_SHOWN, []).append(message)
+
+
+def keep_link_warnings() -> None:
+    """Before ``st.rerun()``: the link warnings this run showed are shown again by the next run (in the sidebar)."""
+    shown = st.session_state.pop(_LINK_NOTES_SHOWN, [])
+    st.session_state[_LINK_NOTES_CARRIED] = list(dict.fromkeys(st.session_state.get(_LINK_NOTES_CARRIED, []) + shown))
 
 
 def page_style(still_running: bool = False) -> None:

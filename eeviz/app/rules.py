@@ -14,7 +14,7 @@ from ..methods.base import ExitMethod, ExitRule, RuleSpec
 from ..messages import shorten
 from ..trace import Decision, Trace, replay
 from .inputs import _clamp_state, forget_stale, page_id
-from .page import md_escape
+from .page import keep_link_warnings, link_warning, md_escape
 
 SAMPLED_DRAWS = 200  # draws of a random rule shown as a distribution of exit layers
 # integer thresholds with a range up to this count layers (patience) and are capped at the model's depth;
@@ -67,6 +67,7 @@ def upgrade_old_link_keys() -> None:
             del st.query_params[f"t_{rule}"]
     except StreamlitAPIException:  # a key already bound to a widget (history navigation): leave the link be
         return
+    keep_link_warnings()
     st.rerun()
 
 
@@ -208,7 +209,7 @@ def _show_link_note(key: str) -> None:
     """The sidebar note of a value ``_drop_from_link`` removed in the previous run, once."""
     notes = st.session_state.setdefault(_URL_NOTES, {})
     if key in notes:
-        st.sidebar.warning(notes.pop(key), icon=":material/link_off:")
+        link_warning(notes.pop(key), st.sidebar)
 
 
 def _drop_from_link(key: str, message: str) -> None:
@@ -217,9 +218,10 @@ def _drop_from_link(key: str, message: str) -> None:
     try:
         del st.query_params[key]
     except (KeyError, StreamlitAPIException):  # already bound to its widget (history navigation): say so only
-        st.sidebar.warning(message, icon=":material/link_off:")
+        link_warning(message, st.sidebar)
         return
     st.session_state.setdefault(_URL_NOTES, {})[key] = message
+    keep_link_warnings()
     st.rerun()
 
 
