@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # subcommand -> (module with ``main(argv)``, one line of help)
 COMMANDS = {
     "train": ("eeviz.training.cli", "train an early-exit model, or every method with a preset"),
-    "evaluate": ("eeviz.evaluate", "sweep every exit rule of a checkpoint over a split (writes eval.json)"),
+    "evaluate": ("eeviz.evaluate_cli", "sweep every exit rule of a checkpoint over a split (writes eval.json)"),
     "trace": ("eeviz.tools.trace_cli", "per-layer trace of one sentence and every exit rule's decision"),
     "bench": ("eeviz.tools.bench", "wall-clock benchmark of early exit against full passes"),
     "report": ("eeviz.tools.report", "write the table of shipped checkpoints (ROOT/README.md)"),

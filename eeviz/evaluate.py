@@ -1,5 +1,8 @@
 """Accuracy against speed-up for every exit rule of a checkpoint: ``python -m eeviz.evaluate``.
 
+The command line (options, the printed table) lives in ``eeviz.evaluate_cli``; the batched network passes
+and their timing in ``eeviz.passes``.
+
 One full pass (``forward_all``) caches every layer's signals; each rule is then replayed over the cache for
 every threshold of its sweep (``replay_batch``: the same incremental rule code true early exit runs), so a
 sweep costs one network pass. Two speed-ups are reported per point:
@@ -38,35 +41,28 @@ Both say whether a rule's exits really depend on the input.
 from __future__ import annotations
 
 import bisect
-import math
-import sys
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable
 
 import numpy as np
 import torch
 
-from .checkpoint import EVAL_FILE, CheckpointLayout
+from .checkpoint import EVAL_FILE
 from .data import Example, load_examples_file, load_task
-from .eval_result import (
-    EvalFileError,
-    EvalResult,
-    ExampleRecord,
-    FullModel,
-    LayerScore,
-    RuleSweep,
-    SweepPoint,
-    static_score,
-)
+from .eval_result import EvalResult, ExampleRecord, FullModel, LayerScore, RuleSweep, SweepPoint, static_score
 from .files import temp_of, write_atomically
 from .methods.base import ExitRule
-from .model import MODEL_INPUTS, SUMMARIES, encode_texts
 from .metrics import compute_metrics
-from .precision import DEFAULT_INFERENCE_PRECISION, INFERENCE_PRECISIONS
-from .precision import inference_autocast as _precision_autocast
-from .precision import inference_precision as _resolve_precision
+from .passes import collect_signals, index_batches, make_batch, predictions, time_points
+from .precision import DEFAULT_INFERENCE_PRECISION, inference_precision
 from .trace import replay_signals
+
+# Defined elsewhere, imported from here by training, the report, the app's uploads and the tests (the old
+# import path); the command line's main and format_table come on first use (``__getattr__`` below).
+from .default_thresholds import choose_default, choose_default_rule, choose_defaults  # noqa: F401
+from .eval_result import EvalFileError  # noqa: F401
+from .passes import to_device  # noqa: F401
+from .precision import inference_autocast  # noqa: F401
 
 # Splits are a function of this seed only (not of the training seed), so training, early stopping and
 # evaluation always see the same examples.
@@ -78,76 +74,6 @@ STORED_TEXT_CHARS = 2000  # examples in eval.json keep at most this many charact
 # sweep (what the Dataset page draws), or every point
 TIMING_MODES = ("none", "default", "sweep")
 STOCHASTIC_SEEDS = 5  # seeds a random rule is evaluated with (its default and the next ones)
-
-
-# ---------------------------------------------------------------------------------------------- batches
-def make_batch(tokenizer, examples: list[Example], indices: list[int], max_length: int, regression: bool) -> dict:
-    """Tokenise ``examples[indices]`` with dynamic padding (``encode_texts``, as ``EarlyExitModel.tokenize``).
-
-    Returns CPU tensors: input_ids, attention_mask (token_type_ids when the tokenizer makes them), ``labels``
-    (long; float for regression) and ``index`` (each example's position in its split).
-    """
-    rows = [examples[i] for i in indices]
-    batch = encode_texts(tokenizer, [r.text for r in rows], [r.text_b for r in rows], max_length)
-    batch["labels"] = torch.tensor([r.label for r in rows], dtype=torch.float32 if regression else torch.long)
-    batch["index"] = torch.tensor(indices, dtype=torch.long)
-    return batch
-
-
-def index_batches(n: int, batch_size: int) -> list[list[int]]:
-    """Consecutive index chunks of ``range(n)``."""
-    return [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
-
-
-def to_device(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
-def inference_precision(device: torch.device, requested: str = DEFAULT_INFERENCE_PRECISION) -> str:
-    """The precision inference runs in on ``device`` (recorded in eval.json): fp32 unless ``requested``
-    says otherwise, as in every tool (``eeviz.precision``); "auto" = bf16 only on a GPU with native bf16."""
-    return _resolve_precision(device, requested)
-
-
-def inference_autocast(device: torch.device, requested: str = DEFAULT_INFERENCE_PRECISION):
-    """Autocast for ``inference_precision(device, requested)``; none (float32) by default."""
-    return _precision_autocast(device, requested)
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def model_inputs(batch: dict) -> dict:
-    """The tensors the network reads (labels and indices stay out of ``early_exit``'s way)."""
-    return {k: v for k, v in batch.items() if k in MODEL_INPUTS or k == SUMMARIES}
-
-
-@torch.inference_mode()
-def collect_signals(model, batches: Iterable[dict], precision: str = DEFAULT_INFERENCE_PRECISION,
-                    progress: Callable[[int, int], None] | None = None) -> dict[str, torch.Tensor]:
-    """Every layer's signals over all ``batches``, concatenated along the batch: each (L, N, ...) float32 on CPU.
-
-    ``progress(batches done, batches in all)`` is called after each batch (the app's progress bar)."""
-    device = model.device
-    parts: dict[str, list[torch.Tensor]] = {}
-    batches = list(batches) if progress is not None else batches
-    with inference_autocast(device, precision):
-        for done, batch in enumerate(batches, 1):
-            sig, _ = model.forward_all(model_inputs(to_device(batch, device)))
-            for key, value in sig.items():
-                parts.setdefault(key, []).append(value.float().cpu())
-            if progress is not None:
-                progress(done, len(batches))
-    return {k: torch.cat(v, dim=1) for k, v in parts.items()}
-
-
-def predictions(probs: torch.Tensor) -> np.ndarray:
-    """Class index per row, or the value itself for regression (one output)."""
-    if probs.shape[-1] == 1:
-        return probs[..., 0].double().numpy()
-    return probs.argmax(-1).numpy()
 
 
 def sweep_values(spec, sweep=None, default: float | None = None) -> list[float]:
@@ -163,55 +89,6 @@ def sweep_values(spec, sweep=None, default: float | None = None) -> list[float]:
         descending = len(values) > 1 and values[0] > values[-1]
         bisect.insort(values, default, key=(lambda v: -v) if descending else None)
     return values
-
-
-# ---------------------------------------------------------------------------------------------- timing
-def batch_shape(batch: dict) -> tuple[int, ...]:
-    """(rows, tokens) of a batch of inputs, (layers, rows, width) of one of cached features."""
-    return tuple((batch[SUMMARIES] if SUMMARIES in batch else batch["input_ids"]).shape)
-
-
-@torch.inference_mode()
-def time_points(model, batches: list[dict], rules: dict[Any, ExitRule], repeats: int = 1,
-                precision: str = DEFAULT_INFERENCE_PRECISION) -> tuple[float, dict[Any, float]]:
-    """Seconds of a full pass through all layers, and of true early exit with each rule, on the same batches.
-
-    Interleaved batch by batch so drifting machine load hits all runs alike; with ``repeats`` > 1 each batch
-    counts its fastest of that many runs (robust to other processes' load). Untimed warm-up runs (the full
-    pass and every rule) come before the first batch and before every batch larger than all before it in
-    some dimension: on a GPU the caching allocator grows (and kernels get chosen) for each larger shape, and
-    that one-off cost would otherwise land in whichever run meets the shape first. Smaller shapes reuse what
-    the larger ones set up, so a sweep warms up about log(batches) times, not once per batch.
-    """
-    device = model.device
-    on_device = [model_inputs(to_device(b, device)) for b in batches]
-    full_s, rule_s = 0.0, {k: 0.0 for k in rules}
-    largest: tuple[int, ...] = ()  # the largest size seen so far in each dimension
-
-    def timed(fn) -> float:
-        synchronize(device)
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        return time.perf_counter() - start
-
-    with inference_autocast(device, precision):
-        for batch in on_device:
-            shape = batch_shape(batch)
-            if len(shape) != len(largest) or any(a > b for a, b in zip(shape, largest)):
-                largest = tuple(map(max, shape, largest)) if len(shape) == len(largest) else shape
-                model.forward_all(batch)
-                for rule in rules.values():
-                    model.early_exit(batch, rule)
-            best = {key: math.inf for key in (None, *rules)}
-            for _ in range(repeats):
-                best[None] = min(best[None], timed(lambda: model.forward_all(batch)))
-                for key, rule in rules.items():
-                    best[key] = min(best[key], timed(lambda: model.early_exit(batch, rule)))
-            full_s += best.pop(None)
-            for key, seconds in best.items():
-                rule_s[key] += seconds
-    return full_s, rule_s
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
@@ -376,74 +253,9 @@ def example_records(examples, layer_preds, default_exits, regression: bool) -> l
     return out
 
 
-# Choosing a checkpoint's default thresholds on the dev split: the point whose exits depend most on the input
-# (largest adaptive gain), among those where no exit layer holds more than MAX_TOP_SHARE of the examples and
-# the score is at most MAX_SCORE_DROP below the full model's. Both bounds keep margin for the test split.
-MAX_TOP_SHARE = 0.55
-MAX_SCORE_DROP = 0.03
-
-
-def choose_default(sweep: RuleSweep, full_score: float) -> float | None:
-    """The threshold to make a rule's default (from a dev-split sweep), or None to keep the paper's."""
-    if not sweep.early_exit or sweep.stochastic:
-        return None
-    fits = [p for p in sweep.points if p.top_exit_share <= MAX_TOP_SHARE and p.score >= full_score - MAX_SCORE_DROP
-            and p.mean_exit_layer < len(p.histogram)]
-    if not fits:
-        return None
-    return max(fits, key=lambda p: (round(p.adaptive_gain, 6), p.score)).threshold
-
-
-def choose_defaults(result: EvalResult) -> dict[str, float]:
-    """Every rule's chosen default from ``result`` (which must not be a test-split sweep)."""
-    if result.split == "test":
-        raise ValueError("defaults are chosen on the dev split, never on test (use --split dev)")
-    chosen = {name: choose_default(sweep, result.full_model.score) for name, sweep in result.rules.items()}
-    return {k: v for k, v in chosen.items() if v is not None}
-
-
-def choose_default_rule(result: EvalResult, method_default: str, chosen: dict[str, float]) -> str | None:
-    """A checkpoint's default rule when the method's own draws random numbers (its seed is no threshold to
-    choose): the rule with a chosen default whose dev point is the most adaptive. None keeps the method's."""
-    if not result.rules[method_default].stochastic or not chosen:
-        return None
-
-    def gain(name: str) -> float:
-        return next(p.adaptive_gain for p in result.rules[name].points if p.threshold == chosen[name])
-
-    return max(chosen, key=gain)
-
-
 def load_eval(path: str | Path) -> EvalResult:
     """Read and validate an eval.json written by ``eeviz evaluate`` (see ``EvalResult.load``)."""
     return EvalResult.load(path)
-
-
-def format_table(result: EvalResult) -> str:
-    """A plain-text summary: full model, per-layer scores, and every rule's sweep with its adaptive gain."""
-    num_layers = result.num_layers
-    full_time = "" if result.full_model.time_s is None else f"   full pass {result.full_model.time_s:.3f} s"
-    lines = [
-        f"{result.method} on {result.task} / {result.split}: {result.num_examples} examples, "
-        f"{num_layers} layers, batch size {result.batch_size}, {result.device}",
-        f"full model (layer {num_layers}): {result.metric} {result.full_model.score:.4f}{full_time}",
-        "per layer: " + "  ".join(f"{p.layer}:{p.score:.3f}" for p in result.per_layer),
-        "layer speed-up = L / mean exit layer; wall speed-up = full-pass time / true early-exit time (same batches)",
-        "static = the per-layer score at the same mean depth; gain = (score - static) in points; "
-        "top share = examples at the most common exit layer",
-    ]
-    for name, entry in result.rules.items():
-        note = "" if entry.early_exit else "  (reference rule: runs every layer)"
-        lines.append(f"\nrule {name}: {entry.label} (default {entry.default:g}){note}")
-        lines.append(f"  {'threshold':>10} {result.metric[:10]:>10} {'mean exit':>10} {'layer x':>8} {'wall x':>8} "
-                     f"{'static':>8} {'gain':>7} {'top share':>9}")
-        for p in entry.points:
-            wall = "" if p.wall_speedup is None else f"{p.wall_speedup:.2f}"
-            mark = " *" if p.threshold == entry.default else ""
-            lines.append(f"  {p.threshold:>10g} {p.score:>10.4f} {p.mean_exit_layer:>10.2f} "
-                         f"{p.layer_speedup:>8.2f} {wall:>8} {p.static_score:>8.4f} {p.adaptive_gain:>+7.2f} "
-                         f"{p.top_exit_share:>9.0%}{mark}")
-    return "\n".join(lines)
 
 
 def load_eval_examples(model, data: str | None, task: str | None, split: str, limit: int | None):
@@ -522,70 +334,20 @@ def check_writable(out: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Sweep every exit rule of a checkpoint: metric, mean exit layer, layer and wall-clock speed-up.",
-    )
-    parser.add_argument("--checkpoint", required=True, help="checkpoint folder (config.json + model.safetensors)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--data", help="a .csv/.jsonl file with text, label (and text_b) columns")
-    source.add_argument("--task", help="task name or file split like training (default: the checkpoint's task)")
-    parser.add_argument("--split", default="test", help="split of --task: train, dev or test (default test)")
-    parser.add_argument("--json", help=f"the file to write the results to, its folder made if missing "
-                                       f"(default CHECKPOINT/{EVAL_FILE})")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N examples")
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size of every pass, timed ones included")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the exit rules that draw random numbers")
-    parser.add_argument("--timing-repeats", type=int, default=1,
-                        help="time each batch N times and keep the fastest (steadier on a busy machine) [1]")
-    parser.add_argument("--choose-defaults", action="store_true",
-                        help="choose each rule's default threshold from this sweep (dev split only) and store it "
-                             "in the checkpoint's config.json")
-    parser.add_argument("--timing", choices=TIMING_MODES, default="default",
-                        help="which points get a measured wall-clock speed-up: none, default (the default threshold "
-                             "and both ends of each sweep, what the Dataset page draws) or sweep (every point)")
-    parser.add_argument("--inference-precision", choices=INFERENCE_PRECISIONS, default=DEFAULT_INFERENCE_PRECISION,
-                        help="precision of every pass: fp32 (what the app shows), bf16, fp16 (GPU only) or auto "
-                             "(bf16 on a GPU with native bf16, else fp32); recorded in the JSON [fp32]")
-    args = parser.parse_args(argv)
-    if args.batch_size < 1 or args.timing_repeats < 1 or (args.limit is not None and args.limit < 1):
-        parser.error("--batch-size, --timing-repeats and --limit must be positive")
-    if args.choose_defaults and (args.data is not None or args.split == "test"):
-        parser.error("--choose-defaults needs a dev sweep: --split dev (never the test split)")
-    if args.choose_defaults and args.json is None:
-        args.json = str(CheckpointLayout(args.checkpoint).dev_eval)  # keep the test sweep in eval.json
-
-    from .checkpoint import CheckpointError
-
-    try:
-        result = evaluate_checkpoint(
-            args.checkpoint, data=args.data, task=args.task, split=args.split, json_path=args.json,
-            limit=args.limit, batch_size=args.batch_size, device=args.device, seed=args.seed,
-            timing_repeats=args.timing_repeats, timing=args.timing, precision=args.inference_precision,
-        )
-    except (CheckpointError, ValueError, FileNotFoundError, RuntimeError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(format_table(result))
-    print(f"\nwrote {args.json or Path(args.checkpoint) / EVAL_FILE}")
-    if args.choose_defaults:
-        from .checkpoint import set_rule_defaults
-
-        from .checkpoint import read_config
-        from .methods import get_method
-
-        cfg, _ = read_config(args.checkpoint)
-        chosen = choose_defaults(result)
-        rule = choose_default_rule(result, get_method(cfg.method).default_rule, chosen)
-        set_rule_defaults(args.checkpoint, chosen, rule)
-        print("defaults chosen on dev: " + (", ".join(f"{k}={v:g}" for k, v in chosen.items()) or "none (kept)")
-              + (f"; default rule {rule}" if rule else ""))
-    return 0
+# The command line (``eeviz.evaluate_cli``) imports this module, so its names are fetched on first use here:
+# ``from eeviz.evaluate import main, format_table`` keeps working without an import circle.
+_CLI_NAMES = ("main", "format_table")
 
 
-if __name__ == "__main__":
+def __getattr__(name: str):
+    if name in _CLI_NAMES:
+        from . import evaluate_cli
+
+        return getattr(evaluate_cli, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if __name__ == "__main__":  # ``python -m eeviz.evaluate``, as ``eeviz evaluate``
+    from .evaluate_cli import main
+
     raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""``eeviz evaluate`` / ``python -m eeviz.evaluate``: the command line of ``eeviz.evaluate``'s sweeps.
+
+Its options, the plain-text table it prints (``format_table``, which ``eeviz train --preset`` prints too) and
+``--choose-defaults``, which stores the thresholds chosen on a dev sweep in the checkpoint's config.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .checkpoint import EVAL_FILE, CheckpointError, CheckpointLayout, read_config, set_rule_defaults
+from .default_thresholds import choose_default_rule, choose_defaults
+from .eval_result import EvalResult
+from .evaluate import TIMING_MODES, evaluate_checkpoint
+from .methods import get_method
+from .precision import DEFAULT_INFERENCE_PRECISION, INFERENCE_PRECISIONS
+
+
+def format_table(result: EvalResult) -> str:
+    """A plain-text summary: full model, per-layer scores, and every rule's sweep with its adaptive gain."""
+    num_layers = result.num_layers
+    full_time = "" if result.full_model.time_s is None else f"   full pass {result.full_model.time_s:.3f} s"
+    lines = [
+        f"{result.method} on {result.task} / {result.split}: {result.num_examples} examples, "
+        f"{num_layers} layers, batch size {result.batch_size}, {result.device}",
+        f"full model (layer {num_layers}): {result.metric} {result.full_model.score:.4f}{full_time}",
+        "per layer: " + "  ".join(f"{p.layer}:{p.score:.3f}" for p in result.per_layer),
+        "layer speed-up = L / mean exit layer; wall speed-up = full-pass time / true early-exit time (same batches)",
+        "static = the per-layer score at the same mean depth; gain = (score - static) in points; "
+        "top share = examples at the most common exit layer",
+    ]
+    for name, entry in result.rules.items():
+        note = "" if entry.early_exit else "  (reference rule: runs every layer)"
+        lines.append(f"\nrule {name}: {entry.label} (default {entry.default:g}){note}")
+        lines.append(f"  {'threshold':>10} {result.metric[:10]:>10} {'mean exit':>10} {'layer x':>8} {'wall x':>8} "
+                     f"{'static':>8} {'gain':>7} {'top share':>9}")
+        for p in entry.points:
+            wall = "" if p.wall_speedup is None else f"{p.wall_speedup:.2f}"
+            mark = " *" if p.threshold == entry.default else ""
+            lines.append(f"  {p.threshold:>10g} {p.score:>10.4f} {p.mean_exit_layer:>10.2f} "
+                         f"{p.layer_speedup:>8.2f} {wall:>8} {p.static_score:>8.4f} {p.adaptive_gain:>+7.2f} "
+                         f"{p.top_exit_share:>9.0%}{mark}")
+    return "\n".join(lines)
+
+
+def build_parser(prog: str = "eeviz evaluate") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Sweep every exit rule of a checkpoint: metric, mean exit layer, layer and wall-clock speed-up.",
+    )
+    parser.add_argument("--checkpoint", required=True, help="checkpoint folder (config.json + model.safetensors)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", help="a .csv/.jsonl file with text, label (and text_b) columns")
+    source.add_argument("--task", help="task name or file split like training (default: the checkpoint's task)")
+    parser.add_argument("--split", default="test", help="split of --task: train, dev or test (default test)")
+    parser.add_argument("--json", help=f"the file to write the results to, its folder made if missing "
+                                       f"(default CHECKPOINT/{EVAL_FILE})")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N examples")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size of every pass, timed ones included")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the exit rules that draw random numbers")
+    parser.add_argument("--timing-repeats", type=int, default=1,
+                        help="time each batch N times and keep the fastest (steadier on a busy machine) [1]")
+    parser.add_argument("--choose-defaults", action="store_true",
+                        help="choose each rule's default threshold from this sweep (dev split only) and store it "
+                             "in the checkpoint's config.json")
+    parser.add_argument("--timing", choices=TIMING_MODES, default="default",
+                        help="which points get a measured wall-clock speed-up: none, default (the default threshold "
+                             "and both ends of each sweep, what the Dataset page draws) or sweep (every point)")
+    parser.add_argument("--inference-precision", choices=INFERENCE_PRECISIONS, default=DEFAULT_INFERENCE_PRECISION,
+                        help="precision of every pass: fp32 (what the app shows), bf16, fp16 (GPU only) or auto "
+                             "(bf16 on a GPU with native bf16, else fp32); recorded in the JSON [fp32]")
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    if args.batch_size < 1 or args.timing_repeats < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--batch-size, --timing-repeats and --limit must be positive")
+    if args.choose_defaults and (args.data is not None or args.split == "test"):
+        parser.error("--choose-defaults needs a dev sweep: --split dev (never the test split)")
+    if args.choose_defaults and args.json is None:
+        args.json = str(CheckpointLayout(args.checkpoint).dev_eval)  # keep the test sweep in eval.json
+
+    try:
+        result = evaluate_checkpoint(
+            args.checkpoint, data=args.data, task=args.task, split=args.split, json_path=args.json,
+            limit=args.limit, batch_size=args.batch_size, device=args.device, seed=args.seed,
+            timing_repeats=args.timing_repeats, timing=args.timing, precision=args.inference_precision,
+        )
+    except (CheckpointError, ValueError, FileNotFoundError, RuntimeError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_table(result))
+    print(f"\nwrote {args.json or Path(args.checkpoint) / EVAL_FILE}")
+    if args.choose_defaults:
+        cfg, _ = read_config(args.checkpoint)
+        chosen = choose_defaults(result)
+        rule = choose_default_rule(result, get_method(cfg.method).default_rule, chosen)
+        set_rule_defaults(args.checkpoint, chosen, rule)
+        print("defaults chosen on dev: " + (", ".join(f"{k}={v:g}" for k, v in chosen.items()) or "none (kept)")
+              + (f"; default rule {rule}" if rule else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
