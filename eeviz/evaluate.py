@@ -57,13 +57,6 @@ from .passes import collect_signals, index_batches, make_batch, predictions, tim
 from .precision import DEFAULT_INFERENCE_PRECISION, inference_precision
 from .trace import replay_signals
 
-# Defined elsewhere, imported from here by training, the report, the app's uploads and the tests (the old
-# import path); the command line's main and format_table come on first use (``__getattr__`` below).
-from .default_thresholds import choose_default, choose_default_rule, choose_defaults  # noqa: F401
-from .eval_result import EvalFileError  # noqa: F401
-from .passes import to_device  # noqa: F401
-from .precision import inference_autocast  # noqa: F401
-
 # Splits are a function of this seed only (not of the training seed), so training, early stopping and
 # evaluation always see the same examples.
 DATA_SPLIT_SEED = 0
@@ -332,19 +325,6 @@ def check_writable(out: Path) -> None:
                          + (f" ({err.filename})" if err.filename else "")) from None
     finally:
         tmp.unlink(missing_ok=True)
-
-
-# The command line (``eeviz.evaluate_cli``) imports this module, so its names are fetched on first use here:
-# ``from eeviz.evaluate import main, format_table`` keeps working without an import circle.
-_CLI_NAMES = ("main", "format_table")
-
-
-def __getattr__(name: str):
-    if name in _CLI_NAMES:
-        from . import evaluate_cli
-
-        return getattr(evaluate_cli, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":  # ``python -m eeviz.evaluate``, as ``eeviz evaluate``

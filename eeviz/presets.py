@@ -40,7 +40,7 @@ class Preset:
     description: str
     train: dict[str, Any] = field(default_factory=dict)
     eval_split: str = "test"
-    # after training, choose each rule's default threshold on the dev split (``eeviz.evaluate.choose_defaults``)
+    # after training, choose each rule's default threshold on the dev split (``eeviz.default_thresholds.choose_defaults``)
     choose_defaults: bool = False
 
     def settings(self, method: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -25,7 +25,8 @@ import torch
 from .data import Example, cut_long_texts
 from .data_files import FILE_EXTENSIONS, map_onto, rows_and_places
 from .eval_result import EvalResult
-from .evaluate import collect_signals, evaluate_model, index_batches, predictions
+from .evaluate import evaluate_model
+from .passes import collect_signals, index_batches, predictions
 from .inputs import clean_text
 from .model import TOKENIZER_LOCK, encode_texts
 from .trace import replay_signals

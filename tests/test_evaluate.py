@@ -9,13 +9,9 @@ import torch
 
 from eeviz.checkpoint import save_checkpoint
 from eeviz.config import ModelConfig
-from eeviz.evaluate import (
-    EvalFileError,
-    evaluate_checkpoint,
-    load_eval,
-    main,
-    sweep_values,
-)
+from eeviz.eval_result import EvalFileError
+from eeviz.evaluate import evaluate_checkpoint, load_eval, sweep_values
+from eeviz.evaluate_cli import main
 from eeviz.methods import available_methods, get_method
 from eeviz.metrics import compute_metrics
 from eeviz.model import build_model
@@ -269,7 +265,7 @@ def test_timing_none_measures_nothing(tiny_bert, tmp_path, eval_data):
 
 def test_choose_default_prefers_the_most_adaptive_point_within_bounds():
     from eeviz.eval_result import RuleSweep, SweepPoint
-    from eeviz.evaluate import choose_default
+    from eeviz.default_thresholds import choose_default
 
     def point(threshold, score, gain, share, mean=2.0):
         return SweepPoint(threshold=threshold, score=score, metrics={}, mean_exit_layer=mean, layer_speedup=3 / mean,
@@ -304,7 +300,7 @@ def test_choose_defaults_on_dev_are_stored_and_used(tiny_bert, tmp_path, eval_da
 
 def test_a_random_default_rule_gives_way_to_the_most_adaptive_chosen_one(tiny_bert):
     from eeviz.eval_result import EvalResult
-    from eeviz.evaluate import choose_default_rule
+    from eeviz.default_thresholds import choose_default_rule
 
     def sweep(stochastic, gain):
         point = {"threshold": 0.5, "score": 0.8, "metrics": {}, "mean_exit_layer": 2.0, "layer_speedup": 1.5,

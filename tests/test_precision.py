@@ -12,7 +12,9 @@ import torch
 
 from eeviz import precision
 from eeviz.checkpoint import load_checkpoint, save_checkpoint
-from eeviz.evaluate import evaluate_checkpoint, inference_precision, main as evaluate_main
+from eeviz.evaluate import evaluate_checkpoint
+from eeviz.evaluate_cli import main as evaluate_main
+from eeviz.precision import inference_precision
 from eeviz.methods import available_methods, get_method
 from eeviz.trace import replay
 from eeviz.train import train

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from eeviz.config import ModelConfig
-from eeviz.evaluate import time_points
+from eeviz.passes import time_points
 from eeviz.methods import available_methods
 from eeviz.model import build_model
 from eeviz.tools import bench

@@ -19,16 +19,9 @@ import torch
 
 from ..catalog import checkpoints_root, find_checkpoints
 from ..checkpoint import CheckpointLayout
-from ..evaluate import (
-    DATA_SPLIT_SEED,
-    collect_signals,
-    index_batches,
-    make_batch,
-    predictions,
-    scores,
-)
 from ..eval_result import EvalFileError, EvalResult
-from ..evaluate import load_eval
+from ..evaluate import DATA_SPLIT_SEED, load_eval, scores
+from ..passes import collect_signals, index_batches, make_batch, predictions
 from ..methods import get_method
 from ..trace import replay_signals
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..evaluate import make_batch, to_device
+from ..passes import make_batch, to_device
 from ..model import encode_texts
 
 BUCKET_BATCHES = 50  # length bucketing sorts runs of this many batches by length

@@ -21,7 +21,9 @@ def run_preset(name: str, out_dir: str, flags: dict[str, Any], method_arg_pairs:
     from accelerate import PartialState
 
     from ..checkpoint import set_rule_defaults
-    from ..evaluate import choose_default_rule, choose_defaults, evaluate_checkpoint, format_table
+    from ..default_thresholds import choose_default_rule, choose_defaults
+    from ..evaluate import evaluate_checkpoint
+    from ..evaluate_cli import format_table
     from ..methods import get_method
 
     preset = get_preset(name)

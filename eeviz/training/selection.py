@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..evaluate import collect_signals, predictions, scores
+from ..evaluate import scores
+from ..passes import collect_signals, predictions
 from ..precision import DEFAULT_INFERENCE_PRECISION
 from ..trace import replay_signals
 

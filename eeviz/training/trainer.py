@@ -25,7 +25,8 @@ import torch
 
 from ..checkpoint import CheckpointLayout
 from ..data import TaskData
-from ..evaluate import index_batches, inference_autocast, inference_precision, make_batch, to_device
+from ..passes import index_batches, make_batch, to_device
+from ..precision import inference_autocast, inference_precision
 from .args import RUN_ONLY_ARGS, TrainArgs, model_config
 from .batches import Collate, DeviceLoader, epoch_batches, index_loader, reseed, token_lengths
 from .optim import LossModule, make_optimizer
