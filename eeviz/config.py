@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .messages import short_repr
+from .value_checks import is_number
 from .methods import DEFAULT_METHOD
 
 T = TypeVar("T")
@@ -115,12 +116,12 @@ def _field_problems(name: str, value: Any) -> list[str]:
     import math
 
     kind, allowed = MODEL_SCHEMA[name]
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    number = is_number(value)
     ok_type = {
         "str": isinstance(value, str) and value.strip() != "",
         "bool": isinstance(value, bool),
-        "int": is_number and float(value).is_integer(),
-        "float": is_number and math.isfinite(value),
+        "int": number and float(value).is_integer(),
+        "float": number and math.isfinite(value),
         "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
         "dict": isinstance(value, dict) and all(isinstance(k, str) for k in value),
     }[kind]

@@ -1,6 +1,7 @@
-"""Type checks on values read from files (a data file's rows, an eval.json's fields).
+"""Type checks on values read from files (a data file's rows, an eval.json's fields, a checkpoint's config and
+its rules' settings).
 
-One place decides what counts as a number, so a data file and an eval file agree on it.
+One place decides what counts as a number, so every file agrees on it.
 """
 
 from __future__ import annotations

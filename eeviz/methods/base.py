@@ -19,6 +19,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ..value_checks import is_number
+
 Signals = dict[str, torch.Tensor]
 State = dict[str, torch.Tensor]
 
@@ -508,7 +510,7 @@ def check_rule_params(method_name: str, rules: dict[str, type[ExitRule]], params
                     value = float(value)
                 except ValueError:
                     value = value.strip()  # e.g. a criterion's name: the rule itself checks it
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            number = is_number(value)
             if name != spec.param:
                 if number and not math.isfinite(value):
                     problems.append(f"{where}: not a finite number")
