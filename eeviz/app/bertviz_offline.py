@@ -11,6 +11,10 @@ cdnjs.cloudflare.com.  This module calls bertviz's own ``head_view`` /
   re-serialised with ``<``, ``>`` and ``&`` escaped (``\\u003c`` ...), so a
   token such as ``</script><script>alert(1)</script>`` stays a string.
 
+Its colours follow the page around the iframe (``theme="auto"``): Streamlit's light or dark theme, whichever
+the user picked, read from the parent page (a ``srcdoc`` iframe is of the page's origin), else the system's
+``prefers-color-scheme``; bertviz alone drew a white box with black text on the dark theme.
+
 The returned string is a complete HTML document meant for ``st.iframe(html)``
 (a ``srcdoc`` iframe; root-relative URLs such as ``/app/static/vendor/d3.min.js``
 resolve against the Streamlit page's origin there).
@@ -32,6 +36,7 @@ import numpy as np
 __all__ = [
     "DEFAULT_VENDOR_URL",
     "INSTALL_COMMAND",
+    "THEMES",
     "VENDOR_DIR",
     "VENDOR_FILES",
     "head_view_html",
@@ -67,6 +72,82 @@ _ONE_BASED = (
     ("'Layer ' + config.layers[layerIndex] + \", Head \" + config.heads[headIndex]",
      "'Layer ' + (config.layers[layerIndex] + 1) + \", Head \" + (config.heads[headIndex] + 1)"),
 )
+
+
+#: "auto": the page's colours (see the module's docstring); "light"/"dark": Streamlit's colours of that theme.
+THEMES = ("auto", "light", "dark")
+_THEME_COLOURS = {"light": ("#ffffff", "#31333f"), "dark": ("#0e1117", "#fafafa")}  # Streamlit's (background, text)
+
+
+def _theme_css(theme: str) -> str:
+    """The views' colours as CSS variables (--eeviz-bg, --eeviz-fg, --eeviz-hl) and what bertviz draws with them.
+
+    bertviz hard-codes its colours: token text without a fill (black), axis labels ``fill="black"``, a light-grey
+    box behind a hovered token, and in the model view a palette (white or black) for the thumbnails' backgrounds,
+    the detail frame (the svg's own fill) and a clicked thumbnail ("#F5F5F5" or "#222"). CSS properties outrank
+    SVG presentation attributes, so these rules recolour them, even as bertviz changes the attributes later.
+    """
+    (light_bg, light_fg), (dark_bg, dark_fg) = _THEME_COLOURS["light"], _THEME_COLOURS["dark"]
+    if theme == "auto":  # the system's preference until the page's colours are read (and where they can't be)
+        colours = (f":root{{--eeviz-bg:{light_bg};--eeviz-fg:{light_fg};color-scheme:light}}"
+                   f"@media (prefers-color-scheme: dark){{:root{{--eeviz-bg:{dark_bg};--eeviz-fg:{dark_fg};"
+                   "color-scheme:dark}}")
+    else:
+        bg, fg = _THEME_COLOURS[theme]
+        colours = f":root{{--eeviz-bg:{bg};--eeviz-fg:{fg};color-scheme:{theme}}}"
+    return (
+        colours
+        + ":root{--eeviz-hl:color-mix(in srgb,var(--eeviz-fg) 16%,var(--eeviz-bg))}"
+        "body{background:var(--eeviz-bg);color:var(--eeviz-fg)}"
+        "select{background:var(--eeviz-bg);color:var(--eeviz-fg)}"
+        "svg text{fill:var(--eeviz-fg)}"
+        "svg,rect.attn_background,rect.detail{fill:var(--eeviz-bg)}"
+        'rect.background,rect.highlight,rect.attn_background[fill="#F5F5F5"],rect.attn_background[fill="#222"]'
+        "{fill:var(--eeviz-hl)}"
+    )
+
+
+# Runs first in the view's script (one <script> element: the count the tests pin). Reads the colours of the page
+# around the iframe: the nearest opaque background above it and the text colour beside it; checks again every
+# second, since a user may switch Streamlit's theme while the page is open (the iframe is not redrawn then).
+_FOLLOW_PAGE_JS = """(function () {
+  function opaque(colour) {
+    var m = /^rgba?\(([^)]*)\)/.exec(colour || "");
+    var v = m ? m[1].split(/[\s,\/]+/).filter(Boolean).map(parseFloat) : [];
+    return v.length >= 3 && (v.length < 4 || v[3] > 0.5);
+  }
+  function pageColours() {
+    try {
+      var el = window.frameElement;
+      if (!el || !el.parentElement) return null;
+      var style = function (e) { return e.ownerDocument.defaultView.getComputedStyle(e); };
+      var fg = style(el.parentElement).color;
+      for (; el; el = el.parentElement) {
+        var bg = style(el).backgroundColor;
+        if (opaque(bg)) return [bg, fg];
+      }
+    } catch (err) {}  // a page of another origin: the system's preference (the CSS) stays
+    return null;
+  }
+  var root = document.documentElement.style, last = "";
+  function follow() {
+    var c = pageColours();
+    if (!c || c.join() === last) return;
+    last = c.join();
+    var rgb = c[0].match(/[\d.]+/g).map(parseFloat);
+    root.setProperty("--eeviz-bg", c[0]);
+    root.setProperty("--eeviz-fg", c[1]);
+    root.setProperty("color-scheme", 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] < 128 ? "dark" : "light");
+  }
+  follow();
+  setInterval(follow, 1000);
+})();
+"""
+
+
+def _check_theme(theme: str, name: str = "theme") -> None:
+    if theme not in THEMES:
+        raise ValueError(f"{name} must be one of {', '.join(THEMES)}, got {theme!r}")
 
 
 def missing_vendor_files(vendor_dir: Path | str = VENDOR_DIR) -> list[str]:
@@ -132,7 +213,7 @@ def _rewrite(
     vendor_url: str,
     title: str,
     tokens: Sequence[str],
-    dark: bool = False,
+    theme: str = "auto",
 ) -> str:
     """Turn bertviz's CDN-based HTML into a self-contained offline document."""
     import bertviz
@@ -170,18 +251,15 @@ def _rewrite(
     code_after = "params".join(parts[1:])
     for old, new in _ONE_BASED:  # on bertviz's code only, never on the data (tokens may hold any text)
         head_js, code_after = head_js.replace(old, new), code_after.replace(old, new)
-    js = head_js + safe_json_for_script(params) + code_after
+    js = (_FOLLOW_PAGE_JS if theme == "auto" else "") + head_js + safe_json_for_script(params) + code_after
 
     require_tag = f'<script src="{html.escape(vendor_url)}/require.js"></script>'
     html_prefix = prefix.replace(_REQUIRE_CDN_TAG, require_tag)
     return (
         "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>{title}</title>\n"
-        f"<style>body{{margin:0;padding:4px 4px 4px {_left_padding_px(tokens)}px;"
-        f"background:{'black;color:#ccc' if dark else 'white;color:black'};}}"
-        "svg{overflow:visible;}"
-        # bertviz hard-codes fill="black" on the axis labels ("Heads", "Layers", indices).
-        f"{'svg text[fill=black]{fill:#ccc;}' if dark else ''}</style>\n"
+        f"<style>body{{margin:0;padding:4px 4px 4px {_left_padding_px(tokens)}px}}"
+        f"svg{{overflow:visible}}{_theme_css(theme)}</style>\n"
         "</head>\n<body>\n"
         f"{html_prefix}\n<script type=\"text/javascript\">\n{js}\n</script>\n"
         "</body>\n</html>\n"
@@ -207,6 +285,7 @@ def head_view_html(
     layer: int | None = None,
     heads: Sequence[int] | None = None,
     *,
+    theme: str = "auto",
     vendor_url: str = DEFAULT_VENDOR_URL,
     vendor_dir: Path | str | None = VENDOR_DIR,
 ) -> str:
@@ -214,12 +293,14 @@ def head_view_html(
 
     ``attention``: array-like (layers, heads, T, T); ``tokens``: T strings.
     ``layer``/``heads``: initially selected layer / heads (default 0 / all).
+    ``theme``: "auto" (the page's colours), "light" or "dark" (see :data:`THEMES`).
     ``vendor_url``: URL prefix of require.js, d3.min.js, jquery.min.js.
     ``vendor_dir``: checked for those files (``None`` skips the check).
     Embed with ``st.iframe(html, height=...)``.
     """
     from bertviz import head_view
 
+    _check_theme(theme)
     tokens, layers, sentence_b_start = _prepare(attention, tokens, sentence_b_start, vendor_dir)
     if layer is not None:
         layer = int(layer)
@@ -235,35 +316,33 @@ def head_view_html(
         heads=heads,
         html_action="return",
     )
-    return _rewrite(result.data, "head_view.js", vendor_url, "bertviz head view", tokens)
+    return _rewrite(result.data, "head_view.js", vendor_url, "bertviz head view", tokens, theme)
 
 
 def model_view_html(
     attention: Any,
     tokens: Sequence[str],
     sentence_b_start: int | None = None,
-    display_mode: str = "light",
+    display_mode: str = "auto",
     *,
     vendor_url: str = DEFAULT_VENDOR_URL,
     vendor_dir: Path | str | None = VENDOR_DIR,
 ) -> str:
     """bertviz model view (grid of all layers x heads) as offline HTML.
 
-    Same conventions as :func:`head_view_html`; ``display_mode`` is
-    ``"light"`` or ``"dark"``.
+    Same conventions as :func:`head_view_html`; ``display_mode`` is its ``theme``: ``"auto"`` (the page's
+    colours), ``"light"`` or ``"dark"``.
     """
     from bertviz import model_view
 
-    if display_mode not in ("light", "dark"):
-        raise ValueError(f"display_mode must be 'light' or 'dark', got {display_mode!r}")
+    _check_theme(display_mode, "display_mode")
     tokens, layers, sentence_b_start = _prepare(attention, tokens, sentence_b_start, vendor_dir)
     result = model_view(
         layers,
         tokens,
         sentence_b_start=sentence_b_start,
-        display_mode=display_mode,
+        # bertviz's palette only picks the attribute values the theme's CSS recolours (see _theme_css)
+        display_mode="dark" if display_mode == "dark" else "light",
         html_action="return",
     )
-    return _rewrite(
-        result.data, "model_view.js", vendor_url, "bertviz model view", tokens, dark=display_mode == "dark"
-    )
+    return _rewrite(result.data, "model_view.js", vendor_url, "bertviz model view", tokens, display_mode)

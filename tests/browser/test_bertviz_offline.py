@@ -98,6 +98,27 @@ def test_missing_vendor_files_raise_with_install_command(tmp_path):
         bo.model_view_html(_attention(t=3), ["a", "b", "c"], vendor_dir=tmp_path)
 
 
+@pytest.mark.parametrize("view", ["head", "model"])
+def test_views_follow_the_page_colours_not_a_white_box(view):
+    """bertviz alone drew a white box with black text on Streamlit's dark theme."""
+    att, tokens = _attention(t=3), ["a", "b", "c"]
+    build = bo.head_view_html if view == "head" else bo.model_view_html
+    auto = build(att, tokens, vendor_dir=None)
+    style = re.search(r"<style>(.*?)</style>", auto, re.DOTALL).group(1)
+    assert "white" not in style and "black" not in style
+    assert "body{background:var(--eeviz-bg);color:var(--eeviz-fg)}" in style
+    assert "svg text{fill:var(--eeviz-fg)}" in style  # bertviz's own black text
+    # the system's preference until the page is read, then the page's colours (same origin: frameElement)
+    assert "@media (prefers-color-scheme: dark){:root{--eeviz-bg:#0e1117;--eeviz-fg:#fafafa" in style
+    assert "window.frameElement" in auto and "setInterval(follow" in auto
+    assert auto.lower().count("<script") == 2  # the page follower runs inside the view's script
+    dark = build(att, tokens, vendor_dir=None, **({"theme": "dark"} if view == "head" else {"display_mode": "dark"}))
+    assert ":root{--eeviz-bg:#0e1117;--eeviz-fg:#fafafa;color-scheme:dark}" in dark
+    assert "prefers-color-scheme" not in dark and "frameElement" not in dark  # a fixed theme follows nothing
+    with pytest.raises(ValueError, match="sepia"):
+        build(att, tokens, vendor_dir=None, **({"theme": "sepia"} if view == "head" else {"display_mode": "sepia"}))
+
+
 def test_bad_shapes_raise():
     with pytest.raises(ValueError, match="tokens"):
         bo.head_view_html(_attention(t=3), ["a", "b"], vendor_dir=None)
@@ -189,6 +210,32 @@ def test_bertviz_views_render_offline_in_streamlit(
     assert page_log.errors == [], page_log.errors
     assert bo.missing_vendor_files() == []
     assert page.locator('[data-testid="stException"]').count() == 0
+
+    # The views take the page's colours, and follow a switch of theme (the system's here) without a reload.
+    def colours(frame):
+        return frame.locator("body").evaluate(
+            """b => [getComputedStyle(b).backgroundColor,
+                     getComputedStyle(b.querySelector('#vis svg text')).fill,
+                     getComputedStyle(window.frameElement.closest('[data-testid=stApp]')).backgroundColor]"""
+        )
+
+    def luminance(colour):
+        r, g, b = (float(v) for v in re.findall(r"[\d.]+", colour)[:3])
+        return 0.299 * r + 0.587 * g + 0.114 * b
+
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.wait_for_function(  # the views check the page every second
+            """() => { const app = getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor;
+                       return [...document.querySelectorAll('iframe[data-testid=stIFrame]')]
+                           .every(e => getComputedStyle(e.contentDocument.body).backgroundColor === app); }""",
+            timeout=10_000,
+        )
+        for frame in (head, model):
+            background, text, app = colours(frame)
+            assert background == app
+            assert (luminance(background) < 128) == (scheme == "dark")
+            assert abs(luminance(text) - luminance(background)) > 128, (scheme, background, text)
 
     # Control: stock bertviz HTML (CDN URLs) is blocked and draws nothing.
     page.goto(base_url + "/?raw=1")
