@@ -416,6 +416,33 @@ def test_exit_histogram_and_per_layer_figures():
     assert [list(row) for row in per_layer.data[0].z] == [[50.0, 50.0, 75.0]]  # percent
 
 
+def test_exit_histogram_title_fits_a_phone():
+    """On one line ("Exit layers of 1276 examples · learning to exit at threshold = 0.075") the title ran past a
+    400 px wide chart and was cut off: its lines are short now, and the plot keeps its height under them."""
+    from eeviz.plots import dataset as ds
+
+    data = eval_dict()
+    long_rule = "a made-up rule whose name alone runs past the width of a phone"  # unknown: titled by its key
+    data["rules"][long_rule] = dict(data["rules"]["entropy"], param="gate")
+    ev = EvalResult.from_dict(data)
+    point = ev.rules[long_rule].points[1]
+    title = ds.histogram_title(ev, long_rule, point)
+    lines = title.split("<br>")
+    assert lines[0] == f"Exit layers of {point.num_examples} examples"
+    assert " ".join(lines[1:]) == f"{long_rule} at gate = 0.3"
+    assert lines[-1] == "at gate = 0.3"  # the threshold on its own line, never cut from its name
+    assert all(len(line) <= ds.TITLE_WIDTH for line in lines) and len(lines) == 4
+    # a short rule shares its line with the threshold (S: the threshold's symbol in the file)
+    short = ds.histogram_title(ev, "entropy", point)
+    assert short == f"Exit layers of {point.num_examples} examples<br>entropy at S = 0.3"
+    one_line = plots.exit_histogram_figure(point, 3, "Exit layers")
+    tall = plots.exit_histogram_figure(point, 3, title)
+    assert tall.layout.title.text == title
+    # room above the plot for three more lines; the plot itself (height minus margins) as tall as before
+    assert tall.layout.margin.t - one_line.layout.margin.t == 3 * ds.TITLE_LINE_PX
+    assert tall.layout.height - tall.layout.margin.t == one_line.layout.height - one_line.layout.margin.t
+
+
 def test_examples_table_and_overthinking():
     table = plots.examples_table(EvalResult.from_dict(eval_dict()), "entropy")
     assert table.columns.tolist() == [

@@ -112,11 +112,7 @@ def show_one(evals: dict[str, EvalResult], titles: dict[str, str], key_prefix: s
     point = points[k]
     show_point_metrics(ev, point)
     live_chart(  # the sweep slider redraws it in place
-        ds.exit_histogram_figure(
-            point, ev.num_layers,
-            f"Exit layers of {point.num_examples} examples · {ds.rule_title(ev, rule)} at "
-            f"{ds.point_label(sweep, point, ds.threshold_symbol(ev, rule))}",
-        ),
+        ds.exit_histogram_figure(point, ev.num_layers, ds.histogram_title(ev, rule, point)),
         key=f"{key_prefix}_histogram",
     )
     show_examples(ev, name, rule, point, key_prefix)

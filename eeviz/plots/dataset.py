@@ -14,6 +14,7 @@ swept over seeds, which have no order: their points are a cluster of markers too
 
 from __future__ import annotations
 
+import textwrap
 from typing import Mapping
 
 import numpy as np
@@ -29,6 +30,9 @@ STATIC_NAME = "cut at layer l"
 FULL_NAME = "full model (all layers)"
 DEFAULT_NAME = "default threshold"
 RULES_KEY = "rules"  # the annotation naming a panel's rules in their colours (tests find it by this name)
+# characters per line of a title: a phone's chart (about 360 px wide) shows some 45 of the bold 14 px title font
+TITLE_WIDTH = 40
+TITLE_LINE_PX = 18  # each line of a title after the first: more room above the plot, and the plot keeps its height
 SPEEDS = {"layer": "layer speed-up (L / mean exit layer)", "wall": "measured wall-clock speed-up"}
 
 
@@ -243,8 +247,23 @@ def exit_share_figure(evals: Mapping[str, EvalResult], titles: Mapping[str, str]
     return _row_heatmap(rows, labels, hover, "exit layer", "{:.0f}%", "Blues", zmin=0, zmax=100)
 
 
+def histogram_title(ev: EvalResult, rule: str, point: SweepPoint) -> str:
+    """The histogram's title in lines that fit a phone: "Exit layers of 872 examples", then the rule and its
+    threshold (the rule's name wrapped and "at δ = 0.8" on its own line when together they are too long).
+    Plotly never wraps a title: on one line it ran past a phone's edge and was cut off."""
+    what = rule_title(ev, rule)
+    where = f"at {point_label(ev.rules[rule], point, threshold_symbol(ev, rule))}"
+    lines = [f"Exit layers of {point.num_examples} examples"]
+    if len(what) + 1 + len(where) <= TITLE_WIDTH:
+        lines.append(f"{what} {where}")
+    else:
+        lines += [*textwrap.wrap(what, TITLE_WIDTH, break_on_hyphens=False), where]
+    return "<br>".join(escape(line) for line in lines)
+
+
 def exit_histogram_figure(point: SweepPoint, num_layers: int, title: str = "") -> go.Figure:
-    """How many examples exit at each layer for one sweep point, with the mean exit layer."""
+    """How many examples exit at each layer for one sweep point, with the mean exit layer. ``title`` may hold
+    several lines (``<br>``, see :func:`histogram_title`): the margin above the plot grows with them."""
     counts = np.asarray(point.histogram, dtype=float)
     share = 100.0 * counts / max(1.0, counts.sum())
     fig = go.Figure(go.Bar(x=layers(num_layers), y=counts, marker_color=SERIES_COLORS[0], name="examples",
@@ -261,7 +280,9 @@ def exit_histogram_figure(point: SweepPoint, num_layers: int, title: str = "") -
     # headroom over the tallest bar for the mean's label
     fig.update_yaxes(title="examples", range=[0, 1.15 * max(1.0, float(counts.max(initial=0.0)))])
     layer_axis(fig, num_layers)
-    return style(fig, title or "Exit layers")
+    style(fig, title or "Exit layers")
+    extra = TITLE_LINE_PX * title.count("<br>")
+    return fig.update_layout(height=fig.layout.height + extra, margin_t=fig.layout.margin.t + extra)
 
 
 # ---------------------------------------------------------------------------- each layer
