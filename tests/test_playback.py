@@ -276,6 +276,23 @@ def test_slider_and_buttons_are_not_near_white():
         assert "rgba(128,128,128" in color or color == plots.THRESHOLD_COLOR, color
 
 
+def test_the_sentence_sits_under_plotlys_toolbar():
+    """Plotly's toolbar shows over the chart's top while the mouse is over it; on a phone it hid the sentence."""
+    from eeviz.plots.playback_parts import MODEBAR_PX, TITLE_RISE_PX
+
+    trace, other = make_trace(P), make_trace(P[:4], method="deebert")
+    decision = replay(trace, PatienceRule(6, patience=2))
+    explore = plots.playback_figure(trace, decision, PabeeMethod)
+    compare = plots.compare_playback_figure({"a": trace, "b": other},
+                                            {"a": decision, "b": replay(other, EntropyRule(4, entropy=0.0))})
+    for fig in (explore, compare):
+        title = fig.layout.title
+        assert title.yref == "container" and title.y == 1 and title.yanchor == "top"
+        assert title.pad.t - TITLE_RISE_PX >= MODEBAR_PX + 4  # its words start under the toolbar
+        lines = max(f.layout.title.text.count("<br>") + 1 for f in fig.frames)
+        assert fig.layout.margin.t >= title.pad.t + 18 * lines  # and the charts start under its longest sentence
+
+
 def test_many_token_labels_stand_upright():
     tokens = ["[CLS]", *[f"w{k}" for k in range(20)], "[SEP]"]
     trace = make_trace(P, tokens=tokens)

@@ -24,9 +24,9 @@ import plotly.graph_objects as go
 from ..methods.base import CONTINUE_WORDS, EXIT_WORDS, FigureInputs
 from ..trace import Decision, Trace
 from .playback_parts import (
-    CURRENT, GREY_TEXT, NOT_COMPUTED, Row, animation_controls, assemble, axis_ids, is_flag, layer_shapes,
-    matrix_reveal, plain,
-    playback_rows, playback_series, series_reveal, shape, stacked_axes,
+    CURRENT, GREY_TEXT, NOT_COMPUTED, TITLE_PAD_PX, Row, animation_controls, assemble, axis_ids, is_flag,
+    layer_shapes, matrix_reveal, plain, playback_rows, playback_series, sentence_title, series_reveal, shape,
+    stacked_axes,
 )
 from .style import (BAR_COLORS, EXIT_COLOR, LINE_COLORS, OFF_FILL, SERIES_COLORS, SIDES, STOP_COLOR, STOP_LABEL,
                     STOP_SIZE, STOP_SYMBOL, THRESHOLD, ZONE_COLOR, auto_range, class_color, escape, fires,
@@ -281,14 +281,14 @@ def playback_figure(
         return out
 
     sentences = [frame_title(s) for s in layer_sentences(trace, decision, method_cls)]
-    # the tallest sentence fits above the charts, and so does the first chart's title when it takes two lines
-    head = 38 + 18 * max(t.count("<br>") + 1 for t in sentences) + 19 * titles[0].count("<br>")
+    # the tallest sentence fits above the charts (under the toolbar), and so does the first chart's title when it
+    # takes two lines
+    head = TITLE_PAD_PX + 18 + 18 * max(t.count("<br>") + 1 for t in sentences) + 19 * titles[0].count("<br>")
     below = 0 if rows[-1].kind != "tokens" else (60 if len(tokens) > 16 else 12)  # the last chart's token labels
     layout.update(
         annotations=[dict(text=title, x=0, xref="paper", xanchor="left", y=top, yref="paper", yanchor="bottom",
                           align="left", showarrow=False, font=dict(size=12)) for title, (_, top) in zip(titles, domains)],
-        title=dict(text=sentences[0], font=dict(size=13), x=0, xanchor="left", xref="container", y=1, yanchor="top",
-                   yref="container", pad=dict(t=20, l=12)),
+        title=sentence_title(sentences[0]),
         shapes=shapes(1),
         height=plot_height + head + 190 + below,
         margin=dict(l=10, r=20, t=head, b=190 + below),

@@ -17,7 +17,8 @@ import plotly.graph_objects as go
 from ..trace import Decision, Trace
 from .playback import answer_words, decision_words, frame_title
 from .playback_parts import (
-    CURRENT, CURRENT_COLOR, GREY_TEXT, NOT_COMPUTED, SKIPPED_COLOR, animation_controls, assemble,
+    CURRENT, CURRENT_COLOR, GREY_TEXT, NOT_COMPUTED, SKIPPED_COLOR, TITLE_PAD_PX, animation_controls, assemble,
+    sentence_title,
 )
 from .style import EXIT, EXIT_COLOR, SKIPPED, class_color, escape
 
@@ -128,7 +129,8 @@ def compare_playback_figure(
         return out
 
     sentences = [frame_title(compare_sentence(k, names, titles, traces, decisions)) for k in range(1, depth + 1)]
-    head = 38 + 18 * max(t.count("<br>") + 1 for t in sentences)  # the tallest sentence fits above the grid
+    # the tallest sentence fits above the grid, under the toolbar
+    head = TITLE_PAD_PX + 18 + 18 * max(t.count("<br>") + 1 for t in sentences)
 
     count = max(1, len(labels))
     scale = []
@@ -139,8 +141,7 @@ def compare_playback_figure(
                  hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", hoverongaps=False, xgap=2, ygap=GAP_PX,
                  opacity=0.85)]
     layout = dict(
-        title=dict(text=sentences[0], font=dict(size=13), x=0, xanchor="left", xref="container", y=1, yanchor="top",
-                   yref="container", pad=dict(t=20, l=12)),
+        title=sentence_title(sentences[0]),
         xaxis=dict(range=[0.5, depth + 0.5], tickmode="linear", tick0=1, dtick=1 if depth <= 24 else 2,
                    title=dict(text="layer")),
         yaxis=dict(range=[len(names) - 0.5, -0.5], showticklabels=False, showgrid=False, zeroline=False),

@@ -25,6 +25,21 @@ SKIPPED_COLOR = "#888888"
 GREY_TEXT = "#888888"  # readable on light and dark backgrounds
 
 
+# Plotly's toolbar (the modebar: download, zoom, full screen) shows over a chart's top right corner, from 2 to 28
+# px below its top, while the mouse is over it; on a phone it runs across the whole width and hid the frame's
+# sentence. The sentence starts under it.
+MODEBAR_PX = 28
+TITLE_RISE_PX = 13  # plotly draws a top-anchored title's first line this far above its pad (measured in Chromium)
+TITLE_PAD_PX = MODEBAR_PX + 4 + TITLE_RISE_PX  # the sentence's pad from the top: its words 4 px under the toolbar
+
+
+def sentence_title(text: str) -> dict:
+    """The layout's title for a frame's sentence: top left, under the toolbar. A figure's top margin holds
+    ``TITLE_PAD_PX``, the sentence's lines and a gap."""
+    return dict(text=text, font=dict(size=13), x=0, xanchor="left", xref="container", y=1, yanchor="top",
+                yref="container", pad=dict(t=TITLE_PAD_PX, l=12))
+
+
 def plain(key: str) -> str:
     return key.replace("_", " ")
 

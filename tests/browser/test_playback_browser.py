@@ -88,6 +88,15 @@ def click_step(page, chart, label: str) -> None:
     page.mouse.click(box["x"] + box["width"] / 2, rail["y"] + rail["height"] / 2)
 
 
+def assert_sentence_under_toolbar(page, chart) -> None:
+    """Plotly's toolbar shows over the chart's top while the mouse is over it: the frame's sentence sits under it
+    (on a phone the toolbar runs across the whole width and hid the sentence)."""
+    # the toolbar is laid out (see-through) before the mouse comes: no hover needed to measure it
+    toolbar, sentence = chart.locator(".modebar").bounding_box(), chart.locator(".gtitle").bounding_box()
+    assert toolbar is not None and sentence is not None
+    assert sentence["y"] >= toolbar["y"] + toolbar["height"], (toolbar, sentence)
+
+
 def wait_for_state(page, condition: str) -> dict:
     """Wait until the playback state satisfies the JS expression ``condition`` (over ``s``)."""
     page.wait_for_function(f"() => {{ const s = ({STATE_JS})(); return s && ({condition}); }}", timeout=TIMEOUT_MS)
@@ -108,6 +117,7 @@ def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_pa
     assert "exit" not in first["shapes"]
     # Streamlit wraps the first frame's title (the layout's) in <b>…</b>: its words must still read as the others'
     assert first["weights"][0] == "700" and first["weights"][-1] == "400"
+    assert_sentence_under_toolbar(page, chart)
 
     # play: the frames advance, each with its own sentence, and stop at the exit (layer 2 of 3)
     chart.locator("g.updatemenu-button", has_text="play").click()
@@ -135,6 +145,7 @@ def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_pa
     open_playback(page, wait_for_app)
     chart = playback_chart(page)
     start = wait_for_state(page, "s.frames === 3")
+    assert_sentence_under_toolbar(page, chart)
     assert "exit now: DeeBERT" in start["title"] and "still running: PABEE" in start["title"]
     chart.locator("g.updatemenu-button", has_text="play").click()
     end = wait_for_state(page, "s.active === 1 && s.title.includes('exit now: PABEE')")
