@@ -24,6 +24,7 @@ TOY_HELP = {
 }
 
 ui.setup_page("Learn")
+st.html(learn.LESSON_CSS)
 st.title("How early exit works")
 st.markdown(
     "An encoder runs its layers one after another. Early-exit methods put a small classifier after **every** layer, "

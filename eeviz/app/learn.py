@@ -8,6 +8,7 @@ with its paper and what its signals and rules mean.
 
 from __future__ import annotations
 
+import re
 from contextlib import nullcontext
 
 import numpy as np
@@ -23,6 +24,44 @@ from .rules import sampled_exits, short_title
 
 TOY_LABELS = ["negative", "positive"]
 KNOB_COLUMNS = 4
+# characters of LaTeX: an equation this long may break between its terms on a phone (a shorter one is kept whole:
+# broken too, it would take two lines even where it fits on one, see LESSON_CSS)
+LONG_EQUATION = 70
+LESSON_KEY = "learn-lesson"  # the container of a lesson: its display formulas may break into lines (LESSON_CSS)
+# A lesson's display formula is often several equations side by side (``a = b \qquad c = d``): on a phone it
+# ran past the screen's edge and scrolled sideways with nothing to say it could. There (up to 640 px, where
+# Streamlit stacks columns) each equation takes a line of its own, and one still too long breaks after a "+" or
+# "-" between its terms: KaTeX cuts a formula into boxes at the points ``breakable_formula`` leaves, which wrap
+# here as a flex row, centred while it fits (one too wide starts at the left edge and scrolls); a box that ends
+# an equation (``\qquad\allowbreak``) fills its line and loses the \qquad, which would have pushed the line off
+# centre. The font is a little smaller there. What is still too wide scrolls, with its edge faded where more of
+# it lies. A little room at the sides holds the glyphs KaTeX lets stand out of its boxes (a 2 px overhang made a
+# formula scroll, and would fade its end).
+LESSON_CSS = f"""<style>
+[class*="st-key-{LESSON_KEY}"] .katex-display {{ padding-inline: 0.3em; }}
+@media (max-width: 640px) {{
+  [class*="st-key-{LESSON_KEY}"] .katex-display > .katex {{ font-size: 1.05em; }}
+  [class*="st-key-{LESSON_KEY}"] .katex-display .katex-html {{
+    display: flex; flex-wrap: wrap; justify-content: safe center; align-items: baseline; row-gap: 0.3em;
+  }}
+  [class*="st-key-{LESSON_KEY}"] .katex-html > .base:has(> .allowbreak:last-child) {{
+    flex-basis: 100%; text-align: center;
+  }}
+  [class*="st-key-{LESSON_KEY}"] .katex-html > .base > .mspace:has(+ .allowbreak:last-child) {{
+    margin-right: 0 !important;
+  }}
+}}
+@supports (animation-timeline: scroll()) {{
+  [class*="st-key-{LESSON_KEY}"] .katex-display {{
+    animation: eeviz-formula-scroll linear both; animation-timeline: scroll(self inline);
+  }}
+  @keyframes eeviz-formula-scroll {{
+    from {{ mask-image: linear-gradient(to right, #000 calc(100% - 3em), transparent); }}
+    50% {{ mask-image: linear-gradient(to right, transparent, #000 3em, #000 calc(100% - 3em), transparent); }}
+    to {{ mask-image: linear-gradient(to right, transparent, #000 3em); }}
+  }}
+}}
+</style>"""
 
 
 def toy_trace(method: str, p_positive, signals: dict | None = None) -> Trace:
@@ -76,6 +115,69 @@ def knob_inputs(method: type[ExitMethod], num_layers: int, used_keys: set[str]) 
     return values
 
 
+_COMMAND = re.compile(r"\\([a-zA-Z]+|.)")
+_OPENS, _CLOSES = {"{", "(", "[", r"\begin", r"\left"}, {"}", ")", "]", r"\end", r"\right"}
+_OWN_LINES = {"\\\\", r"\newline", "&"}  # a formula that lays out its own lines is left as it is
+# commands after which "+" or "-" is a sign, not an operation between two terms
+_NOT_OPERANDS = {r"\le", r"\leq", r"\ge", r"\geq", r"\ne", r"\neq", r"\mid", r"\in", r"\to", r"\cdot", r"\times",
+                 r"\pm", r"\approx", r"\sim", r"\equiv", r"\quad", r"\qquad", r"\,", r"\;", r"\ ", r"\big", r"\Big"}
+
+
+def _top_level(latex: str) -> list[tuple[int, str]] | None:
+    r"""The tokens of ``latex`` outside braces, brackets, environments and ``\left…\right``, as (position,
+    text); None when the formula lays out its own lines (a top-level ``\\`` or ``&``) or does not pair up."""
+    out, depth, i = [], 0, 0
+    while i < len(latex):
+        match = _COMMAND.match(latex, i) if latex[i] == "\\" else None
+        text = match.group(0) if match else latex[i]
+        depth -= text in _CLOSES
+        if depth < 0:
+            return None
+        if depth == 0 and not text.isspace():  # a bracket that opens or closes here is at the top level
+            if text in _OWN_LINES:
+                return None
+            out.append((i, text))
+        depth += text in _OPENS
+        i += len(text)
+    return out if depth == 0 else None
+
+
+def _cuts(latex: str, tokens: list[tuple[int, str]]) -> list[tuple[int, int, str]]:
+    r"""Where the formula may break: (start, end, what stands there) for each top-level ``\qquad`` (between
+    equations) and, in an equation longer than ``LONG_EQUATION``, each "+" or "-" between two terms (after an
+    operand: not a sign after "=" or at the start)."""
+    equations = [i for i, text in tokens if text == r"\qquad"]
+    bounds = [0, *equations, len(latex)]
+    cuts = []
+    for k, (i, text) in enumerate(tokens):
+        before = tokens[k - 1][1] if k else ""
+        operand = before[-1:].isalnum() and before not in _NOT_OPERANDS or before[-1:] in ("}", ")", "]", "|", "'")
+        if text in ("+", "-") and operand:
+            start = max(b for b in bounds if b <= i)
+            if min(b for b in bounds if b > i) - start <= LONG_EQUATION:
+                continue
+        elif text != r"\qquad":
+            continue
+        cuts.append((i, i + len(text), text))
+    return cuts
+
+
+def breakable_formula(latex: str) -> str:
+    r"""A display formula that may break into lines between its equations (top-level ``\qquad``, with an
+    ``\allowbreak``) and inside a long equation after a "+" or "-" between terms, nowhere else: the pieces
+    between those points go in braces, one unbreakable atom each for KaTeX, which would otherwise break after
+    any "=" or "+", inside brackets too. Spacing stays as it was (a term in braces meets an operator as the term
+    did). A formula that lays out its own lines, or whose brackets do not pair up, stays as it is."""
+    tokens = _top_level(latex)
+    if tokens is None:
+        return latex
+    parts, start = [], 0
+    for begin, end, text in _cuts(latex, tokens):
+        parts += ["{" + latex[start:begin].strip() + "}", r"\qquad\allowbreak" if text == r"\qquad" else text]
+        start = end
+    return " ".join([*parts, "{" + latex[start:].strip() + "}"])
+
+
 def render_lesson(method: type[ExitMethod]) -> None:
     """The paper (title, authors, venue, link), the lesson's text and formulas, or the method's own docs."""
     paper, lesson = method.paper, method.lesson
@@ -91,12 +193,13 @@ def render_lesson(method: type[ExitMethod]) -> None:
         for name, doc in method.signal_docs.items():
             st.markdown(f"- signal *{md_escape(method.series_name(name))}*: {doc}")
         return
-    st.markdown(lesson.summary)
-    for block in lesson.blocks:
-        if block.startswith("$$") and block.endswith("$$"):
-            st.latex(block[2:-2])
-        else:
-            st.markdown(block)
+    with st.container(key=f"{LESSON_KEY}-{method.name}"):
+        st.markdown(lesson.summary)
+        for block in lesson.blocks:
+            if block.startswith("$$") and block.endswith("$$"):
+                st.latex(breakable_formula(block[2:-2]))
+            else:
+                st.markdown(block)
 
 
 def show_chart(fig, key: str, where=None) -> None:
