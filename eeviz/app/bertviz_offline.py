@@ -110,7 +110,7 @@ def _theme_css(theme: str) -> str:
 # Runs first in the view's script (one <script> element: the count the tests pin). Reads the colours of the page
 # around the iframe: the nearest opaque background above it and the text colour beside it; checks again every
 # second, since a user may switch Streamlit's theme while the page is open (the iframe is not redrawn then).
-_FOLLOW_PAGE_JS = """(function () {
+_FOLLOW_PAGE_JS = r"""(function () {
   function opaque(colour) {
     var m = /^rgba?\(([^)]*)\)/.exec(colour || "");
     var v = m ? m[1].split(/[\s,\/]+/).filter(Boolean).map(parseFloat) : [];

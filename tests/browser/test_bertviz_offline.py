@@ -225,10 +225,13 @@ def test_bertviz_views_render_offline_in_streamlit(
 
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
-        page.wait_for_function(  # the views check the page every second
-            """() => { const app = getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor;
-                       return [...document.querySelectorAll('iframe[data-testid=stIFrame]')]
-                           .every(e => getComputedStyle(e.contentDocument.body).backgroundColor === app); }""",
+        page.wait_for_function(  # the page takes the theme first; the views check the page every second
+            """dark => { const app = getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor;
+                        const [r, g, b] = app.match(/[\\d.]+/g).map(Number);
+                        return (0.299 * r + 0.587 * g + 0.114 * b < 128) === dark
+                            && [...document.querySelectorAll('iframe[data-testid=stIFrame]')]
+                                .every(e => getComputedStyle(e.contentDocument.body).backgroundColor === app); }""",
+            arg=scheme == "dark",
             timeout=10_000,
         )
         for frame in (head, model):
