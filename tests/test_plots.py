@@ -443,6 +443,26 @@ def test_exit_histogram_title_fits_a_phone():
     assert tall.layout.height - tall.layout.margin.t == one_line.layout.height - one_line.layout.margin.t
 
 
+def test_a_rule_without_a_threshold_is_labelled_so_not_by_its_placeholder():
+    """A reference rule that runs every layer (early_exit false) has one placeholder parameter: the Dataset page
+    said "expectation (all layers) at unused = 0"."""
+    from eeviz.plots import dataset as ds
+
+    data = eval_dict()
+    data["rules"]["reference"] = dict(data["rules"]["entropy"], param="unused", early_exit=False)
+    ev = EvalResult.from_dict(data)
+    sweep = ev.rules["reference"]
+    point = sweep.points[0]
+    assert ds.point_label(sweep, point) == "no threshold"
+    assert ds.at_point(sweep, point) == ""
+    title = ds.histogram_title(ev, "reference", point)
+    assert title == f"Exit layers of {point.num_examples} examples<br>reference"
+    data["default_rule"] = "reference"
+    assert ds.summary_table({"c": EvalResult.from_dict(data)}).iloc[0]["default rule"] == "reference, no threshold"
+    # a rule with a threshold keeps it
+    assert ds.at_point(ev.rules["entropy"], point, "S") == f"at S = {point.threshold:g}"
+
+
 def test_examples_table_and_overthinking():
     table = plots.examples_table(EvalResult.from_dict(eval_dict()), "entropy")
     assert table.columns.tolist() == [

@@ -102,7 +102,9 @@ def show_one(evals: dict[str, EvalResult], titles: dict[str, str], key_prefix: s
     label = "random seed" if sweep.stochastic else sweep.label
     k = cols[2].select_slider(
         label, options=list(range(len(points))), value=default_index, key=f"{key_prefix}_point_{name}_{rule}",
-        format_func=lambda j: f"{points[j].threshold:g}" + (" (default)" if j == default_index else ""),
+        # a rule without a threshold has one placeholder point: nothing to show but its absence
+        format_func=lambda j: ("—" if not sweep.early_exit else f"{points[j].threshold:g}")
+        + (" (default)" if j == default_index and sweep.early_exit else ""),
         disabled=len(points) == 1,
         # the sweep's own order, which may run from 1 down to 0: say what left and right mean
         help=("Each seed is one draw of the random rule." if sweep.stochastic else
@@ -150,7 +152,8 @@ def show_examples(ev: EvalResult, name: str, rule: str, point, key_prefix: str) 
         return
     sweep = ev.rules[rule]
     if point.exit_layers is not None:
-        where = f"at {ds.point_label(sweep, point, ds.threshold_symbol(ev, rule))}, the point chosen above"
+        where = ds.at_point(sweep, point, ds.threshold_symbol(ev, rule))
+        where = f"{where}, the point chosen above" if where else "of this rule (it has no threshold)"
     else:
         default = sweep.default_point
         shown = ds.point_label(sweep, default, ds.threshold_symbol(ev, rule)) if default else sweep.default

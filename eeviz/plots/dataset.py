@@ -77,9 +77,17 @@ def threshold_symbol(ev: EvalResult, rule: str) -> str | None:
 
 
 def point_label(sweep: RuleSweep, point: SweepPoint, symbol: str | None = None) -> str:
-    """"S = 0.5" (``symbol``, else the parameter's name: "delta = 0.8" read as code), or "seed 3" for a random
-    rule."""
+    """"S = 0.5" (``symbol``, else the parameter's name: "delta = 0.8" read as code), "seed 3" for a random
+    rule, "no threshold" for a reference rule that runs every layer (its one parameter is a placeholder:
+    "unused = 0" said nothing)."""
+    if not sweep.early_exit:
+        return "no threshold"
     return f"seed {point.threshold:g}" if sweep.stochastic else f"{symbol or sweep.param} = {point.threshold:g}"
+
+
+def at_point(sweep: RuleSweep, point: SweepPoint, symbol: str | None = None) -> str:
+    """"at S = 0.5" for a sentence; "" for a rule without a threshold."""
+    return f"at {point_label(sweep, point, symbol)}" if sweep.early_exit else ""
 
 
 def _speed(point: SweepPoint, speed: str) -> float | None:
@@ -252,12 +260,12 @@ def histogram_title(ev: EvalResult, rule: str, point: SweepPoint) -> str:
     threshold (the rule's name wrapped and "at δ = 0.8" on its own line when together they are too long).
     Plotly never wraps a title: on one line it ran past a phone's edge and was cut off."""
     what = rule_title(ev, rule)
-    where = f"at {point_label(ev.rules[rule], point, threshold_symbol(ev, rule))}"
+    where = at_point(ev.rules[rule], point, threshold_symbol(ev, rule))
     lines = [f"Exit layers of {point.num_examples} examples"]
     if len(what) + 1 + len(where) <= TITLE_WIDTH:
-        lines.append(f"{what} {where}")
+        lines.append(f"{what} {where}".rstrip())
     else:
-        lines += [*textwrap.wrap(what, TITLE_WIDTH, break_on_hyphens=False), where]
+        lines += [*textwrap.wrap(what, TITLE_WIDTH, break_on_hyphens=False), *([where] if where else [])]
     return "<br>".join(escape(line) for line in lines)
 
 
