@@ -127,11 +127,11 @@ def test_generic_sentence_compares_the_rules_series_with_its_threshold():
     trace = make_trace([0.6, 0.9, 0.99])
     decision = replay(trace, EntropyRule(3, entropy=0.5))
     words = plots.layer_sentences(trace, decision, DeebertMethod)
-    assert words[0] == "layer 1: entropy H(p_i) 0.67 ≥ S = 0.5 → continue"
-    assert words[1].startswith("layer 2: entropy H(p_i) 0.33 < S = 0.5 → exit.")
+    assert words[0] == "layer 1: entropy H(pᵢ) 0.67 ≥ S = 0.5 → continue"  # the subscript drawn, as in the charts
+    assert words[1].startswith("layer 2: entropy H(pᵢ) 0.33 < S = 0.5 → exit.")
     # the rule's own test decides, and the last layer always answers
     late = plots.layer_sentences(trace, replay(trace, EntropyRule(3, entropy=0.01)), DeebertMethod)
-    assert late[2].startswith("layer 3: entropy H(p_i) 0.06 ≥ S = 0.01, but the last layer always answers → exit")
+    assert late[2].startswith("layer 3: entropy H(pᵢ) 0.06 ≥ S = 0.01, but the last layer always answers → exit")
 
 
 def test_a_number_never_looks_equal_to_the_threshold_it_misses():

@@ -30,7 +30,7 @@ from .playback_parts import (
 )
 from .style import (BAR_COLORS, EXIT_COLOR, LINE_COLORS, OFF_FILL, SERIES_COLORS, SIDES, STOP_COLOR, STOP_LABEL,
                     STOP_SIZE, STOP_SYMBOL, THRESHOLD, ZONE_COLOR, auto_range, class_color, escape, fires,
-                    series_looks, subscripts)
+                    series_looks, subscripts, unicode_subscripts)
 
 WRAP = 56  # characters per line of a frame's sentence (plotly does not wrap titles; fits a phone)
 NORMAL_WEIGHT = "font-weight:normal"
@@ -52,7 +52,11 @@ def _rule(method_cls, decision: Decision, num_layers: int):
 def decision_words(trace: Trace, decision: Decision, method_cls=None) -> list[str]:
     """What the rule decides at each layer 1..exit, in plain words (without "layer ℓ: " in front)."""
     rule = _rule(method_cls, decision, trace.num_layers)
-    name_of = getattr(method_cls, "series_name", plain)
+    series_name = getattr(method_cls, "series_name", plain)
+
+    def name_of(key: str) -> str:  # the sentence is plain text (a frame's title, a hover): "u_i" reads "uᵢ"
+        return unicode_subscripts(series_name(key))
+
     signals = {k: np.asarray(v) for k, v in trace.signals.items()}
     logits, probs = np.asarray(trace.logits), np.asarray(trace.probs)
     words = []
