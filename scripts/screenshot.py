@@ -3,6 +3,7 @@
 
     python scripts/screenshot.py http://127.0.0.1:8501 out.png --full-page
     python scripts/screenshot.py URL out.png --wait-selector 'iframe' --width 1400
+    python scripts/screenshot.py URL out.png --width 400 --dark      # a phone, dark theme
 
 Uses the system chromium (/usr/bin/chromium), never downloads a browser.
 Requests to hosts other than localhost are blocked unless --allow-network.
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the app/selector")
     ap.add_argument("--settle-ms", type=int, default=1000, help="extra wait before the shot")
     ap.add_argument("--allow-network", action="store_true", help="don't block non-localhost requests")
+    ap.add_argument("--dark", action="store_true",
+                    help="a browser that prefers dark: Streamlit's default theme setting (the system's) turns dark")
     args = ap.parse_args(argv)
 
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -87,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": args.width, "height": args.height})
+            page = browser.new_page(viewport={"width": args.width, "height": args.height},
+                                    color_scheme="dark" if args.dark else "light")
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(f"{exc.name}: {exc.message}"))
             if not args.allow_network:
