@@ -114,7 +114,7 @@ def decisions_view(selected, models, traces, names) -> None:
             "exit layer": st.column_config.NumberColumn("exit", width="small"),
             "depth used": st.column_config.ProgressColumn("depth used", min_value=0.0, max_value=100.0,
                                                           format="%.0f%%", width="small"),
-            "confidence": st.column_config.NumberColumn(format="%.1f%%", width="small"),
+            "confidence": st.column_config.NumberColumn(format=figures.PERCENT_FORMAT, width="small"),
             "last layer says": st.column_config.TextColumn("last layer", width="small"),
             "agrees": st.column_config.CheckboxColumn("agrees", help="predicts what most of the checkpoints predict"),
         },

@@ -73,9 +73,14 @@ def percent_columns(frame: pd.DataFrame, trace: Trace) -> list[str]:
     return [c for c in frame.columns if c in shares]
 
 
+# a share of one shown in a table, as the decision box shows it ("93.2%"): the table holds 100 × the share, and
+# Streamlit's own "percent" format showed two decimals ("93.21%")
+PERCENT_FORMAT = "%.1f%%"
+
+
 def layer_table_config(frame: pd.DataFrame, trace: Trace) -> dict:
     """``st.dataframe``'s column formats for ``layer_table``: percent with the decision box's one decimal."""
-    return {column: st.column_config.NumberColumn(format="%.1f%%") for column in percent_columns(frame, trace)}
+    return {column: st.column_config.NumberColumn(format=PERCENT_FORMAT) for column in percent_columns(frame, trace)}
 
 
 def plain_columns(frame: pd.DataFrame, trace: Trace) -> pd.DataFrame:
