@@ -26,6 +26,17 @@ def run_app(page: str | None = None, *, expect_no_exception: bool = True, **quer
     return at
 
 
+def run_pasted(text: str):
+    """The Your sentences page with ``text`` pasted (one sentence a line) and Run pressed; asserts the runs
+    raised nothing."""
+    at = run_app("pages/5_Your_sentences.py")
+    at.segmented_control(key="up_source").set_value("paste").run()
+    at.text_area(key="up_paste").set_value(text).run()
+    at.button(key="up_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 @dataclass
 class Chart:
     """A Plotly chart on the page, drawn by ``st.plotly_chart`` or by the app's live chart component."""

@@ -106,15 +106,9 @@ def test_explore_and_compare_csvs_of_a_shared_link_are_safe(downloads):
 
 
 def test_your_sentences_csv_is_safe(downloads):
-    from streamlit.testing.v1 import AppTest
+    from apptest import run_pasted
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.switch_page("pages/5_Your_sentences.py")
-    at.run()
-    at.segmented_control(key="up_source").set_value("paste").run()
-    at.text_area(key="up_paste").set_value("=1+2\n@SUM(A1)\na fine film\n-cmd").run()
-    at.button(key="up_run").click().run()
-    assert not at.exception
+    at = run_pasted("=1+2\n@SUM(A1)\na fine film\n-cmd")
     assert at.dataframe[0].value["sentence"].tolist() == ["=1+2", "@SUM(A1)", "a fine film", "-cmd"]  # shown as is
     csv = downloads["Table as CSV"][-1]
     assert first_column(csv) == ["'=1+2", "'@SUM(A1)", "a fine film", "'-cmd"]

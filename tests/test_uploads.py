@@ -273,20 +273,14 @@ def test_the_page_runs_pasted_sentences_once(upload_checkpoints, monkeypatch):
 def test_a_checkpoint_that_cannot_load_is_reported_and_the_others_run(upload_checkpoints, tmp_path, monkeypatch):
     import shutil
 
-    from streamlit.testing.v1 import AppTest
+    from apptest import run_pasted
 
     root = tmp_path / "ckpts"
     shutil.copytree(upload_checkpoints / "deebert-tiny", root / "deebert-tiny")
     shutil.copytree(upload_checkpoints / "deebert-tiny", root / "zz-broken")
     (root / "zz-broken" / "model.safetensors").write_bytes(b"not weights")
     monkeypatch.setenv("EEVIZ_CHECKPOINTS", str(root))
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    at.switch_page("pages/5_Your_sentences.py")
-    at.run()
-    at.segmented_control(key="up_source").set_value("paste").run()
-    at.text_area(key="up_paste").set_value("one more sentence\nand another").run()
-    at.button(key="up_run").click().run()
-    assert not at.exception
+    at = run_pasted("one more sentence\nand another")
     assert any("Cannot load checkpoint zz" in e.value and "safetensors" in e.value for e in at.error)  # not rerun away
     table = at.dataframe[0].value
     assert table["sentence"].tolist() == ["one more sentence", "and another"]
