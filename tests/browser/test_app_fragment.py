@@ -83,6 +83,7 @@ CHARTS_JS = """() => [...document.querySelectorAll('.eeviz-live-chart')].map(cha
     threshold: threshold ? threshold.y0 : null,
     placeholders: /#0000[0-4][0-9]/.test(JSON.stringify(chart._fullLayout.template || {}) + JSON.stringify(chart.layout)),
     background: getComputedStyle(chart.querySelector('.main-svg')).backgroundColor,  // as drawn
+    drawn: chart.dataset.drawn,  // which of its figures is on screen (live_chart.js counts them)
   };
 })"""
 
@@ -106,6 +107,19 @@ def test_a_threshold_move_redraws_the_charts_in_place(streamlit_app, fragment_ch
     assert all(not c["placeholders"] and c["background"] == background for c in before), (before, background)
     page.evaluate("window.__charts = [...document.querySelectorAll('.eeviz-live-chart')]; "
                   "window.__plots = window.__charts.map(chart => chart.querySelector('.main-svg'))")
+
+    # one step up (0.01 -> 0.02): still no early exit. The rule's panel draws its new threshold line; the
+    # probabilities, whose figure is the same, are left alone (not drawn again)
+    page.get_by_test_id("stSidebar").get_by_role("slider").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"({CHARTS_JS})().some(c => c.threshold === 0.02)", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(500)  # a redraw of the other chart would come with the same rerun
+    stepped = page.evaluate(CHARTS_JS)
+    assert [c["exit"] for c in stepped if c["exit"] is not None] == [3, 3]
+    for old, new in zip(before, stepped):
+        changed = old["threshold"] != new["threshold"]
+        assert (int(new["drawn"]) > int(old["drawn"])) == changed, (before, stepped)
+    assert any(c["threshold"] is None for c in stepped)  # a chart with nothing to change was there
 
     # the entropy threshold to its maximum: exit at layer 1, in the same chart nodes
     page.get_by_test_id("stSidebar").get_by_role("slider").focus()
