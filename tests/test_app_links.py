@@ -199,3 +199,22 @@ def test_messages_name_folders_relative_to_the_checkpoints_folder(links_env):
     assert not at.exception, [e.value for e in at.exception]
     assert any("unreadable" in e.value for e in at.error)
     assert [t for t in texts(at) if root in t] == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_shared_link_fills_the_widgets_without_a_streamlit_warning(links_env, monkeypatch, page):
+    """A link's checkpoints and sentence go to their widgets through the session; a default beside them made
+    Streamlit log "created with a default value but also had its value set via the Session State API" for
+    every shared link."""
+    from streamlit.elements.lib import policies
+
+    logged = []
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)  # Streamlit says it once per process
+    monkeypatch.setattr(policies._LOGGER, "warning", lambda message, *args, **kwargs: logged.append(message % args))
+    where = {"ckpts": "pondernet-tiny"} if page == "pages/1_Compare.py" else {"ckpt": "pondernet-tiny"}
+    at = run(page, text="a fine film", **where)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.text_area(key="text").value == "a fine film"
+    if page == "pages/1_Compare.py":
+        assert at.multiselect(key="compare").value == ["pondernet-tiny"]
+    assert not [m for m in logged if "default value" in m], logged

@@ -143,10 +143,12 @@ def sentence_inputs(cfg: ModelConfig, examples: list[dict]) -> tuple[str, str | 
     defaults = {"text": DEFAULT_TEXT, **({"text_b": DEFAULT_TEXT_B} if cfg.is_pair else {})}
     url_to_boxes(defaults)
     cols = st.columns([3, 2]) if not cfg.is_pair else st.columns([2, 2, 2])
+    # a box whose sentence is in the session (the user's, a link's, another page's) takes no default: a default
+    # beside a value set from code made Streamlit log a warning for every shared link
     with cols[0]:
         text = st.text_area(
             "Sentence" if not cfg.is_pair else "First sentence (premise)",
-            value=DEFAULT_TEXT,
+            value=None if "text" in st.session_state else DEFAULT_TEXT,
             key="text",
             max_chars=MAX_CHARS,
             height=90,
@@ -158,7 +160,7 @@ def sentence_inputs(cfg: ModelConfig, examples: list[dict]) -> tuple[str, str | 
         with cols[1]:
             text_b = st.text_area(
                 "Second sentence (hypothesis)",
-                value=DEFAULT_TEXT_B,
+                value=None if "text_b" in st.session_state else DEFAULT_TEXT_B,
                 key="text_b",
                 max_chars=MAX_CHARS,
                 height=90,

@@ -141,7 +141,9 @@ def pick_checkpoints(infos: list[CheckpointInfo], default: list[str], key: str =
     chosen = st.multiselect(
         "Checkpoints",
         list(by_name),
-        default=[n for n in default if n in by_name],
+        # a value in the session (the user's, or the link's set above) wins; a default beside it made Streamlit
+        # log a warning for every shared link
+        default=None if key in st.session_state else [n for n in default if n in by_name],
         format_func=names.get,
         key=key,
         persist_state="session",

@@ -316,6 +316,9 @@ class ExitMethod(nn.Module):
 
     name: ClassVar[str]
     title: ClassVar[str]  # human name, e.g. "PABEE (patience)"
+    # where the method comes in every list a user sees (lowest first; equal ones by name): the registry finds
+    # method files by themselves (``eeviz.methods.method_modules``), so the order is the methods' own
+    listing_order: ClassVar[int] = 100
     Args: ClassVar[type] = MethodArgs
     rules: ClassVar[dict[str, type[ExitRule]]] = {}
     default_rule: ClassVar[str]

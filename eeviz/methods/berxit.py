@@ -104,6 +104,7 @@ TOY_THRESHOLD = 0.125  # the Learn toy's starting threshold (see ``BerxitMethod.
 # --------------------------------------------------------------------------------------------- method
 class BerxitMethod(ExitMethod):
     name = "berxit"
+    listing_order = 6
     title = "BERxiT (learning to exit)"
     Args = BerxitArgs
     rules = {"lte": LteRule}

@@ -237,6 +237,7 @@ def _not_policy(name: str) -> bool:
 
 class ConsistentEEMethod(ExitMethod):
     name = "consistentee"
+    listing_order = 5
     title = "ConsistentEE (RL policy)"
     Args = ConsistentEEArgs
     rules = {"policy": PolicyRule}

@@ -58,6 +58,7 @@ def _is_highway(name: str) -> bool:
 
 class DeebertMethod(ExitMethod):
     name = "deebert"
+    listing_order = 1
     title = "DeeBERT (entropy)"
     Args = DeebertArgs
     rules = {"entropy": EntropyRule}

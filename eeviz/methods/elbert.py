@@ -204,6 +204,7 @@ class TwoStageRule(PuzzlementRule):
 # --------------------------------------------------------------------------------------------- method
 class ElbertMethod(ExitMethod):
     name = "elbert"
+    listing_order = 4
     title = "ELBERT (confidence window)"
     Args = ElbertArgs
     rules = {"two_stage": TwoStageRule, "puzzlement": PuzzlementRule}

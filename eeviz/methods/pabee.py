@@ -108,6 +108,7 @@ class PatienceRule(ExitRule):
 
 class PabeeMethod(ExitMethod):
     name = "pabee"
+    listing_order = 0
     title = "PABEE (patience)"
     Args = PabeeArgs
     rules = {"patience": PatienceRule}

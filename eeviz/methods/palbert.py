@@ -33,6 +33,7 @@ class PalbertArgs(PonderArgs):
 
 class PalbertMethod(PonderNetMethod):
     name = "palbert"
+    listing_order = 3
     title = "PALBERT (λ, Q-exit)"
     Args = PalbertArgs
     rules = {"q_exit": QExitRule, "sampling": SamplingRule, "expectation": ExpectationRule}

@@ -282,6 +282,7 @@ class ExpectationRule(ExitRule):
 # --------------------------------------------------------------------------------------------- method
 class PonderNetMethod(ExitMethod):
     name = "pondernet"
+    listing_order = 2
     title = "PonderNet (λ, sampling)"
     Args = PonderArgs
     rules = {"sampling": SamplingRule, "q_exit": QExitRule, "expectation": ExpectationRule}
