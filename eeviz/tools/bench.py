@@ -1,6 +1,7 @@
 """Does early exit pay off in wall-clock time? One run, every figure side by side on the same inputs.
 
 ``eeviz bench [--checkpoints DIR | --backbone minilm] [--repeats N] [--device cpu|cuda] [--json OUT]``
+(``eeviz bench --app`` times the app in a browser instead: ``eeviz.tools.app_bench``)
 
 Five sections, each a markdown table; times are medians over ``--repeats`` of a pass over all sentences, and
 the variants of a row are timed interleaved (sentence by sentence) so machine noise hits them alike:
@@ -24,7 +25,6 @@ precision (``--inference-precision``, fp32 unless asked: ``eeviz.precision``), p
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -32,16 +32,20 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import torch
 
 from ..methods.base import ExitRule, RuleSpec, Signals, State
-from ..precision import DEFAULT_INFERENCE_PRECISION, INFERENCE_PRECISIONS, inference_autocast, inference_precision
+from ..precision import DEFAULT_INFERENCE_PRECISION, inference_autocast, inference_precision
 
-DEFAULT_SENTENCES = 64
-DEFAULT_BATCH = 32
+from .bench_args import (
+    argument_problem,
+    build_parser,
+    check_json_path,
+    read_texts,
+    trace_sentences,
+)
 
 
 class FixedExitRule(ExitRule):
@@ -460,24 +464,21 @@ def report(results: dict) -> str:
 
 
 def parse_args(argv, prog: str = "eeviz bench"):
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--checkpoints", default=None, help="folder of trained checkpoints (default: checkpoints/)")
-    source.add_argument("--backbone", default=None, help="untrained models of every method on it (e.g. minilm)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed passes; medians are reported")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--sentences", type=int, default=DEFAULT_SENTENCES, help="rotten_tomatoes test sentences")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
-    parser.add_argument("--max-length", type=int, default=128, help="truncation of --backbone models' inputs")
-    parser.add_argument("--exit-at", type=int, default=None, help="fixed-exit rows' layer (default: L // 3)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--sections", default="1,2,3,4", help="which of sections 1-4 to run (5, memory, always)")
-    parser.add_argument("--json", default=None, metavar="OUT", help="also write every figure to this JSON file")
-    parser.add_argument("--inference-precision", choices=INFERENCE_PRECISIONS, default=DEFAULT_INFERENCE_PRECISION,
-                        help="precision of every timed pass: fp32 (what the app runs), bf16, fp16 (GPU) or auto [fp32]")
-    parser.add_argument("--texts", default=None, metavar="FILE",
-                        help="sentences to time, one per line (default: rotten_tomatoes test sentences)")
-    return parser.parse_args(argv)
+    """Parsed and checked arguments: a bad value stops here, in one argparse-style line (exit 2), before any
+    model loads or any timing runs."""
+    parser = build_parser(prog, __doc__.split("\n\n")[0])
+    args = parser.parse_args(argv)
+    problem = argument_problem(args)
+    if problem:
+        parser.error(problem)
+    return args
+
+
+def refuse(parser, message: str) -> int:
+    """parser.error's usage line and one-line message, as main's return value (2) instead of SystemExit."""
+    parser.print_usage(sys.stderr)
+    print(f"{parser.prog}: error: {message}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None, prog: str = "eeviz bench") -> int:
@@ -486,21 +487,22 @@ def main(argv: list[str] | None = None, prog: str = "eeviz bench") -> int:
         from .app_bench import main as app_main
 
         return app_main([a for a in argv if a != "--app"], prog=f"{prog} --app")
-    args = parse_args(argv, prog)
+    parser = build_parser(prog, __doc__.split("\n\n")[0])
+    args = parser.parse_args(argv)
     from ..catalog import checkpoints_root
-    from ..data import load_task
 
     device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda but no CUDA device is available", file=sys.stderr)
-        return 2
+    try:  # everything that can refuse the run does so before the models load and the timing starts
+        problem = argument_problem(args)
+        if problem:
+            raise ValueError(problem)
+        precision = inference_precision(device, args.inference_precision)
+        test = read_texts(args.texts)
+        json_out = check_json_path(args.json) if args.json else None
+    except ValueError as err:
+        return refuse(parser, str(err))
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        precision = inference_precision(device, args.inference_precision)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     models, notes = load_models(args, device)
     cores = os.cpu_count() or 1
     if device.type == "cpu" and torch.get_num_threads() > 1 and os.getloadavg()[0] > cores / 2:
@@ -514,17 +516,16 @@ def main(argv: list[str] | None = None, prog: str = "eeviz bench") -> int:
         for note in notes:
             print(f"  {note}", file=sys.stderr)
         return 2
-    if args.texts:
-        test = [line.strip() for line in Path(args.texts).read_text(encoding="utf-8").splitlines() if line.strip()]
-    else:
-        test = [e.text for e in load_task("rotten_tomatoes").test]
     texts = test[: args.sentences]
-    # section 4 needs sentences the models have never seen, one per repeat (plus one to warm up)
-    trace_texts = test[args.sentences : args.sentences + args.repeats + 1]
+    if len(texts) < args.sentences:
+        notes.append(f"--sentences {args.sentences} asked, {len(texts)} given: sections 1-3 time those {len(texts)}")
+    chosen = {part.strip() for part in args.sections.split(",")}
+    trace_texts, trace_note = trace_sentences(test, len(texts), args.repeats)
+    if trace_note and "4" in chosen:
+        notes.append(trace_note)
 
     memory: dict[str, float] = {"models loaded": peak_memory_mb(device)}
     sections = {}
-    chosen = {part.strip() for part in args.sections.split(",")}
     for number, section, run in (
         ("1", "batch1", lambda: bench_batch1(models, texts, args.repeats, args.exit_at, device)),
         ("2", "batched", lambda: bench_batched(models, texts, args.repeats, args.exit_at, args.batch_size, device)),
@@ -554,8 +555,8 @@ def main(argv: list[str] | None = None, prog: str = "eeviz bench") -> int:
         "notes": notes,
     }
     print(report(results))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+    if json_out is not None:
+        json_out.write_text(json.dumps(results, indent=2))
     return 0
 
 
