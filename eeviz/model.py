@@ -18,7 +18,7 @@ from torch import nn
 
 from .backbone import BackboneRunner
 from .config import ModelConfig, dataclass_from_dict
-from .inputs import without_surrogates
+from .inputs import check_inputs, without_surrogates
 from .methods import ExitRule, get_method
 from .methods.base import Signals, check_rule_params, class_probs, slice_state
 from .trace import Trace
@@ -296,9 +296,10 @@ class EarlyExitModel(nn.Module):
     # ------------------------------------------------------------------ one sentence, all layers
     @torch.inference_mode()
     def trace(self, text: str, text_b: str | None = None, gold=None, attentions: bool = True) -> Trace:
-        """One sentence through every layer, as plain data (surrogates replaced, as the tokenizer reads it)."""
-        text = without_surrogates(text)
-        text_b = None if text_b is None else without_surrogates(text_b)
+        """One sentence through every layer, as plain data. The text is checked and cleaned as the app and the
+        CLI do (``check_inputs``): an empty one, a pair given to a single-sentence model or a missing second
+        sentence raise ``InputError`` (an empty text used to give a prediction from [CLS] [SEP] alone)."""
+        text, text_b = check_inputs(text, text_b, self.cfg.is_pair)
         batch = self.tokenize([text], None if text_b is None else [text_b])
         return self.trace_batch(batch, text, text_b, gold, attentions)
 
@@ -324,6 +325,7 @@ class EarlyExitModel(nn.Module):
             gold=gold,
             attentions=att_np,
             checkpoint=getattr(self, "checkpoint_path", ""),
+            rule_defaults=dict(self.method.rule_defaults),
         )
 
 

@@ -34,6 +34,9 @@ class Trace:
     gold: int | float | None = None
     attentions: np.ndarray | None = None  # (L, heads, T, T)
     checkpoint: str = ""
+    # the checkpoint's own thresholds (rule -> value, chosen on its dev split; ``ModelConfig.rule_defaults``):
+    # ``replay_all`` starts from them, as the app and evaluation do, not from the papers'
+    rule_defaults: dict[str, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ derived per-layer quantities
     @property
@@ -115,6 +118,7 @@ class Trace:
             "labels": list(self.labels),
             "gold": self.gold,
             "checkpoint": self.checkpoint,
+            "rule_defaults": dict(self.rule_defaults),
             "logits": self.logits.tolist(),
             "probs": self.probs.tolist(),
             "preds": self.preds.tolist(),
@@ -139,6 +143,7 @@ class Trace:
             labels=list(data["labels"]),
             gold=data.get("gold"),
             checkpoint=data.get("checkpoint", ""),
+            rule_defaults=dict(data.get("rule_defaults") or {}),  # traces written before they kept them: none
             logits=np.asarray(data["logits"], dtype=np.float32),
             signals={k: np.asarray(v) for k, v in data.get("signals", {}).items()},
             attentions=None if att is None else np.asarray(att, dtype=np.float32),
@@ -247,19 +252,26 @@ def replay(trace: Trace, rule: ExitRule) -> Decision:
 
 
 def replay_all(trace: Trace, params: dict[str, dict[str, float]] | None = None) -> dict[str, Decision]:
-    """Every rule of the trace's method, each with its defaults overridden by ``params[rule]``."""
+    """Every rule of the trace's method at the checkpoint's thresholds (``Trace.rule_defaults``; the paper's
+    where it chose none), each overridden by ``params[rule]``. Values are checked against each rule's range
+    (``check_rule_params``): a ValueError names every unknown rule or parameter and every bad value."""
     from .methods import get_method
+    from .methods.base import check_rule_params
 
     method = get_method(trace.method)
-    params = params or {}
-    unknown = sorted(set(params) - set(method.rules))
-    if unknown:  # a typo would otherwise give that rule's defaults without a word
-        raise ValueError(f"method '{method.name}' has no exit rule {', '.join(map(repr, unknown))} "
-                         f"(rules: {', '.join(method.rules)})")
-    return {
-        name: replay(trace, rule_cls(trace.num_layers, **params.get(name, {})))
-        for name, rule_cls in method.rules.items()
-    }
+    num_labels = len(trace.labels) or 1
+    # a typo'd rule or parameter would otherwise give that rule's defaults without a word, and patience=2.5 a
+    # silent truncation
+    checked = check_rule_params(method.name, method.rules, params or {}, num_labels)
+    decisions = {}
+    for name, rule_cls in method.rules.items():
+        spec = rule_cls.spec
+        values = dict(checked.get(name, {}))
+        if spec.param not in values and name in trace.rule_defaults:
+            chosen = trace.rule_defaults[name]
+            values[spec.param] = int(chosen) if spec.integer else float(chosen)
+        decisions[name] = replay(trace, rule_cls(trace.num_layers, **values))
+    return decisions
 
 
 if __name__ == "__main__":  # ``python -m eeviz.trace``: the CLI lives in eeviz.tools.trace_cli (no import circle)

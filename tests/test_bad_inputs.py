@@ -209,6 +209,53 @@ def test_the_python_api_checks_rule_values_too(tiny_bert):
     with pytest.raises(ValueError, match=r"no exit rule 'patiense' \(rules: patience\)"):
         replay_all(trace, {"patiense": {"patience": 3}})  # a typo used to return the defaults' decisions
     assert replay_all(trace, {"patience": {"patience": 1}})["patience"].params["patience"] == 1
+    # replay_all checks values as make_rule does (2.5 was used as it came, "3" stayed a string)
+    with pytest.raises(ValueError, match="not a whole number"):
+        replay_all(trace, {"patience": {"patience": 2.5}})
+    assert replay_all(trace, {"patience": {"patience": "3"}})["patience"].params["patience"] == 3
+
+
+@pytest.mark.parametrize("text,text_b,match", [
+    ("", None, "empty"),
+    ("\u200b\u200b \u2060", None, "empty"),  # zero-width characters only: the model saw [CLS] [SEP] alone
+    ("the movie", "is good", "single sentence, not a pair"),  # was run as a pair without a word
+])
+def test_model_trace_checks_its_text_as_the_app_and_cli_do(tiny_bert, text, text_b, match):
+    from eeviz.config import ModelConfig
+    from eeviz.inputs import InputError
+    from eeviz.model import build_model
+
+    model = build_model(ModelConfig(backbone=tiny_bert, method="pabee"))
+    with pytest.raises(InputError, match=match):
+        model.trace(text, text_b)
+    pair = build_model(ModelConfig(backbone=tiny_bert, method="pabee", is_pair=True))
+    with pytest.raises(InputError, match="second sentence"):
+        pair.trace("a premise", "\u200b")
+    assert model.trace("caf\u0065\u0301 \x00good").text == "café good"  # cleaned as check_inputs cleans
+
+
+def test_trace_cli_says_when_the_input_was_cut_and_names_the_second_text_flag(tiny_bert, tmp_path):
+    import subprocess
+    import sys
+
+    from eeviz.checkpoint import save_checkpoint
+    from eeviz.config import ModelConfig
+    from eeviz.model import build_model
+
+    single = save_checkpoint(build_model(ModelConfig(backbone=tiny_bert, method="pabee", max_length=16)), tmp_path / "s")
+    pair = save_checkpoint(build_model(ModelConfig(backbone=tiny_bert, method="pabee", is_pair=True)), tmp_path / "p")
+
+    def run(ck, *args):
+        cmd = [sys.executable, "-m", "eeviz.trace", "--checkpoint", str(ck), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+    long = run(single, "--text", "the movie is good " * 10)
+    assert long.returncode == 0 and "the input was cut" in long.stderr and "reads its first 16 tokens" in long.stderr
+    short = run(single, "--text", "the movie is good")
+    assert short.returncode == 0 and "cut" not in short.stderr
+    missing = run(pair, "--text", "a premise")
+    assert missing.returncode == 2 and "second sentence" in missing.stderr and "--text-b" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 # ------------------------------------------------------------------------------------------------ surrogates

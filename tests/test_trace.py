@@ -6,7 +6,7 @@ import pytest
 from eeviz.config import ModelConfig
 from eeviz.inputs import InputError, check_inputs
 from eeviz.model import build_model
-from eeviz.trace import Trace, replay_all
+from eeviz.trace import Trace, replay, replay_all
 
 
 def test_trace_json_round_trip_and_replay(tiny_bert):
@@ -32,3 +32,23 @@ def test_input_checks():
         check_inputs("premise", "", is_pair=True)
     assert check_inputs("caf\u0065\u0301 \x00ok") == ("café ok", None)
     assert check_inputs("a", "b", is_pair=True) == ("a", "b")
+
+
+def test_replay_all_starts_from_the_checkpoints_own_thresholds(tiny_bert, tmp_path):
+    """A checkpoint's dev-chosen thresholds (``rule_defaults``) are what the app and evaluation use: the trace
+    keeps them, through its JSON too, and ``replay_all`` (the trace CLI, the README's example) starts from them
+    (it used the papers' defaults: the shipped PALBERT at q = 0.5 instead of its 0.05)."""
+    from eeviz.checkpoint import load_checkpoint, save_checkpoint
+
+    cfg = ModelConfig(backbone=tiny_bert, method="palbert", rule_defaults={"q_exit": 0.05})
+    model = load_checkpoint(save_checkpoint(build_model(cfg), tmp_path / "ck"))
+    tr = model.trace("the movie is good")
+    assert tr.rule_defaults == {"q_exit": 0.05}
+    for trace in (tr, Trace.from_json(tr.to_json())):
+        decisions = replay_all(trace)
+        assert decisions["q_exit"].params["q"] == 0.05 == model.make_rule("q_exit").params["q"]
+        assert decisions["q_exit"].exit_layer == replay(trace, model.make_rule("q_exit")).exit_layer
+        assert replay_all(trace, {"q_exit": {"q": 0.9}})["q_exit"].params["q"] == 0.9  # an override wins
+    old = tr.to_dict()
+    del old["rule_defaults"]  # a trace written before traces kept them: the papers' defaults
+    assert replay_all(Trace.from_dict(old))["q_exit"].params["q"] == model.method.rules["q_exit"].spec.default

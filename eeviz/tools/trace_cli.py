@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None, prog: str = "eeviz trace") -> int:
 
     from ..checkpoint import CheckpointError, load_checkpoint
     from ..inputs import InputError, check_inputs
+    from ..truncation import find_cut
 
     from ..methods import get_method
     from ..methods.base import check_rule_params
@@ -60,10 +61,18 @@ def main(argv: list[str] | None = None, prog: str = "eeviz trace") -> int:
         params = check_rule_params(method.name, method.rules, typed)  # ValueError naming the valid range
         text, text_b = check_inputs(args.text, args.text_b, model.cfg.is_pair)
         trace = model.trace(text, text_b)
-        decisions = replay_all(trace, params)
-    except (CheckpointError, InputError, ValueError) as err:
+        decisions = replay_all(trace, params)  # at the checkpoint's own thresholds, as the app shows it
+    except InputError as err:
+        flag = " (--text-b)" if model.cfg.is_pair and not (args.text_b or "").strip() else ""
+        print(f"error: {err}{flag}", file=sys.stderr)
+        return 2
+    except (CheckpointError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    cut = find_cut(model.tokenizer, text, text_b, model.cfg.max_length)
+    if cut.unread_tokens:  # said as the app says it: the result is for the part the model read
+        print(f"note: the input was cut: this model reads its first {model.cfg.max_length} tokens and the input has "
+              f"{cut.total_tokens}, so the last {cut.unread_tokens} were never read", file=sys.stderr)
     if args.json:
         out = trace.to_dict(attentions=not args.no_attentions)
         out["decisions"] = {k: d.to_dict() for k, d in decisions.items()}
