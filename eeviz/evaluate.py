@@ -287,19 +287,23 @@ def evaluate_checkpoint(
     timing_repeats: int = 1,
     timing: str = "default",
     precision: str = DEFAULT_INFERENCE_PRECISION,
+    write: bool = True,
 ) -> EvalResult:
-    """Load a checkpoint, evaluate it (see ``evaluate_model``) and write the JSON; returns the result."""
+    """Load a checkpoint, evaluate it (see ``evaluate_model``) and, with ``write``, write the JSON (to
+    ``json_path``, default ``CHECKPOINT/eval.json``); returns the result."""
     from .checkpoint import load_checkpoint
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_checkpoint(checkpoint, device=device)
     out = Path(json_path) if json_path is not None else Path(checkpoint) / EVAL_FILE
-    check_writable(out)  # before the sweep, which can take minutes
+    if write:
+        check_writable(out)  # before the sweep, which can take minutes
     examples, task_name, split_name = load_eval_examples(model, data, task, split, limit)
     result = evaluate_model(model, examples, task=task_name, split=split_name, batch_size=batch_size, seed=seed,
                             timing_repeats=timing_repeats, timing=timing, precision=precision)
-    write_atomically(out, result.to_json())
+    if write:
+        write_atomically(out, result.to_json())
     return result
 
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .checkpoint import EVAL_FILE, CheckpointError, CheckpointLayout, read_config, set_rule_defaults
+from .checkpoint import DEV_EVAL_FILE, EVAL_FILE, CheckpointError, CheckpointLayout, read_config, set_rule_defaults
 from .default_thresholds import choose_default_rule, choose_defaults
 from .eval_result import EvalResult
 from .evaluate import TIMING_MODES, evaluate_checkpoint
@@ -55,8 +55,10 @@ def build_parser(prog: str = "eeviz evaluate") -> argparse.ArgumentParser:
     source.add_argument("--data", help="a .csv/.jsonl file with text, label (and text_b) columns")
     source.add_argument("--task", help="task name or file split like training (default: the checkpoint's task)")
     parser.add_argument("--split", default="test", help="split of --task: train, dev or test (default test)")
-    parser.add_argument("--json", help=f"the file to write the results to, its folder made if missing "
-                                       f"(default CHECKPOINT/{EVAL_FILE})")
+    parser.add_argument("--json", help=f"the file to write the results to, its folder made if missing (default: "
+                                       f"CHECKPOINT/{EVAL_FILE} for the checkpoint's own full test split, "
+                                       f"CHECKPOINT/{DEV_EVAL_FILE} for its full dev split; any other sweep is "
+                                       f"printed only)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N examples")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size of every pass, timed ones included")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
@@ -75,6 +77,22 @@ def build_parser(prog: str = "eeviz evaluate") -> argparse.ArgumentParser:
     return parser
 
 
+def default_json(args: argparse.Namespace) -> Path | None:
+    """Where a sweep goes without ``--json``: ``eval.json`` only for the checkpoint's own task, whole test split
+    (what the Dataset page and ``eeviz report`` show as its test scores; a ``--limit 16`` or ``--data`` sweep
+    used to replace it without a word), ``eval-dev.json`` for the whole dev split; None for any other sweep."""
+    if args.data is not None or args.limit is not None:
+        return None
+    try:
+        cfg, _ = read_config(args.checkpoint)
+    except CheckpointError:
+        return None  # evaluate_checkpoint says what is wrong with the folder
+    if args.task is not None and args.task != cfg.task:
+        return None
+    layout = CheckpointLayout(args.checkpoint)
+    return {"test": layout.eval, "dev": layout.dev_eval}.get(args.split)
+
+
 def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
@@ -84,10 +102,11 @@ def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
         parser.error("--choose-defaults needs a dev sweep: --split dev (never the test split)")
     if args.choose_defaults and args.json is None:
         args.json = str(CheckpointLayout(args.checkpoint).dev_eval)  # keep the test sweep in eval.json
+    out = Path(args.json) if args.json is not None else default_json(args)
 
     try:
         result = evaluate_checkpoint(
-            args.checkpoint, data=args.data, task=args.task, split=args.split, json_path=args.json,
+            args.checkpoint, data=args.data, task=args.task, split=args.split, json_path=out, write=out is not None,
             limit=args.limit, batch_size=args.batch_size, device=args.device, seed=args.seed,
             timing_repeats=args.timing_repeats, timing=args.timing, precision=args.inference_precision,
         )
@@ -95,7 +114,11 @@ def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_table(result))
-    print(f"\nwrote {args.json or Path(args.checkpoint) / EVAL_FILE}")
+    if out is not None:
+        print(f"\nwrote {out}")
+    else:
+        print(f"\nnot written: {EVAL_FILE} holds the checkpoint's whole test split only (what the app and "
+              f"`eeviz report` show); pass --json FILE to keep this sweep")
     if args.choose_defaults:
         cfg, _ = read_config(args.checkpoint)
         chosen = choose_defaults(result)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from eeviz.checkpoint import save_checkpoint
+from eeviz.checkpoint import read_config, save_checkpoint
 from eeviz.config import ModelConfig
 from eeviz.eval_result import EvalFileError
 from eeviz.evaluate import evaluate_checkpoint, load_eval, sweep_values
@@ -179,6 +179,33 @@ def test_cli_writes_json_and_table(tiny_bert, tmp_path, eval_data, capsys):
     printed = capsys.readouterr().out
     assert code == 0 and load_eval(out).num_examples == 4
     assert "rule patience" in printed and "layer speed-up = L / mean exit layer" in printed
+
+
+def test_cli_keeps_eval_json_for_the_whole_test_split(tiny_bert, tmp_path, eval_data, capsys):
+    """eval.json is what the Dataset page and ``eeviz report`` show as a checkpoint's test scores: without
+    --json, a sweep of a file, of --limit examples or of another task is printed, not written over it (a
+    ``--limit 16`` sweep replaced the shipped file, and the report then showed its 16 examples as test accuracy)."""
+    import argparse
+
+    from eeviz.evaluate_cli import default_json
+
+    ck = save_checkpoint(random_model(tiny_bert, "pabee"), tmp_path / "ck")
+    (ck / "eval.json").write_text("the shipped sweep")
+    code = main(["--checkpoint", str(ck), "--data", eval_data[0], "--limit", "4", "--device", "cpu", "--timing", "none"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "rule patience" in printed and "not written" in printed and "--json FILE" in printed
+    assert (ck / "eval.json").read_text() == "the shipped sweep"
+    assert not (ck / "eval-dev.json").exists()
+
+    def where(**given):
+        args = dict(checkpoint=str(ck), data=None, task=None, split="test", limit=None)
+        return default_json(argparse.Namespace(**{**args, **given}))
+
+    task = read_config(ck)[0].task
+    assert where() == where(task=task) == ck / "eval.json"
+    assert where(split="dev") == ck / "eval-dev.json"
+    assert where(limit=16) is None and where(split="train") is None and where(task="another_task") is None
+    assert where(data=eval_data[0]) is None
 
 
 def test_cli_errors(tiny_bert, tmp_path, capsys):

@@ -95,7 +95,8 @@ def test_evaluate_cli_records_and_checks_the_precision(tiny_bert, tmp_path, caps
     save_checkpoint(random_model(tiny_bert, available_methods()[0]), tmp_path / "ck")
     data = tmp_path / "data.csv"
     data.write_text("text,label\n" + "\n".join(f"{t},{'pos' if i % 2 else 'neg'}" for i, t in enumerate(TEXTS)))
-    args = ["--checkpoint", str(tmp_path / "ck"), "--data", str(data), "--device", "cpu", "--timing", "none"]
+    args = ["--checkpoint", str(tmp_path / "ck"), "--data", str(data), "--device", "cpu", "--timing", "none",
+            "--json", str(tmp_path / "ck" / "eval.json")]  # a --data sweep is written only where asked
     assert evaluate_main(args + ["--inference-precision", "fp16"]) == 2
     assert "fp16 needs a CUDA GPU" in capsys.readouterr().err
     assert evaluate_main(args + ["--inference-precision", "bf16"]) == 0
