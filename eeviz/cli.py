@@ -61,6 +61,9 @@ def app_main(argv: list[str] | None = None, prog: str = "eeviz app") -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .messages import plain_warnings
+
+    plain_warnings()
     ns = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     module_name, _ = COMMANDS[ns.command]
     run = app_main if ns.command == "app" else importlib.import_module(module_name).main

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+import warnings
 
 from .messages import short_repr, shorten
 from .value_checks import is_number
@@ -124,7 +125,7 @@ def rows_and_places(path: str, raw: bytes, label_required: bool = True) -> tuple
                 + ("expected 'text', 'label' and optionally 'text_b', 'split'." if label_required
                    else "expected 'text' and optionally 'label', 'text_b'.")
             )
-    kept, kept_places = [], []
+    kept, kept_places, empty = [], [], []
     for where, row in zip(places, rows):
         for col in ("text", "text_b"):
             value = row.get(col)
@@ -132,6 +133,7 @@ def rows_and_places(path: str, raw: bytes, label_required: bool = True) -> tuple
                 raise ValueError(f"Data file {path!r}, {where}: {col!r} must be a string, got {short_repr(value)}.")
         text = row.get("text")
         if text is None or not str(text).strip():
+            empty.append(where)
             continue
         if not has_label:
             kept.append(row)
@@ -152,6 +154,10 @@ def rows_and_places(path: str, raw: bytes, label_required: bool = True) -> tuple
         kept_places.append(where)
     if not kept:
         raise ValueError(f"Data file {path!r} has no rows with non-empty text.")
+    if empty:  # left out, and said so: a score over fewer rows than the file has must not pass unnoticed
+        named = ", ".join(empty[:3]) + (f" and {len(empty) - 3} more" if len(empty) > 3 else "")
+        warnings.warn(f"{os.path.basename(path)}: {len(empty)} row(s) with an empty text left out ({named}); "
+                      f"{len(kept)} read.", stacklevel=2)
     paired = [row.get("text_b") not in (None, "") for row in kept]
     if any(paired) and not all(paired):  # a model reads pairs or single sentences, never both in one batch
         where = kept_places[paired.index(False)]

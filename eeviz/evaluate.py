@@ -333,5 +333,7 @@ def check_writable(out: Path) -> None:
 
 if __name__ == "__main__":  # ``python -m eeviz.evaluate``, as ``eeviz evaluate``
     from .evaluate_cli import main
+    from .messages import plain_warnings
 
+    plain_warnings()
     raise SystemExit(main())

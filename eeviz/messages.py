@@ -17,3 +17,12 @@ def short_repr(value: Any, limit: int = LIMIT) -> str:
 def shorten(text: str, limit: int = LIMIT) -> str:
     """``text`` cut to ``limit`` characters ending in "…" (a label, a link's value)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plain_warnings() -> None:
+    """Warnings as one "warning: ..." line each, for the command line (Python's own format adds the file, the line
+    number and the source line of the code that warned, which means nothing to a user). Set by the commands'
+    entry points only: importing eeviz leaves a program's warnings as they are."""
+    import warnings
+
+    warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"

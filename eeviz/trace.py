@@ -276,5 +276,7 @@ def replay_all(trace: Trace, params: dict[str, dict[str, float]] | None = None) 
 
 if __name__ == "__main__":  # ``python -m eeviz.trace``: the CLI lives in eeviz.tools.trace_cli (no import circle)
     from .tools.trace_cli import main
+    from .messages import plain_warnings
 
+    plain_warnings()
     raise SystemExit(main(prog="python -m eeviz.trace"))

@@ -13,6 +13,7 @@ without, the same network pass (``collect_signals``) and the same replay (``repl
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import warnings
 from dataclasses import dataclass, field
@@ -139,12 +140,14 @@ def read_upload(name: str, raw: bytes) -> Sentences:
     if not raw.strip():
         raise UploadError(f"{name} is empty.")
     try:
-        rows, places = rows_and_places(name, raw, label_required=False)
+        with warnings.catch_warnings(record=True) as caught:  # rows left out: said on the page
+            warnings.simplefilter("always")
+            rows, places = rows_and_places(name, raw, label_required=False)
     except ValueError as err:
         raise UploadError(_one_line(err)) from None
     _check_rows(name, len(rows))
     labelled = "label" in rows[0]
-    return _build(
+    sentences = _build(
         name,
         [str(r["text"]) for r in rows],
         [None if r.get("text_b") in (None, "") else str(r["text_b"]) for r in rows],
@@ -152,6 +155,7 @@ def read_upload(name: str, raw: bytes) -> Sentences:
         _digest("file", name, raw),
         places,
     )
+    return dataclasses.replace(sentences, notices=(*(str(w.message) for w in caught), *sentences.notices))
 
 
 def read_pasted(text: str) -> Sentences:

@@ -291,3 +291,21 @@ def test_model_trace_and_batches_take_lone_surrogates(tiny_bert, tmp_path):
     out = subprocess.run([sys.executable, "-m", "eeviz.trace", "--checkpoint", str(ck), "--text", b"bad \xff byte"],
                          capture_output=True, timeout=120)
     assert out.returncode == 0 and b"exit at layer" in out.stdout, out.stderr.decode(errors="replace")
+
+
+def test_rows_with_an_empty_text_are_left_out_with_a_warning_naming_them(tmp_path):
+    """A score over fewer rows than the file has must not pass unnoticed (evaluate said "1 examples" of 2)."""
+    path = tmp_path / "gaps.csv"
+    path.write_text("text,label\na good film,1\n,0\n   ,1\nbad,0\n")
+    with pytest.warns(UserWarning, match=r"gaps.csv: 2 row\(s\) with an empty text left out \(row 2 \(line 3\), "
+                                         r"row 3 \(line 4\)\); 2 read"):
+        examples, _ = load_examples_file(str(path))
+    assert [e.text for e in examples] == ["a good film", "bad"]
+
+
+def test_an_upload_says_which_rows_it_left_out():
+    from eeviz.uploads import read_upload
+
+    sentences = read_upload("gaps.jsonl", b'{"text": "fine"}\n{"text": ""}\n{"text": "also fine"}\n')
+    assert sentences.texts == ("fine", "also fine")
+    assert any("1 row(s) with an empty text left out (line 2)" in n for n in sentences.notices), sentences.notices
