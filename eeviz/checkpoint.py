@@ -118,6 +118,7 @@ def save_checkpoint(model, path: str | os.PathLike, extra_files: dict[str, Any] 
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
         for name, obj in (extra_files or {}).items():
             (tmp / name).write_text(json.dumps(obj, indent=2))
+        _as_umask_allows(tmp)
         # carry over files a previous save put there that this one does not rewrite (e.g. eval.json)
         if path.exists():
             for old in path.iterdir():
@@ -134,6 +135,17 @@ def save_checkpoint(model, path: str | os.PathLike, extra_files: dict[str, Any] 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _as_umask_allows(folder: Path) -> None:
+    """The folder and what is in it with the permissions a plain ``mkdir`` and ``open`` give under the process's
+    umask: the temporary folder it was written in (``mkdtemp``) and some writers' files are owner-only, which
+    kept a checkpoint trained on a shared machine from the app run by another user."""
+    mask = os.umask(0)
+    os.umask(mask)
+    folder.chmod(0o777 & ~mask)
+    for entry in folder.rglob("*"):
+        entry.chmod((0o777 if entry.is_dir() else 0o666) & ~mask)
 
 
 def set_rule_defaults(path: str | os.PathLike, defaults: dict[str, float], default_rule: str | None = None) -> None:

@@ -112,3 +112,22 @@ def test_trace_cli_text_and_json(tiny_bert, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "eeviz.trace", "--checkpoint", str(tmp_path / "x"), "--text", "hi"],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_saved_checkpoint_has_the_permissions_the_umask_gives(tiny_bert, tmp_path):
+    """Another user on the machine (the app's) can read a checkpoint trained under umask 022: its folder was
+    mkdtemp's owner-only 0700."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        ck = save_checkpoint(build_model(ModelConfig(backbone=tiny_bert, method="pabee", finetune="full")),
+                             tmp_path / "ck", extra_files={"metrics.json": {}})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(ck.stat().st_mode) == 0o755
+    entries = list(ck.rglob("*"))
+    assert len(entries) > 3  # weights, config, metrics, the tokenizer folder and its files
+    for entry in entries:
+        assert stat.S_IMODE(entry.stat().st_mode) == (0o755 if entry.is_dir() else 0o644), entry
