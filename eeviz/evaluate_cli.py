@@ -7,6 +7,7 @@ Its options, the plain-text table it prints (``format_table``, which ``eeviz tra
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -54,7 +55,8 @@ def build_parser(prog: str = "eeviz evaluate") -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data", help="a .csv/.jsonl file with text, label (and text_b) columns")
     source.add_argument("--task", help="task name or file split like training (default: the checkpoint's task)")
-    parser.add_argument("--split", default="test", help="split of --task: train, dev or test (default test)")
+    parser.add_argument("--split", default=None, help="split of --task: train, dev or test (default test; a --data "
+                                                      "file is read whole)")
     parser.add_argument("--json", help=f"the file to write the results to, its folder made if missing (default: "
                                        f"CHECKPOINT/{EVAL_FILE} for the checkpoint's own full test split, "
                                        f"CHECKPOINT/{DEV_EVAL_FILE} for its full dev split; any other sweep is "
@@ -98,6 +100,12 @@ def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.timing_repeats < 1 or (args.limit is not None and args.limit < 1):
         parser.error("--batch-size, --timing-repeats and --limit must be positive")
+    if args.data is not None and args.split is not None:
+        parser.error("--split picks a split of --task; a --data file is read whole (give --task FILE to use its "
+                     "'split' column)")
+    args.split = args.split or "test"
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device):
+        parser.error(f"--device takes auto, cpu, cuda or cuda:N, not {args.device!r}")
     if args.choose_defaults and (args.data is not None or args.split == "test"):
         parser.error("--choose-defaults needs a dev sweep: --split dev (never the test split)")
     if args.choose_defaults and args.json is None:

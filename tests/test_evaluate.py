@@ -216,6 +216,11 @@ def test_cli_errors(tiny_bert, tmp_path, capsys):
     pairs.write_text("text,text_b,label\na movie,a film,pos\nbad,good,neg\n")
     assert main(["--checkpoint", str(tmp_path / "ck"), "--data", str(pairs), "--device", "cpu"]) == 2
     assert "single sentences" in capsys.readouterr().err
+    for args, match in [(["--data", str(pairs), "--split", "dev"], "a --data file is read whole"),  # was ignored
+                        (["--device", "cud"], "--device takes auto, cpu, cuda or cuda:N, not 'cud'")]:  # torch's list
+        with pytest.raises(SystemExit):
+            main(["--checkpoint", str(tmp_path / "ck"), *args])
+        assert match in capsys.readouterr().err
 
 
 def test_cli_refuses_a_json_path_it_cannot_write_before_the_sweep(tiny_bert, tmp_path, eval_data, capsys,
