@@ -21,6 +21,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from apptest import charts, run_app  # noqa: E402
+from eeviz import layer_export  # noqa: E402
 from eeviz.app import downloads  # noqa: E402
 from eeviz.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from eeviz.config import ModelConfig  # noqa: E402
@@ -94,7 +95,7 @@ def test_several_checkpoints_make_one_part_or_a_count():
 def test_layers_csv_carries_sentence_checkpoint_rule_and_threshold(share_checkpoints):
     text = 'a "quoted", comma-filled sentence'
     trace, decision = decision_of(share_checkpoints, "deebert-tiny", "entropy", text, entropy=0.25)
-    csv = downloads.layers_frame("deebert-tiny", trace, decision).to_csv(index=False)
+    csv = layer_export.layers_frame("deebert-tiny", trace, decision).to_csv(index=False)
     frame = pd.read_csv(io.StringIO(csv))
     assert list(frame.columns[:4]) == ["sentence", "checkpoint", "rule", "threshold"]
     assert len(frame) == trace.num_layers
@@ -108,10 +109,10 @@ def test_a_rule_without_threshold_leaves_the_column_empty_and_pairs_get_both_sen
     palbert = get_method("palbert")
     reference = next(n for n, r in palbert.rules.items() if r.spec.minimum == r.spec.maximum)
     trace, decision = decision_of(share_checkpoints, "palbert-tiny", reference, "a fine film")
-    frame = downloads.layers_frame("palbert-tiny", trace, decision)
+    frame = layer_export.layers_frame("palbert-tiny", trace, decision)
     assert frame["threshold"].isna().all()
     trace, decision = decision_of(share_checkpoints, "pabee-pair", "patience", "a man plays", "music", patience=1)
-    frame = downloads.layers_frame("pabee-pair", trace, decision)
+    frame = layer_export.layers_frame("pabee-pair", trace, decision)
     assert list(frame.columns[:5]) == ["sentence", "second sentence", "checkpoint", "rule", "threshold"]
     assert set(frame["second sentence"]) == {"music"} and set(frame["threshold"]) == {1.0}
 
@@ -122,7 +123,7 @@ def test_compare_csv_stacks_every_checkpoint(share_checkpoints):
         share_checkpoints, "deebert-tiny", "entropy", "a fine film", entropy=0.1)
     traces["palbert-tiny"], decisions["palbert-tiny"] = decision_of(
         share_checkpoints, "palbert-tiny", "q_exit", "a fine film", q=0.5)
-    frame = downloads.compare_frame(traces, decisions)
+    frame = layer_export.compare_frame(traces, decisions)
     assert list(frame["checkpoint"]) == ["deebert-tiny"] * 3 + ["palbert-tiny"] * 3
     assert list(frame["rule"]) == ["entropy"] * 3 + ["q_exit"] * 3
     assert list(frame["threshold"]) == [0.1] * 3 + [0.5] * 3

@@ -52,3 +52,27 @@ def test_replay_all_starts_from_the_checkpoints_own_thresholds(tiny_bert, tmp_pa
     old = tr.to_dict()
     del old["rule_defaults"]  # a trace written before traces kept them: the papers' defaults
     assert replay_all(Trace.from_dict(old))["q_exit"].params["q"] == model.method.rules["q_exit"].spec.default
+
+
+def test_trace_cli_csv_has_every_rule_at_the_checkpoints_thresholds(tiny_bert, tmp_path, capsys):
+    """``eeviz trace --csv``: the app's "Layers as CSV" for every rule, one block of rows each, safe to open in a
+    spreadsheet."""
+    import io
+
+    import pandas as pd
+
+    from eeviz.checkpoint import save_checkpoint
+    from eeviz.tools.trace_cli import main
+
+    cfg = ModelConfig(backbone=tiny_bert, method="palbert", rule_defaults={"q_exit": 0.05})
+    ck = save_checkpoint(build_model(cfg), tmp_path / "ck")
+    assert main(["--checkpoint", str(ck), "--text", "=1+1 the movie is good", "--csv"]) == 0
+    frame = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    rules = list(frame["rule"].unique())
+    assert rules == ["q_exit", "sampling", "expectation"] and len(frame) == 3 * len(rules)
+    assert set(frame["checkpoint"]) == {"ck"} and set(frame["sentence"]) == {"'=1+1 the movie is good"}
+    assert frame.loc[frame["rule"] == "q_exit", "threshold"].tolist() == [0.05] * 3
+    assert list(frame.loc[frame["rule"] == "q_exit", "layer"]) == [1, 2, 3]
+    with pytest.raises(SystemExit):
+        main(["--checkpoint", str(ck), "--text", "good", "--no-attentions"])  # was ignored without --json
+    assert "give --json too" in capsys.readouterr().err

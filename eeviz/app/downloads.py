@@ -13,13 +13,12 @@ import json
 import re
 from typing import Mapping, Sequence
 
-import pandas as pd
 import streamlit as st
 
 from ..catalog import CheckpointInfo
 from ..csv_safe import csv_text
 from ..fingerprint import text_id
-from ..plots import layer_table
+from ..layer_export import compare_frame, layers_frame
 from ..trace import Decision, Trace
 
 HASH_DIGITS = 8
@@ -51,39 +50,6 @@ def download_name(checkpoint: str, rule: str, text: str, text_b: str | None, ext
     if what:
         parts.append(name_part(what))
     return "_".join(parts) + (f".{ext}" if ext else "")
-
-
-def threshold_of(trace: Trace, decision: Decision) -> float | None:
-    """The value of the rule's threshold (its spec's parameter); None for a rule without one. A trace of a
-    method this install lacks falls back to the decision's only numeric parameter."""
-    from ..methods import get_method
-
-    try:
-        spec = get_method(trace.method).rules[decision.rule].spec
-    except (ValueError, KeyError):
-        numbers = [v for v in decision.params.values() if isinstance(v, (int, float))]
-        return float(numbers[0]) if len(numbers) == 1 else None
-    if spec.minimum == spec.maximum or spec.param not in decision.params:
-        return None
-    return float(decision.params[spec.param])
-
-
-def layers_frame(checkpoint: str, trace: Trace, decision: Decision) -> pd.DataFrame:
-    """The per-layer table (``plots.layer_table``, raw signal names) with the sentence, checkpoint, rule and
-    threshold in front, the same on every row."""
-    frame = layer_table(trace, decision)
-    front = {"sentence": trace.text}
-    if trace.text_b is not None:
-        front["second sentence"] = trace.text_b
-    front.update({"checkpoint": checkpoint, "rule": decision.rule, "threshold": threshold_of(trace, decision)})
-    for position, (column, value) in enumerate(front.items()):
-        frame.insert(position, column, [value] * len(frame))
-    return frame
-
-
-def compare_frame(traces: Mapping[str, Trace], decisions: Mapping[str, Decision]) -> pd.DataFrame:
-    """Every checkpoint's ``layers_frame``, one under the other (columns a method lacks stay empty)."""
-    return pd.concat([layers_frame(name, traces[name], decisions[name]) for name in traces], ignore_index=True)
 
 
 def figure_config(filename: str) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..trace import Decision, Trace, replay_all
 
@@ -28,7 +29,11 @@ def build_parser(prog: str = "eeviz trace") -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", required=True, help="checkpoint folder (config.json + model.safetensors)")
     parser.add_argument("--text", required=True, help="the sentence (first sentence for pair tasks)")
     parser.add_argument("--text-b", default=None, help="second sentence for pair tasks (RTE, MRPC, NLI)")
-    parser.add_argument("--json", action="store_true", help="print JSON (trace + decisions) instead of a table")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON (trace + decisions) instead of a table")
+    output.add_argument("--csv", action="store_true",
+                        help="print the per-layer table as CSV, one block of rows per exit rule, with the sentence, "
+                             "checkpoint, rule and threshold on every row (the app's \"Layers as CSV\")")
     parser.add_argument("--no-attentions", action="store_true", help="leave attention weights out of the JSON")
     parser.add_argument(
         "--set", action="append", default=[], metavar="RULE.PARAM=VALUE",
@@ -40,6 +45,8 @@ def build_parser(prog: str = "eeviz trace") -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, prog: str = "eeviz trace") -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
+    if args.no_attentions and not args.json:
+        parser.error("--no-attentions leaves attention weights out of --json's output; give --json too")
 
     from ..checkpoint import CheckpointError, load_checkpoint
     from ..inputs import InputError, check_inputs
@@ -77,6 +84,15 @@ def main(argv: list[str] | None = None, prog: str = "eeviz trace") -> int:
         out = trace.to_dict(attentions=not args.no_attentions)
         out["decisions"] = {k: d.to_dict() for k, d in decisions.items()}
         print(json.dumps(out))
+    elif args.csv:
+        import pandas as pd
+
+        from ..csv_safe import csv_text
+        from ..layer_export import layers_frame
+
+        name = Path(args.checkpoint).resolve().name
+        frames = [layers_frame(name, trace, d) for d in decisions.values()]
+        print(csv_text(pd.concat(frames, ignore_index=True)), end="")
     else:
         print(format_trace(trace, decisions))
     return 0
