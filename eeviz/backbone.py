@@ -10,6 +10,7 @@ shared layer groups applied ``num_hidden_layers`` times, after ``embedding_hidde
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass
@@ -69,19 +70,19 @@ def load_backbone(name: str, hf_config=None, local_only: bool = False):
             model = AutoModel.from_pretrained(path, attn_implementation="eager", local_files_only=local_only,
                                               dtype=torch.float32)
     except OSError as err:
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1" or not Path(path).exists()
-        hint = (
-            " It is not a local folder and the Hugging Face hub cannot be reached from here; the offline "
-            "default backbone is 'minilm'."
-            if offline and not local_only
-            else ""
-        )
-        if local_only and not Path(path).exists():
-            hint = (
-                f" It is not in the local Hugging Face cache, and hub access is off for checkpoints: set "
-                f"{ALLOW_HUB_ENV}=1 to let checkpoints download their backbone."
-            )
-        raise BackboneError(f"cannot load backbone '{name}': {err}.{hint}") from err
+        if not Path(path).exists():  # a hub name: the hub's own message is several lines about offline mode
+            close = difflib.get_close_matches(name.strip().lower(), BACKBONE_ALIASES, n=1)
+            guess = f"; did you mean '{close[0]}'?" if close else "; the offline default backbone is 'minilm'."
+            if local_only:
+                raise BackboneError(
+                    f"cannot load backbone '{name}': it is not a local folder nor in the local Hugging Face cache, "
+                    f"and hub access is off for checkpoints (set {ALLOW_HUB_ENV}=1 to let checkpoints download "
+                    f"their backbone){guess}") from err
+            raise BackboneError(
+                f"cannot load backbone '{name}': it is not a local folder, and the Hugging Face hub did not give "
+                f"it (no internet here, or no model of that name){guess}") from err
+        reason = " ".join(str(err).split())  # one line
+        raise BackboneError(f"cannot load backbone '{name}': {reason}") from err
     except Exception as err:  # a folder that is not a model: unknown model_type, refused pickle, bad JSON, ...
         raise BackboneError(f"cannot load backbone '{name}': {type(err).__name__}: {err}") from err
     return model, tokenizer

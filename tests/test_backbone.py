@@ -64,3 +64,17 @@ def test_a_backbone_saved_in_half_precision_loads_with_float32_weights(tiny_bert
     AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(folder)
     model, _ = load_backbone(str(folder))
     assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def test_a_misspelt_backbone_name_gets_one_line_with_the_name_it_is_close_to(monkeypatch):
+    """The hub's message was several lines about offline mode, ending in ".."; a near miss of a short name is
+    named."""
+    from eeviz.backbone import BackboneError, load_backbone
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BackboneError) as err:
+        load_backbone("minlm")
+    message = str(err.value)
+    assert "\n" not in message and "not a local folder" in message and "did you mean 'minilm'?" in message
+    with pytest.raises(BackboneError, match="the offline default backbone is 'minilm'"):
+        load_backbone("bert-base-uncasedd")
