@@ -33,7 +33,8 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
                         help="time the app in a browser instead (its own options: --app --help)")
     parser.add_argument("--repeats", type=int, default=5, help="timed passes; medians are reported")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--sentences", type=int, default=DEFAULT_SENTENCES, help="how many sentences to time: the first N of --texts or of rotten_tomatoes' test split")
+    parser.add_argument("--sentences", type=int, default=DEFAULT_SENTENCES,
+                        help="how many sentences to time: the first N of --texts or of rotten_tomatoes' test split")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
     parser.add_argument("--max-length", type=int, default=128, help="truncation of --backbone models' inputs")
     parser.add_argument("--exit-at", type=int, default=None, help="fixed-exit rows' layer (default: L // 3)")

@@ -2,23 +2,30 @@
 
 Each row comes from a checkpoint's ``config.json``, ``metrics.json`` (training) and ``eval.json``
 (``eeviz evaluate`` on the test split). ``checkpoint_scores`` recomputes the test accuracies the table
-records; the shipped-checkpoint test calls it to check the table against the models. A checkpoint whose
-eval.json is broken (not JSON, not in its schema, no point at its default rule's default) is skipped with one
-line on stderr naming the file and why; the others' rows are still written.
+records; the shipped-checkpoint test calls it to check the table against the models.
+
+Every folder under ROOT that gets no row is named on stderr, ``skipping NAME: why``, and the others' rows are
+still written: a folder that is not a checkpoint (config missing or broken, weights missing or not a readable
+safetensors file), one with no eval.json, one whose eval.json is broken (not JSON, not in its schema, no point at
+its default rule's default), and one whose eval.json is not the checkpoint's whole test split (another split,
+a data file, another task, or fewer examples: ``evaluate --limit``), whose scores are no test accuracy.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 
 from ..catalog import checkpoints_root, find_checkpoints
 from ..checkpoint import CheckpointLayout
+from ..data import load_task, normalize_task_name
 from ..eval_result import EvalFileError, EvalResult
 from ..evaluate import DATA_SPLIT_SEED, load_eval, scores
 from ..passes import collect_signals, index_batches, make_batch, predictions
@@ -87,11 +94,76 @@ def layers_saved_near_full(result: EvalResult) -> float | None:
     return max(saved, default=None)
 
 
-def row_for(info) -> dict[str, Any]:
+def weights_problem(path: Path) -> str | None:
+    """Why ``path`` (a checkpoint's weights) cannot be listed, or None: its safetensors header must read and
+    cover the whole file (an empty or truncated file fails here; the tensors themselves are not loaded)."""
+    if path.is_file() and path.stat().st_size == 0:
+        return f"'{path}' is empty (0 bytes): its weights were never written, or were cut off"
+    try:
+        with safe_open(str(path), "pt") as weights:
+            weights.keys()
+    except (SafetensorError, OSError, ValueError) as err:
+        return f"'{path}' is not a readable safetensors file ({err})"
+    return None
+
+
+class SplitSizes:
+    """The number of test examples of each task, loaded once per task (None where the task cannot be loaded
+    here: an unknown name, a data file that moved, GLUE without its cache), with the reason kept."""
+
+    def __init__(self):
+        self.sizes: dict[str, int | None] = {}
+        self.why_not: dict[str, str] = {}
+
+    def __call__(self, task: str) -> int | None:
+        if task not in self.sizes:
+            try:
+                self.sizes[task] = len(load_task(task, seed=DATA_SPLIT_SEED).test)
+            except Exception as err:  # noqa: BLE001 - any failure means "cannot check", never a crash
+                first_sentence = str(err).split(". ")[0]  # the rest lists every known task
+                self.sizes[task], self.why_not[task] = None, f"{type(err).__name__}: {first_sentence}"
+        return self.sizes[task]
+
+
+def same_task(a: str, b: str) -> bool:
+    key_a, key_b = normalize_task_name(a), normalize_task_name(b)
+    return a == b or (key_a is not None and key_a == key_b)
+
+
+def coverage_problem(info, result: EvalResult, path: Path, test_size: SplitSizes) -> tuple[str | None, str | None]:
+    """(why ``result`` is not the checkpoint's whole test split, or None; a note when that cannot be checked).
+
+    eval.json records its task (a task name, or the data file of ``evaluate --data``), its split ("file" for a
+    data file) and how many examples it scored; the table's test accuracies need the checkpoint's own task,
+    the test split, and every one of its examples.
+    """
+    again = "evaluate it again on the test split: eeviz evaluate --checkpoint DIR"
+    what = f"'{path}' scores {result.num_examples} examples"
+    if result.split == "file":
+        return f"{what} of the data file '{result.task}', not the test split ({again})", None
+    if result.split != "test":
+        return f"{what} of the {result.split} split, not the test split ({again})", None
+    if not same_task(result.task, info.cfg.task):
+        return f"{what} of task '{result.task}', not of the checkpoint's task '{info.cfg.task}' ({again})", None
+    size = test_size(info.cfg.task)
+    if size is None:
+        return None, (f"{info.name}: cannot check that eval.json's {result.num_examples} examples are the whole "
+                      f"test split: task '{info.cfg.task}' does not load here ({test_size.why_not[info.cfg.task]})")
+    if result.num_examples != size:
+        return (f"{what} of the test split's {size} (a partial evaluation, e.g. evaluate --limit; "
+                f"{again})"), None
+    return None, None
+
+
+def row_for(info, test_size: SplitSizes | None = None, notes: list[str] | None = None) -> dict[str, Any]:
     """One table row (as values) for a checkpoint folder with an eval.json on the test split; ``EvalFileError``
-    when that file is broken or lacks the default rule at its default threshold."""
+    when that file is broken, lacks the default rule at its default threshold, or is not the checkpoint's whole
+    test split (notes that this could not be checked go to ``notes``)."""
     path = CheckpointLayout(info.path).eval
     result = load_eval(path)
+    problem, note = coverage_problem(info, result, path, test_size or SplitSizes())
+    if problem:
+        raise EvalFileError(problem)
     rule_name = info.cfg.default_rule or get_method(info.cfg.method).default_rule
     rule = result.rules.get(rule_name)
     if rule is None:
@@ -101,6 +173,8 @@ def row_for(info) -> dict[str, Any]:
     if point is None:
         raise EvalFileError(f"'{path}': rule '{rule_name}' has no sweep point at its default {rule.default:g} "
                             "(evaluate it again: eeviz evaluate --checkpoint DIR)")
+    if note and notes is not None:
+        notes.append(note)
     return {
         "checkpoint": info.name,
         "method": info.cfg.method,
@@ -148,19 +222,57 @@ def parse_table(markdown: str) -> list[dict[str, str]]:
     return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]]
 
 
-def write_readme(root: Path, intro: str = "") -> Path:
+def folder_problems(root: Path, problems: list[str], listed: set[str]) -> dict[str, str]:
+    """Folder name -> why ``find_checkpoints`` left it out (its problem line names the folder's path)."""
+    left_out = {}
+    for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if path.name not in listed:
+            quoted = (f"'{path}'", f"'{path}{os.sep}")
+            left_out[path.name] = next((p for p in problems if any(q in p for q in quoted)), "not a checkpoint")
+    return left_out
+
+
+def listed_rows(root: Path) -> tuple[list[dict[str, Any]], dict[str, str], list[str]]:
+    """(table rows, folder name -> why it has no row, notes) for the checkpoint folders under ``root``."""
     infos, problems = find_checkpoints(root)
-    rows = []
+    skipped = folder_problems(root, problems, {info.name for info in infos})
+    notes = [p for p in problems if p not in skipped.values()]  # e.g. a broken metrics.json: the row stays
+    rows, test_size = [], SplitSizes()
     for info in infos:
-        if not CheckpointLayout(info.path).eval.is_file():
-            continue
-        try:
-            rows.append(row_for(info))
-        except EvalFileError as err:  # one broken file costs its own row, never the others'
-            problems.append(f"skipping {info.name}: {err}")
-            print(problems[-1], file=sys.stderr)
+        layout = CheckpointLayout(info.path)
+        if (problem := weights_problem(layout.weights)) is not None:
+            skipped[info.name] = problem
+        elif not layout.eval.is_file():
+            skipped[info.name] = f"no {layout.eval.name} (evaluate it: eeviz evaluate --checkpoint {info.path})"
+        else:
+            try:
+                rows.append(row_for(info, test_size, notes))
+            except EvalFileError as err:  # one broken file costs its own row, never the others'
+                skipped[info.name] = str(err)
+    return rows, dict(sorted(skipped.items())), notes
+
+
+def write_readme(root: Path, intro: str = "") -> Path:
+    """Write ROOT/README.md with a row per listable checkpoint; each folder left out is named on stderr.
+
+    Raises:
+        SystemExit: ``root`` is no folder, is itself a checkpoint (pass its parent), or no folder under it
+            could be listed.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise SystemExit(f"error: no checkpoint folder at '{root}'")
+    if CheckpointLayout(root).config.is_file():
+        raise SystemExit(f"error: '{root}' is a checkpoint itself; the report tables the checkpoints of a "
+                         f"folder: pass its parent folder (--root {root.resolve().parent})")
+    rows, skipped, notes = listed_rows(root)
+    for name, reason in skipped.items():
+        print(f"skipping {name}: {reason}", file=sys.stderr)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     if not rows:
-        raise SystemExit(f"no evaluated checkpoints under {root}: " + "; ".join(problems))
+        why = f"all {len(skipped)} folders were skipped (reasons above)" if skipped else "it holds no folders"
+        raise SystemExit(f"error: no evaluated checkpoints under '{root}': {why}")
     devices = sorted({r["device"] for r in rows})
     text = f"""# Shipped checkpoints
 
