@@ -75,7 +75,7 @@ def load_backbone(name: str, hf_config=None, local_only: bool = False):
             guess = f"; did you mean '{close[0]}'?" if close else "; the offline default backbone is 'minilm'."
             if local_only:
                 raise BackboneError(
-                    f"cannot load backbone '{name}': it is not a local folder nor in the local Hugging Face cache, "
+                    f"cannot load backbone '{name}': it is not a local folder and not in the local Hugging Face cache, "
                     f"and hub access is off for checkpoints (set {ALLOW_HUB_ENV}=1 to let checkpoints download "
                     f"their backbone){guess}") from err
             raise BackboneError(
