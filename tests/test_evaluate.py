@@ -358,3 +358,23 @@ def test_a_random_default_rule_gives_way_to_the_most_adaptive_chosen_one(tiny_be
     assert model.make_rule().spec.name == "q_exit" and model.make_rule().threshold == 0.2
     with pytest.raises(ValueError, match="not a rule"):
         build_model(ModelConfig(backbone=tiny_bert, method="pondernet", labels=["a", "b"], default_rule="nope"))
+
+
+def test_the_table_flags_a_wall_speed_up_that_timing_noise_made(tiny_bert, tmp_path, eval_data):
+    """A wall speed-up of 13.86 at a layer speed-up of 1.00 (a busy machine) is no property of the rule: the
+    table marks it and says why, and leaves plausible ones as they are."""
+    import dataclasses
+
+    from eeviz.evaluate_cli import format_table
+
+    save_checkpoint(random_model(tiny_bert, "pabee"), tmp_path / "ck")
+    result = evaluate_checkpoint(tmp_path / "ck", data=eval_data[0], batch_size=5, device="cpu", write=False)
+    entry = result.rules["patience"]
+    calm = [dataclasses.replace(p, wall_speedup=None if p.wall_speedup is None else p.layer_speedup * 1.1)
+            for p in entry.points]
+    result.rules["patience"] = dataclasses.replace(entry, points=calm)
+    assert "?" not in format_table(result)
+    noisy = [dataclasses.replace(p, wall_speedup=p.layer_speedup * 13.86) for p in entry.points]
+    result.rules["patience"] = dataclasses.replace(entry, points=noisy)
+    table = format_table(result)
+    assert f"{noisy[0].wall_speedup:.2f}?" in table and "timing noise" in table and "--timing-repeats 3" in table
