@@ -251,6 +251,16 @@ def test_no_checkpoints_tells_how_to_train(tmp_path, monkeypatch):
     at = run_app()
     assert any(ui.TRAIN_COMMAND in c.value for c in at.code)
     assert not at.metric
+    assert [i.value for i in at.info] == ["No checkpoints found in this folder:"]
+
+
+def test_a_checkpoint_folder_that_does_not_exist_is_said_as_such(tmp_path, monkeypatch):
+    """Not "no checkpoints found" with "1 folder(s) skipped" beside it: there is no folder at all."""
+    monkeypatch.setenv("EEVIZ_CHECKPOINTS", str(tmp_path / "gone"))
+    at = run_app()
+    assert [i.value for i in at.info] == ["There is no checkpoint folder here:"]
+    assert any(c.value.endswith("gone") for c in at.code)
+    assert not [e for e in at.sidebar.expander if "skipped" in e.label]
 
 
 # ============================================================================================ other pages

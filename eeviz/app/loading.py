@@ -25,13 +25,13 @@ def list_checkpoints() -> list[CheckpointInfo]:
     """The valid checkpoints; problems with other folders go to a sidebar expander. Stops the page, with the
     command to train one, when there are none."""
     infos, problems = find_checkpoints()
-    if problems:
+    root = checkpoints_root()
+    if problems and root.is_dir():  # (a missing folder is said below, not counted as a skipped one)
         with st.sidebar.expander(f"{len(problems)} folder(s) skipped", icon=":material/warning:"):
             for problem in problems:
                 st.text(public_text(problem))
     if not infos:
-        root = checkpoints_root()
-        st.info("No checkpoints found in this folder:")
+        st.info("No checkpoints found in this folder:" if root.is_dir() else "There is no checkpoint folder here:")
         st.code(public_path(root, full=True), language=None)
         st.markdown("Train the demo models with:")
         st.code(TRAIN_COMMAND, language="bash")
