@@ -23,13 +23,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from eeviz.tools.browser import CHROMIUM_ARGS, is_local_url  # noqa: E402
 
+# the page's own scrollers only: one inside another (a table's rows, 44,000 px tall on the Dataset page) scrolls
+# within its box whatever the window's height, and counting it gave 20,000 px shots blank below the page
 _CONTENT_HEIGHT_JS = """() => {
+  const scrolls = el => {
+    const oy = getComputedStyle(el).overflowY;
+    return (oy === 'auto' || oy === 'scroll') && el.scrollHeight > el.clientHeight;
+  };
+  const inside = el => { for (let p = el.parentElement; p; p = p.parentElement) if (scrolls(p)) return true; return false; };
   let h = document.documentElement.scrollHeight;
   for (const el of document.querySelectorAll('*')) {
-    const oy = getComputedStyle(el).overflowY;
-    if ((oy === 'auto' || oy === 'scroll') && el.scrollHeight > el.clientHeight) {
-      h = Math.max(h, el.scrollHeight + el.getBoundingClientRect().top);
-    }
+    if (scrolls(el) && !inside(el)) h = Math.max(h, el.scrollHeight + el.getBoundingClientRect().top);
   }
   return h;
 }"""
