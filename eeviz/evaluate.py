@@ -336,4 +336,4 @@ if __name__ == "__main__":  # ``python -m eeviz.evaluate``, as ``eeviz evaluate`
     from .messages import plain_warnings
 
     plain_warnings()
-    raise SystemExit(main())
+    raise SystemExit(main(prog="python -m eeviz.evaluate"))
