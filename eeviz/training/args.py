@@ -127,7 +127,18 @@ def resolve_args(method: str, out: str, flags: dict[str, Any], preset_values: di
     values["method_args"] = method_args_dict(method, preset_method_args or {}, method_arg_pairs or [])
     args = TrainArgs(method=method, out=out, **values)
     check_args(args)
+    if flags.get("lora_rank") is not None and args.finetune != "lora":  # a preset's rank under full is harmless
+        raise ValueError(f"--lora-rank sets the rank of LoRA adapters, and this run fine-tunes every weight "
+                         f"(--finetune {args.finetune}): pass --finetune lora, or leave --lora-rank out")
     return args
+
+
+def changed_settings(saved: dict[str, Any], args: TrainArgs) -> list[str]:
+    """``NAME: saved -> now`` for every setting (not a run-only one) that differs from a saved run's
+    ``train_args``: what ``--resume`` refuses."""
+    current = json.loads(json.dumps(asdict(args)))
+    return [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in current.items()
+            if k not in RUN_ONLY_ARGS and saved.get(k) != v]
 
 
 def flag(name: str) -> str:
@@ -137,6 +148,9 @@ def flag(name: str) -> str:
 def check_args(args: TrainArgs) -> None:
     """Every problem with the settings at once, as one ValueError (NaN and infinity never pass a range check)."""
     problems = []
+    if args.resume and args.overwrite:
+        problems.append("--resume and --overwrite contradict each other: --resume continues the run in --out, "
+                        "--overwrite replaces it; pass one")
     for name, choices in (("finetune", ("full", "lora")), ("pooling", ("cls", "mean")),
                           ("schedule", ("linear", "constant")), ("device", ("auto", "cpu", "cuda")),
                           ("mixed_precision", ("auto", "no", "bf16", "fp16")), ("keep_epoch", ("best", "last"))):

@@ -72,9 +72,9 @@ def build_parser(prog: str = "eeviz train") -> argparse.ArgumentParser:
     run.add_argument("--method", help=f"one of: {', '.join(available_methods())} (with --preset: a comma list)")
     run.add_argument("--backbone", help="alias (minilm), HF hub name (albert-base-v2) or local folder [minilm]")
     run.add_argument("--task", help="task name (rotten_tomatoes, sst2, rte, ...) or a .csv/.jsonl file [rotten_tomatoes]")
-    run.add_argument("--out", help="checkpoint folder to write")
+    run.add_argument("--out", help="checkpoint folder to write (not with --preset: see --out-dir)")
     run.add_argument("--preset", help="train every method with a named preset (demo) into --out-dir/METHOD")
-    run.add_argument("--out-dir", default="checkpoints", help="with --preset: parent folder [checkpoints]")
+    run.add_argument("--out-dir", help="with --preset only: parent folder of the METHOD folders [checkpoints]")
     hp = parser.add_argument_group("hyperparameters (default: the method's train_defaults)")
     hp.add_argument("--finetune", choices=["full", "lora"], help="train every weight, or LoRA adapters [full]")
     hp.add_argument("--lora-rank", type=int, help="LoRA rank (alpha = 2 x rank) [8]")
@@ -100,8 +100,9 @@ def build_parser(prog: str = "eeviz train") -> argparse.ArgumentParser:
     ctl.add_argument("--train-limit", type=int, help="keep only the first N training examples (dev/test stay whole)")
     ctl.add_argument("--init-from", help="checkpoint whose backbone weights (adapters, LayerNorms, pooler) start this run")
     ctl.add_argument("--cached-features", action="store_true", default=None,
-                     help="freeze the encoder (start it with --init-from) and train the method's heads and exit "
-                          "machinery on its per-layer sentence vectors, computed once: many epochs on a CPU")
+                     help="freeze the encoder (start it with --init-from; without, it stays as pretrained) and "
+                          "train the method's heads and exit machinery on its per-layer sentence vectors, "
+                          "computed once: many epochs on a CPU")
     ctl.add_argument("--keep-epoch", choices=["best", "last"],
                      help="which epoch of each phase the checkpoint keeps: the best on dev, or the last [best]")
     ctl.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -130,13 +131,21 @@ def main(argv: list[str] | None = None, prog: str = "eeviz train") -> int:
     flags["overwrite"] = ns.overwrite or None
     from ..backbone import BackboneError
 
+    # before anything loads: a flag the chosen mode would ignore points somewhere the run would not write
+    # (one line, as argparse words its errors, without the long usage)
+    if ns.preset and ns.out:
+        parser.exit(2, f"{parser.prog}: error: --out names one run's folder; --preset {ns.preset} writes "
+                       "OUT_DIR/METHOD: use --out-dir\n")
+    if ns.out_dir and not ns.preset:
+        parser.exit(2, f"{parser.prog}: error: --out-dir is the parent folder of a --preset's runs; one run "
+                       "writes --out\n")
+    if not ns.preset and (not ns.method or not ns.out):
+        parser.error("--method and --out are required (or use --preset)")
     try:
         if ns.preset:
             methods = [m.strip() for m in ns.method.split(",")] if ns.method else None
-            run_preset(ns.preset, ns.out_dir, flags, ns.method_arg, methods)
+            run_preset(ns.preset, ns.out_dir or "checkpoints", flags, ns.method_arg, methods)
             return 0
-        if not ns.method or not ns.out:
-            parser.error("--method and --out are required (or use --preset)")
         train(resolve_args(ns.method.strip().lower(), ns.out, flags, method_arg_pairs=ns.method_arg))
     except (ValueError, FileNotFoundError, RuntimeError, BackboneError) as err:
         print(f"error: {err}", file=sys.stderr)

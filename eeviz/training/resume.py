@@ -59,11 +59,11 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------------ the folder
-def check_out_dir(out: Path, resume: bool, overwrite: bool, delete: bool = True) -> None:
-    """Fail early (before any training) when OUT cannot be written or would clobber something.
+def check_out_dir(out: Path, resume: bool, overwrite: bool) -> bool:
+    """Fail early (before any training) when OUT cannot be written or would clobber something; nothing changes.
 
-    With ``overwrite``, an earlier run in OUT (and whatever its interrupted saves left beside it) is deleted
-    when ``delete`` (the main process only).
+    Returns whether OUT holds an earlier run that ``overwrite`` replaces (``move_aside`` moves it, once the
+    new run's settings, data and model have loaded; ``settle_overwrite`` deletes it once the new run saved).
     """
     layout = CheckpointLayout(out)
     if out.exists() and not out.is_dir():
@@ -74,22 +74,53 @@ def check_out_dir(out: Path, resume: bool, overwrite: bool, delete: bool = True)
             pass
     except OSError as err:
         raise ValueError(f"cannot write the checkpoint to '{out}': {err}") from err
-    if resume:
-        return
-    crashed = layout.old.is_dir() or layout.parked_resume.is_dir()  # a save in OUT was interrupted
+    # a save in OUT was interrupted, or an --overwrite before its new run saved
+    crashed = layout.old.is_dir() or layout.parked_resume.is_dir() or overwritten(out).is_dir()
     filled = out.is_dir() and any(out.iterdir())
     if not crashed and not filled:
-        return
+        return False
     ours = crashed or any(p.exists() for p in (layout.config, layout.metrics, layout.resume))
+    if resume:
+        if not ours:  # its first save would replace the folder (and keep only its files)
+            raise ValueError(f"'{out}' is not an eeviz training folder: --resume has no run there to continue")
+        return False
     if not overwrite:
         hint = "pass --resume to continue its run or --overwrite to start over" if ours else "choose another --out"
         what = "an interrupted save left its run beside it" if crashed and not filled else "already exists and is not empty"
         raise ValueError(f"'{out}' {what}: {hint}")
     if not ours:
         raise ValueError(f"'{out}' is not an eeviz training folder: --overwrite refuses to delete it")
-    if delete:
-        for path in (out, layout.old, layout.parked_resume, *layout.save_temporaries()):
-            shutil.rmtree(path, ignore_errors=True)
+    return True
+
+
+def overwritten(out: Path) -> Path:
+    """Where ``--overwrite`` keeps the earlier run of OUT until the new run has saved: ``.NAME.overwritten``."""
+    return out.with_name(f".{out.name}.overwritten")
+
+
+def move_aside(out: Path) -> None:
+    """``--overwrite``: put the earlier run back together and move it to ``overwritten(out)`` (main process)."""
+    recover_run_folder(out)  # its interrupted saves' leftovers go back into it (or away)
+    if out.exists():
+        os.replace(out, overwritten(out))
+
+
+def settle_overwrite(out: Path) -> bool:
+    """Finish or undo an ``--overwrite``: once the new run saved a checkpoint in OUT, the earlier run goes;
+    before that (it failed, or a crash cut it short), the earlier run comes back. Returns whether it came back.
+
+    Called after each checkpoint save, when a run fails, and before every run (after a crash).
+    """
+    aside = overwritten(out)
+    if not aside.is_dir():
+        return False
+    if CheckpointLayout(out).config.is_file():
+        shutil.rmtree(aside, ignore_errors=True)
+        return False
+    recover_run_folder(out)  # whatever the new run left: its metrics.json or a save cut short
+    shutil.rmtree(out, ignore_errors=True)  # holds no checkpoint: only the new run's partial files
+    os.replace(aside, out)
+    return True
 
 
 def recover_run_folder(out: Path) -> None:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
 
 import torch
 
+from ..checkpoint import CheckpointLayout
 from ..data import TaskData, load_task
 from ..evaluate import DATA_SPLIT_SEED
 from ..methods import available_methods, get_method
 from ..precision import training_precision
-from .args import TrainArgs
-from .resume import check_out_dir, find_resume_dir, finished_run, recover_run_folder
+from .args import TrainArgs, changed_settings
+from .resume import check_out_dir, find_resume_dir, finished_run, move_aside, recover_run_folder, settle_overwrite
 from .trainer import Trainer
 
 
@@ -56,35 +58,90 @@ def load_task_for(args: TrainArgs) -> TaskData:
     return task
 
 
+def check_restart(out: Path, args: TrainArgs) -> None:
+    """``--resume`` without a resume state: an unfinished run there stopped before its first epoch finished,
+    so it starts again from step 1 (the same data order and random numbers: what resuming it would give),
+    provided the settings are its settings."""
+    layout = CheckpointLayout(out)
+    if not layout.metrics.is_file():
+        return
+    try:
+        saved = json.loads(layout.metrics.read_text()).get("train_args") or {}
+    except (OSError, ValueError, AttributeError) as err:
+        raise ValueError(f"--resume: cannot read {layout.metrics}: {err}") from None
+    differ = changed_settings(saved, args)
+    if differ:
+        raise ValueError("--resume needs the interrupted run's settings; these differ: " + "; ".join(differ))
+
+
+def resume_hint(args: TrainArgs, metrics: dict) -> str:
+    """What ``--resume`` does with a run ``--max-steps`` cut short (its state is that of the last finished epoch)."""
+    finished = [h["epoch"] for h in metrics["history"] if h["complete"]]
+    where = (f"after epoch {finished[-1]} (the last finished one; an epoch the cut ended inside runs again from "
+             "its start)" if finished else
+             "from step 1 (no epoch finished), which gives what an uninterrupted run gives")
+    return (f"{args.out}: cut short by --max-steps {args.max_steps}; the same command with --resume (and a larger "
+            f"--max-steps, or none) continues it {where}")
+
+
 def train(args: TrainArgs) -> dict:
-    """Train (or resume) one run; returns its metrics.json content. Raises ValueError on bad settings."""
+    """Train (or resume) one run; returns its metrics.json content. Raises ValueError on bad settings.
+
+    Nothing in --out changes before the settings, data, model and warm start have loaded. ``--overwrite``
+    moves the earlier run aside and deletes it once the new run saved its first checkpoint; a run that fails
+    before that puts it back.
+    """
     out = Path(args.out)
     accelerator = make_accelerator(args)
-    # every process checks (so all fail alike); only the main one deletes or moves anything
-    check_out_dir(out, args.resume, args.overwrite, delete=accelerator.is_main_process)
+    main = accelerator.is_main_process
+    if main:
+        settle_overwrite(out)  # an --overwrite that a crash cut short: put right before looking at OUT
+    accelerator.wait_for_everyone()
+    replaces = check_out_dir(out, args.resume, args.overwrite)  # every process checks, so all fail alike
     task = load_task_for(args)
-    if args.resume and accelerator.is_main_process:
+    if args.resume and main:
         recover_run_folder(out)
     accelerator.wait_for_everyone()
     resume_from = find_resume_dir(out) if args.resume else None
-    if args.resume and resume_from is None and (done := finished_run(out)) is not None:
-        accelerator.print(f"{out}: this run already finished (nothing to resume)")
-        return done
+    if args.resume and resume_from is None:
+        if (done := finished_run(out)) is not None:
+            accelerator.print(f"{out}: this run already finished (nothing to resume)")
+            return done
+        check_restart(out, args)
     trainer = Trainer(args, task, accelerator)
     if resume_from is not None:
         trainer.load_resume(resume_from)
         accelerator.print(f"resuming {out} after epoch {trainer.progress.epochs_run} "
                           f"(phase {trainer.progress.phase + 1}/{len(trainer.phases)})")
+    elif args.resume and CheckpointLayout(out).metrics.is_file():
+        accelerator.print(f"{out}: the run stopped before its first epoch finished (no resume state): starting it "
+                          "again from step 1, which gives what resuming it would")
     elif args.resume:
-        accelerator.print(f"{out}: no resume state found, starting from scratch")
+        accelerator.print(f"{out}: no run to resume there, starting from scratch")
     accelerator.print(
         f"training {args.method} on {args.task} ({len(task.train)} train / {len(task.dev)} dev) from "
         f"{args.backbone}, {args.finetune} fine-tuning, {accelerator.num_processes} process(es) on "
         f"{accelerator.device}, mixed precision {accelerator.mixed_precision}"
     )
-    metrics = trainer.run()
+    if trainer.max_length < args.max_length:
+        accelerator.print(f"--max-length {args.max_length} is more than the backbone's {trainer.max_length} "
+                          f"positions: inputs are cut at {trainer.max_length} tokens")
+    if args.cached_features and not args.init_from:
+        accelerator.print("--cached-features without --init-from: the heads train on the backbone's own "
+                          "encoder, frozen as it was pretrained")
+    if replaces and main:
+        move_aside(out)
+    accelerator.wait_for_everyone()
+    try:
+        metrics = trainer.run()
+    except BaseException:
+        if replaces and main and settle_overwrite(out):
+            accelerator.print(f"{out}: the earlier run there is kept as it was")
+        raise
     best = metrics["best_epoch"]
     score = next((h["dev"]["score"] for h in metrics["history"] if h["epoch"] == best), math.nan)
     accelerator.print(f"{out}: best epoch {best} (dev {task.metric} {score:.4f}), {metrics['epochs_run']} "
                       f"epochs, {metrics['wall_time_s']:.1f} s, stopped by {metrics['stopped_by']}")
+    if metrics["stopped_by"] == "max_steps":
+        accelerator.print(resume_hint(args, metrics))
     return metrics

@@ -14,7 +14,6 @@ every tool (``eeviz.precision``), recorded in metrics.json.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -27,7 +26,7 @@ from ..checkpoint import CheckpointLayout
 from ..data import TaskData
 from ..passes import index_batches, make_batch, to_device
 from ..precision import inference_autocast, inference_precision
-from .args import RUN_ONLY_ARGS, TrainArgs, model_config
+from .args import TrainArgs, changed_settings, model_config
 from .batches import Collate, DeviceLoader, epoch_batches, index_loader, reseed, token_lengths
 from .optim import LossModule, make_optimizer
 from .selection import SELECTION_RULE, dev_scores, selection_score
@@ -38,6 +37,7 @@ from .resume import (
     flatten_optimizer,
     read_resume_state,
     save_checkpoint_keeping_resume,
+    settle_overwrite,
     unflatten_optimizer,
     write_json_atomic,
     write_resume_state,
@@ -64,9 +64,12 @@ class Trainer:
             self.warm_start(Path(args.init_from))
         self.phases = self.model.method.phases()
         regression = task.is_regression
-        self.collate = Collate(self.model.tokenizer, task.train, args.max_length, regression)
-        self.train_lengths = token_lengths(self.model.tokenizer, task.train, args.max_length)
-        self.dev_batches = [make_batch(self.model.tokenizer, task.dev, idx, args.max_length, regression)
+        # --max-length, cut at the backbone's positions (the model's config says so; longer inputs would
+        # fail inside its position embeddings)
+        self.max_length = self.model.cfg.max_length
+        self.collate = Collate(self.model.tokenizer, task.train, self.max_length, regression)
+        self.train_lengths = token_lengths(self.model.tokenizer, task.train, self.max_length)
+        self.dev_batches = [make_batch(self.model.tokenizer, task.dev, idx, self.max_length, regression)
                             for idx in index_batches(len(task.dev), args.batch_size)]
         if args.cached_features:
             self.use_cached_features()
@@ -91,7 +94,7 @@ class Trainer:
         train = [self.collate(idx) for idx in index_batches(len(self.task.train), FEATURE_BATCH)]
         self.collate = FeatureCollate(cache_summaries(self.model, train, "caching train features"),
                                       torch.cat([b["labels"] for b in train]))
-        dev_inputs = [make_batch(self.model.tokenizer, self.task.dev, idx, self.args.max_length, self.task.is_regression)
+        dev_inputs = [make_batch(self.model.tokenizer, self.task.dev, idx, self.max_length, self.task.is_regression)
                       for idx in index_batches(len(self.task.dev), FEATURE_BATCH)]
         dev = FeatureCollate(cache_summaries(self.model, dev_inputs, "caching dev features"),
                              torch.cat([b["labels"] for b in dev_inputs]))
@@ -364,6 +367,7 @@ class Trainer:
 
     def save_checkpoint(self, finished: bool) -> None:
         save_checkpoint_keeping_resume(self.model, self.out, self.metrics(finished))
+        settle_overwrite(self.out)  # the new run has saved: the earlier run that --overwrite replaces goes
 
     def save_resume(self, optimizer, scheduler) -> None:
         """Write ``.resume/`` (weights, best weights, method buffers, optimizer state, progress), atomically."""
@@ -385,9 +389,7 @@ class Trainer:
     def load_resume(self, folder: Path) -> None:
         """Continue from ``folder``: weights, method buffers, best weights, progress, optimizer state."""
         state, tensors = read_resume_state(folder)
-        saved, current = state["train_args"], json.loads(json.dumps(asdict(self.args)))
-        differ = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in current.items()
-                  if k not in RUN_ONLY_ARGS and saved.get(k) != v]
+        differ = changed_settings(state["train_args"], self.args)
         if differ:
             raise ValueError("--resume needs the interrupted run's settings; these differ: " + "; ".join(differ))
         self.resumed_buffers = {}
