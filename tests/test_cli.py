@@ -48,6 +48,21 @@ def test_every_subcommand_has_help(command, capsys):
     assert "usage:" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c != "app"])
+def test_the_readme_names_every_option_of_every_command(command, capsys):
+    """An option a user can only find in ``--help`` is one the README forgot (--max-grad-norm, --choose-defaults,
+    --text-b and --exit-at were)."""
+    import re
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    options = set(re.findall(r"^  (--[a-z][a-z-]*)", capsys.readouterr().out, flags=re.M)) - {"--help"}
+    assert options
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = sorted(o for o in options if not re.search(re.escape(o) + r"(?![a-z-])", readme))
+    assert not missing, f"eeviz {command}: {missing}"
+
+
 def test_unknown_subcommand_is_refused(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["fly"])
