@@ -406,6 +406,21 @@ def test_tradeoff_panels_layer_and_wall_speedups():
         plots.tradeoff_panels({"x": EvalResult.from_dict(eval_dict())}, {}, "tokens")
 
 
+def test_tradeoff_panels_give_equal_scores_a_readable_axis():
+    """Every point at 100% (a two-sentence upload): the y axis spans a point around it, not 1e-9 (its ticks
+    read 99.99999999995 and squeezed the panels)."""
+    data = eval_dict()
+    result = EvalResult.from_dict(data)
+    for entry in result.rules.values():
+        for point in entry.points:
+            point.score = 1.0
+    result.full_model.score = 1.0
+    for point in result.per_layer:
+        point.score = 1.0
+    low, high = plots.tradeoff_panels({"x": result}, {}, "layer")["x"].layout.yaxis.range
+    assert low < 100 < high and high - low >= 1
+
+
 def test_exit_histogram_and_per_layer_figures():
     point = SweepPoint(threshold=0.5, score=0.5, metrics={}, mean_exit_layer=1.75, layer_speedup=3 / 1.75,
                        wall_speedup=None, histogram=[5, 0, 3])

@@ -151,9 +151,14 @@ def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> tuple[list[
     return out, keys
 
 
-def _range(values: list[float], pad: float) -> list[float]:
+def _range(values: list[float], pad: float, min_span: float = 1.0) -> list[float]:
+    """An axis range around ``values``, padded by ``pad`` of its span, and at least ``min_span`` wide: equal
+    values (every score 100% on a two-sentence upload) spanned 1e-9 and got ticks such as 99.99999999995."""
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-    span = max(hi - lo, 1e-9)
+    if hi - lo < min_span:
+        middle = (lo + hi) / 2
+        lo, hi = middle - min_span / 2, middle + min_span / 2
+    span = hi - lo
     return [lo - pad * span, hi + pad * span]
 
 
