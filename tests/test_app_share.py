@@ -208,6 +208,17 @@ def test_a_shared_links_sentence_and_threshold_reach_compare_on_the_first_switch
     assert at.text_area(key="text").value == "an edited sentence"
 
 
+def test_a_session_begun_on_a_compare_link_opens_explore_on_its_first_checkpoint(share_env):
+    """Not on the first folder of all (a link comparing PALBERT and DeeBERT opened Explore on BERxiT)."""
+    at = run(COMPARE, ckpts="palbert-tiny,deebert-tiny", text="a shared sentence")
+    at.query_params.clear()  # a sidebar page link drops the query string
+    at.switch_page("app.py")
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="ckpt").value == "palbert-tiny" and at.query_params["ckpt"] == "palbert-tiny"
+    assert at.text_area(key="text").value == "a shared sentence"
+
+
 def test_compare_says_when_the_input_was_cut(share_env):
     long = " ".join(["wonderful"] * 60)  # far past the tiny models' 32 tokens
     at = run(COMPARE, ckpts="deebert-tiny,palbert-tiny", text=long)

@@ -76,11 +76,13 @@ def pick_checkpoint(infos: list[CheckpointInfo], where=None) -> CheckpointInfo:
     unknown = url is not None and url not in by_name and url != st.session_state.get("_ckpt_in_url")
     if st.session_state.get("ckpt") not in by_name:
         st.session_state.pop("ckpt", None)
-    # index 0 only applies when the session holds no choice yet (index=None would make the box clearable)
+    # the index only applies when the session holds no choice yet (index=None would make the box clearable): the
+    # first checkpoint Compare shows, when a session began there (a shared Compare link), else the first one
+    compared = [n for n in st.session_state.get(COMPARE_KEY) or [] if n in by_name]
     name = where.selectbox(
         "Checkpoint",
         list(by_name),
-        index=0,
+        index=list(by_name).index(compared[0]) if compared else 0,
         format_func=names.get,
         key="ckpt",
         persist_state="session",
@@ -118,7 +120,10 @@ def parse_checkpoint_list(raw: str, known) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(n for n in names if n in known)), [n for n in names if n not in known]
 
 
-def pick_checkpoints(infos: list[CheckpointInfo], default: list[str], key: str = "compare") -> list[str]:
+COMPARE_KEY = "compare"  # session key of Compare's checkpoint choice
+
+
+def pick_checkpoints(infos: list[CheckpointInfo], default: list[str], key: str = COMPARE_KEY) -> list[str]:
     """Compare's checkpoint multiselect (titles shown), with the folder names in query parameter ``ckpts``.
 
     Synced by hand, as ``pick_checkpoint`` is. A ``ckpts`` this session did not write (a shared link, a
