@@ -19,6 +19,7 @@ current = by_name.get(st.session_state.get("ckpt") or st.query_params.get("ckpt"
 # the choice travels in the URL as ?ckpts=a,b,c (folder names); unknown names there are left out, with a notice
 chosen = ui.pick_checkpoints(infos, default=[i.name for i in infos if i.cfg.is_pair == current.cfg.is_pair])
 if not chosen:
+    ui.write_link()  # the empty choice, in the link too
     st.info("Pick at least one checkpoint.")
     st.stop()
 selected = [by_name[n] for n in chosen]

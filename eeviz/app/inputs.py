@@ -13,7 +13,7 @@ from ..catalog import CheckpointInfo
 from ..config import ModelConfig
 from ..inputs import MAX_CHARS, InputError, check_inputs
 from .loading import load_eval
-from .page import md_escape
+from .page import md_escape, write_link
 
 DEFAULT_TEXT = "the acting is wonderful, but the plot is a complete mess."
 DEFAULT_TEXT_B = "the film is worth seeing."
@@ -103,11 +103,15 @@ def url_to_boxes(defaults: dict[str, str]) -> None:
     switched = carried is not None and carried["page"] != page_id()
     ctx = get_script_run_ctx()
     back = ctx is not None and getattr(ctx, "is_history_navigation", False)
+    # a page's own links always name its checkpoint(s); an address with no query at all is the entry Streamlit
+    # pushes when a sidebar link switches pages, before the page writes its link: Back to it is no view of the
+    # default sentence, and the boxes keep theirs
+    bare = not st.query_params
     for key, default in defaults.items():
         raw = st.query_params.get(key)
         if raw is not None and raw != written.get(key):
             st.session_state[key] = raw
-        elif raw is None and back and written.get(key) is not None:  # back to a view of the default sentence
+        elif raw is None and back and not bare and written.get(key) is not None:  # back to the default sentence
             st.session_state[key] = default
         elif raw is None and switched and carried.get(key) is not None:
             st.session_state[key] = carried[key]
@@ -116,15 +120,8 @@ def url_to_boxes(defaults: dict[str, str]) -> None:
 def boxes_to_url(values: dict[str, str | None], defaults: dict[str, str]) -> None:
     """After the boxes: each sentence in the URL (none while it is the default, to keep links short), and what
     was written remembered, so the next run tells a link's sentence from its own."""
-    written = {}
-    for key, value in values.items():
-        if value is None or value == defaults[key]:
-            if key in st.query_params:
-                del st.query_params[key]
-            written[key] = None
-        else:
-            st.query_params[key] = value
-            written[key] = value
+    written = {key: None if value is None or value == defaults[key] else value for key, value in values.items()}
+    write_link(written)  # with the checkpoint(s) the page picked: one history entry
     st.session_state[IN_URL] = written
     carried = {"page": page_id(), "text": values.get("text"), "text_b": values.get("text_b")}
     st.session_state[CARRIED] = carried

@@ -17,7 +17,7 @@ from ..messages import shorten
 from ..trace import Trace
 from ..tracing import trace_all
 from . import models as registry
-from .page import TRAIN_COMMAND, link_warning, md_escape
+from .page import TRAIN_COMMAND, link_later, link_warning, md_escape, write_link
 from .paths import public_path, public_text
 
 
@@ -91,7 +91,7 @@ def pick_checkpoint(infos: list[CheckpointInfo], where=None) -> CheckpointInfo:
     if unknown:  # a link to a folder this server lacks: say so, rather than show another one without a word
         link_warning(f"The link's checkpoint “{md_escape(shorten(url))}” is not here (no such folder); showing "
                      f"{md_escape(names[name])} instead.", where)
-    st.query_params["ckpt"] = name
+    link_later("ckpt", name)  # with the page's sentence (``write_link``): one history entry
     st.session_state["_ckpt_in_url"] = name
     return by_name[name]
 
@@ -154,7 +154,7 @@ def pick_checkpoints(infos: list[CheckpointInfo], default: list[str], key: str =
         persist_state="session",
     )
     value = checkpoint_list_value(chosen)
-    st.query_params[CKPTS_PARAM] = value
+    link_later(CKPTS_PARAM, value)  # with the page's sentence (``write_link``): one history entry
     st.session_state["_ckpts_in_url"] = value
     return chosen
 
@@ -204,6 +204,7 @@ def load_models(infos: list[CheckpointInfo], stop_on_error: bool = True) -> dict
     for info, err in failed:
         st.error(f"Cannot load checkpoint {md_escape(info.name)}: {md_escape(public_text(err))}")
     if failed and stop_on_error:
+        write_link()  # the broken checkpoint stays in the link, as before the sentence boxes were drawn
         st.stop()
     if pending:  # after a page's first loads, the other checkpoints load in the background for the next page
         listed, _ = find_checkpoints()

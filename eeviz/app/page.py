@@ -77,9 +77,38 @@ def link_warning(message: str, where: Any = None) -> None:
 
 
 def keep_link_warnings() -> None:
-    """Before ``st.rerun()``: the link warnings this run showed are shown again by the next run (in the sidebar)."""
+    """Before ``st.rerun()``: the link warnings this run showed are shown again by the next run (in the sidebar),
+    and the link values this run picked (``link_later``) are written, since the rerun reads the link (a checkpoint
+    the link named and this server lacks was otherwise noted twice)."""
+    write_link()
     shown = st.session_state.pop(_LINK_NOTES_SHOWN, [])
     st.session_state[_LINK_NOTES_CARRIED] = list(dict.fromkeys(st.session_state.get(_LINK_NOTES_CARRIED, []) + shown))
+
+
+# What a page writes into its link goes in one message at the end of its inputs (``write_link``): Streamlit's
+# frontend pushes a browser history entry for each change of the query string, and Compare's first run after a
+# page switch wrote its checkpoints and then its sentence, so the Back button stepped through an entry without
+# the sentence (which the page then read as the default sentence) and one with Compare's checkpoints on
+# Explore's address.
+_LINK_LATER = "_eeviz_link_later"  # session key: this run's link values not written yet
+
+
+def link_later(key: str, value: str) -> None:
+    """``value`` for the link's ``key``, written with the page's next ``write_link``."""
+    st.session_state.setdefault(_LINK_LATER, {})[key] = value
+
+
+def write_link(values: dict[str, str | None] | None = None) -> None:
+    """The values ``link_later`` held and ``values`` into the link, in one change (None removes a key). A value the
+    link already holds is not written again: written in Streamlit's own encoding ("+" for a space, where a shared
+    link had "%20"), it made one more history entry showing the same view."""
+    pending = {**st.session_state.pop(_LINK_LATER, {}), **(values or {})}
+    changed = {key: value for key, value in pending.items() if value is not None and st.query_params.get(key) != value}
+    if changed:
+        st.query_params.update(changed)
+    for key, value in pending.items():
+        if value is None and key in st.query_params:
+            del st.query_params[key]
 
 
 def page_style(still_running: bool = False) -> None:

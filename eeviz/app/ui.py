@@ -31,7 +31,7 @@ from .live_chart import live_chart
 from .output import pair_boundary, show_compare_cut_notice, show_cut_notice, show_decision
 from .playback import COMPARE_HOW, playback_box
 from .reproduce import show_result_check
-from .page import EVALUATE_COMMAND, PAGE_ICON, PAGES, TRAIN_COMMAND, md_escape, setup_page
+from .page import EVALUATE_COMMAND, PAGE_ICON, PAGES, TRAIN_COMMAND, md_escape, setup_page, write_link
 from .rules import (
     all_rules_table, gold_input, method_extras, rule_controls, sampled_exits, short_title, threshold_input,
     threshold_key,
@@ -80,5 +80,6 @@ __all__ = [
     "show_result_check",
     "threshold_input",
     "threshold_key",
+    "write_link",
     "titles",
 ]
