@@ -104,13 +104,15 @@ def decisions_view(selected, models, traces, names) -> None:
                                                      "confidence": 100 * table["confidence"]}),
         hide_index=True,
         # the columns that fit the page's width at 1440 px (the last one was cut off): the folder and the depth
-        # stay in the data; "depth used" shows the exit out of the depth
-        column_order=["checkpoint", "rule", "exit layer", "depth used", "prediction", "confidence",
-                      "last layer says", "agrees"],
+        # stay in the data; "depth used" shows the exit out of the depth. The decision comes right after the
+        # checkpoint and the rule last: on a phone the table shows two columns, which were checkpoint and rule
+        column_order=["checkpoint", "exit layer", "depth used", "prediction", "confidence", "last layer says",
+                      "agrees", "rule"],
         column_config={
             # long titles are cut (hover shows them) rather than pushing the last column out; the rule column
-            # is as wide as the longest shipped rule name ("two stages (puzzlement, then window)")
-            "checkpoint": st.column_config.TextColumn("checkpoint", width="medium"),
+            # is as wide as the longest shipped rule name ("two stages (puzzlement, then window)"); the
+            # checkpoint stays in view while the table scrolls sideways (a phone)
+            "checkpoint": st.column_config.TextColumn("checkpoint", width="medium", pinned=True),
             "rule": st.column_config.TextColumn("rule", width=240),
             "exit layer": st.column_config.NumberColumn("exit", width="small"),
             "depth used": st.column_config.ProgressColumn("depth used", min_value=0.0, max_value=100.0,

@@ -397,6 +397,18 @@ def test_compare_table_rule_column_fits_every_rule_name(checkpoints_env):
     assert isinstance(width, int) and width >= 6.5 * longest
 
 
+def test_compare_table_puts_the_decision_next_to_the_checkpoint(checkpoints_env):
+    """A phone shows two of the table's columns: they were the checkpoint and its rule, and the exit, the
+    prediction and the agreement were off screen. The checkpoint now stays in view while the table scrolls."""
+    import json
+
+    at = run_app("pages/1_Compare.py")
+    proto = at.dataframe[0].proto
+    order = list(proto.column_order)
+    assert order[:2] == ["checkpoint", "exit layer"] and order[-1] == "rule"
+    assert json.loads(proto.columns)["checkpoint"].get("pinned") is True
+
+
 def test_compare_with_one_checkpoint_says_it_in_the_singular(checkpoints_env):
     at = run_app("pages/1_Compare.py", ckpts="deebert-tiny")
     assert [m.value.split(" **")[0] for m in at.success] == ["The checkpoint predicts"]  # was "All 1 checkpoints"
