@@ -256,7 +256,7 @@ def replay_all(trace: Trace, params: dict[str, dict[str, float]] | None = None) 
     where it chose none), each overridden by ``params[rule]``. Values are checked against each rule's range
     (``check_rule_params``): a ValueError names every unknown rule or parameter and every bad value."""
     from .methods import get_method
-    from .methods.base import check_rule_params
+    from .methods.base import check_rule_params, with_default_threshold
 
     method = get_method(trace.method)
     num_labels = len(trace.labels) or 1
@@ -265,11 +265,7 @@ def replay_all(trace: Trace, params: dict[str, dict[str, float]] | None = None) 
     checked = check_rule_params(method.name, method.rules, params or {}, num_labels)
     decisions = {}
     for name, rule_cls in method.rules.items():
-        spec = rule_cls.spec
-        values = dict(checked.get(name, {}))
-        if spec.param not in values and name in trace.rule_defaults:
-            chosen = trace.rule_defaults[name]
-            values[spec.param] = int(chosen) if spec.integer else float(chosen)
+        values = with_default_threshold(rule_cls, name, checked.get(name, {}), trace.rule_defaults)
         decisions[name] = replay(trace, rule_cls(trace.num_layers, **values))
     return decisions
 

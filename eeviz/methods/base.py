@@ -403,10 +403,7 @@ class ExitMethod(nn.Module):
         name = rule or self.default_rule
         if name not in self.rules:
             raise ValueError(f"method '{self.name}' has no exit rule '{name}' (has: {', '.join(self.rules)})")
-        spec = self.rules[name].spec
-        if spec.param not in params and name in self.rule_defaults:
-            value = self.rule_defaults[name]
-            params[spec.param] = int(value) if spec.integer else float(value)
+        params = with_default_threshold(self.rules[name], name, params, self.rule_defaults)
         # the checks the trace CLI's --set gets: a typo'd parameter, patience=2.5, q=nan or a seed past the
         # generator's range gave a silent truncation or a raw OverflowError deep in the rule
         params = {**params, **check_rule_params(self.name, self.rules, {name: params}, self.num_labels)[name]}
@@ -484,6 +481,17 @@ class Toy:
 
 
 # --------------------------------------------------------------------------------------------- checking user values
+def with_default_threshold(rule_cls: type[ExitRule], name: str, params: dict[str, Any],
+                           defaults: dict[str, float]) -> dict[str, Any]:
+    """``params`` with the rule's threshold taken from ``defaults`` (a checkpoint's, chosen on its dev split) where
+    ``params`` set none: what ``make_rule`` and ``replay_all`` start from."""
+    spec = rule_cls.spec
+    if spec.param in params or name not in defaults:
+        return dict(params)
+    value = defaults[name]
+    return {**params, spec.param: int(value) if spec.integer else float(value)}
+
+
 def check_rule_params(method_name: str, rules: dict[str, type[ExitRule]], params: dict[str, dict[str, Any]],
                       num_labels: int | None = None):
     """Check rule parameters a user typed (the trace CLI's ``--set``) against each rule's ``RuleSpec``.
