@@ -99,8 +99,8 @@ def link_later(key: str, value: str) -> None:
 
 
 def write_link(values: dict[str, str | None] | None = None) -> None:
-    """The values ``link_later`` held and ``values`` into the link, in one change (None removes a key). A value the
-    link already holds is not written again: written in Streamlit's own encoding ("+" for a space, where a shared
+    """The values ``link_later`` held and ``values`` into the link, in one change (None removes a key, a change of
+    its own: a sentence set back to the default, seldom). A value the link already holds is not written again: written in Streamlit's own encoding ("+" for a space, where a shared
     link had "%20"), it made one more history entry showing the same view."""
     pending = {**st.session_state.pop(_LINK_LATER, {}), **(values or {})}
     changed = {key: value for key, value in pending.items() if value is not None and st.query_params.get(key) != value}
