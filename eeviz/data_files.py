@@ -14,6 +14,7 @@ import os
 import sys
 import warnings
 
+from .inputs import visible
 from .messages import short_repr, shorten
 from .value_checks import is_number
 
@@ -132,7 +133,8 @@ def rows_and_places(path: str, raw: bytes, label_required: bool = True) -> tuple
             if not (value is None or isinstance(value, str) or is_number(value)):
                 raise ValueError(f"Data file {path!r}, {where}: {col!r} must be a string, got {short_repr(value)}.")
         text = row.get("text")
-        if text is None or not str(text).strip():
+        # invisible-only text (zero-width spaces, direction marks) reaches a model as [CLS] [SEP] alone: empty too
+        if text is None or not visible(str(text)):
             empty.append(where)
             continue
         if not has_label:

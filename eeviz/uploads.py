@@ -28,7 +28,7 @@ from .data_files import FILE_EXTENSIONS, map_onto, rows_and_places
 from .eval_result import EvalResult
 from .evaluate import evaluate_model
 from .passes import collect_signals, index_batches, predictions
-from .inputs import clean_text
+from .inputs import clean_text, visible
 from .model import TOKENIZER_LOCK, encode_texts
 from .trace import replay_signals
 
@@ -102,12 +102,13 @@ def _check_rows(what: str, rows: int) -> None:
 
 
 def _build(source: str, texts, texts_b, labels, digest: str, places=()) -> Sentences:
-    """Cleans texts as typed text is (rows left empty are dropped), cuts very long ones with a notice."""
+    """Cleans texts as typed text is (rows left empty or invisible-only are dropped: a file's were already named
+    by ``rows_and_places``), cuts very long ones with a notice."""
     rows, kept_places = [], []
     for i, text in enumerate(texts):
         text, text_b = clean_text(text), None if texts_b[i] is None else clean_text(texts_b[i])
-        if text:
-            rows.append(Example(text, None if labels is None else labels[i], text_b or None))
+        if visible(text):
+            rows.append(Example(text, None if labels is None else labels[i], text_b if text_b and visible(text_b) else None))
             kept_places.extend(places[i:i + 1])
     if not rows:
         raise UploadError(f"{source} has no sentences (every text is empty).")

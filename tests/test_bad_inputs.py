@@ -309,3 +309,19 @@ def test_an_upload_says_which_rows_it_left_out():
     sentences = read_upload("gaps.jsonl", b'{"text": "fine"}\n{"text": ""}\n{"text": "also fine"}\n')
     assert sentences.texts == ("fine", "also fine")
     assert any("1 row(s) with an empty text left out (line 2)" in n for n in sentences.notices), sentences.notices
+
+
+def test_rows_of_invisible_characters_only_are_left_out_as_empty(tmp_path):
+    """A zero-width space or a direction mark alone reaches a model as [CLS] [SEP]: such a row was scored (an
+    upload) or counted (evaluate) as a sentence, with a prediction from no text at all."""
+    from eeviz.uploads import read_pasted, read_upload
+
+    path = tmp_path / "marks.csv"
+    path.write_text("text,label\n\u200b,1\na good film,1\n\u200e \u2060,0\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"2 row\(s\) with an empty text left out \(row 1 \(line 2\), row 3"):
+        examples, _ = load_examples_file(str(path))
+    assert [e.text for e in examples] == ["a good film"]
+    sentences = read_upload("marks.csv", path.read_bytes())
+    assert sentences.texts == ("a good film",) and sentences.places == ("row 2 (line 3)",)
+    assert any("2 row(s) with an empty text left out" in n for n in sentences.notices), sentences.notices
+    assert read_pasted("fine\n\u200b\nalso fine").texts == ("fine", "also fine")
