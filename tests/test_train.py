@@ -218,6 +218,23 @@ def test_demo_preset_trains_then_evaluates(tiny_bert, reviews, tmp_path):
     assert evaluation["split"] == "test" and evaluation["num_examples"] == 6
 
 
+def test_a_preset_evaluates_every_method_at_one_batch_size(tiny_bert, reviews, tmp_path):
+    # wall speed-ups compare only at one batch size and thread count: the evaluation's, never the method's
+    # training batch size (PABEE's demo run trains at 32, the others at 128)
+    preset = PRESETS["demo"]
+    start = preset.warm_start(available_methods())
+    other = next(m for m in available_methods() if m != start)
+    trained = {start: 4, other: 2}  # training batch sizes, both unlike the evaluation's
+    for method, batch_size in trained.items():
+        flags = dict(backbone=tiny_bert, task=reviews, max_steps=2, device="cpu", batch_size=batch_size, epochs=1)
+        run_preset("demo", str(tmp_path), flags, [], methods=[method])
+    for method in trained:
+        evaluation = json.loads((tmp_path / method / "eval.json").read_text())
+        assert evaluation["batch_size"] == preset.eval_batch_size == 128
+        threads = preset.eval_cpu_threads
+        assert evaluation["device"] == f"cpu ({threads} thread{'s' if threads != 1 else ''})"
+
+
 def test_a_partial_preset_run_starts_from_the_warm_start_checkpoint(tiny_bert, reviews, tmp_path):
     # `--preset demo --method X` alone must not silently train X from the bare backbone
     preset = PRESETS["demo"]

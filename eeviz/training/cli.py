@@ -9,7 +9,7 @@ from typing import Any
 
 from ..checkpoint import CheckpointLayout
 from ..methods import available_methods
-from ..presets import get_preset
+from ..presets import Preset, get_preset
 from .args import resolve_args
 from .resume import finished_run
 from .run import train
@@ -19,12 +19,6 @@ def run_preset(name: str, out_dir: str, flags: dict[str, Any], method_arg_pairs:
                methods: list[str] | None = None) -> list[Path]:
     """Train every available method (or ``methods``) with preset ``name`` into OUT_DIR/METHOD, then evaluate each."""
     from accelerate import PartialState
-
-    from ..checkpoint import set_rule_defaults
-    from ..default_thresholds import choose_default_rule, choose_defaults
-    from ..evaluate import evaluate_checkpoint
-    from ..evaluate_cli import format_table
-    from ..methods import get_method
 
     preset = get_preset(name)
     methods = preset.training_order(list(methods or available_methods()))
@@ -46,20 +40,42 @@ def run_preset(name: str, out_dir: str, flags: dict[str, Any], method_arg_pairs:
         evaluated = args.resume and finished_run(out) is not None and layout.eval.is_file()
         train(args)
         if not evaluated and PartialState().is_main_process:
-            if preset.choose_defaults:  # default thresholds from the dev split, before the test sweep
-                dev = evaluate_checkpoint(out, split="dev", json_path=layout.dev_eval, limit=args.limit,
-                                          batch_size=args.batch_size, device=args.device, timing="none")
-                chosen = choose_defaults(dev)
-                rule = choose_default_rule(dev, get_method(method).default_rule, chosen)
-                set_rule_defaults(out, chosen, rule)
-                print(f"{method}: defaults chosen on dev: " + (", ".join(f"{k}={v:g}" for k, v in chosen.items())
-                                                                or "none (the papers' kept)")
-                      + (f"; default rule {rule}" if rule else ""))
-            result = evaluate_checkpoint(out, split=preset.eval_split, limit=args.limit, batch_size=args.batch_size,
-                                         device=args.device)
-            print(format_table(result))
+            evaluate_preset(preset, out, args, layout, method)
         outs.append(out)
     return outs
+
+
+def evaluate_preset(preset: Preset, out: Path, args, layout: CheckpointLayout, method: str) -> None:
+    """Choose a freshly trained checkpoint's defaults on dev (if the preset does), then sweep its eval split:
+    at the preset's evaluation batch size, timing repeats and CPU threads, the same for every method (not the
+    method's training batch size: wall speed-ups measured at different batch sizes do not compare)."""
+    import torch
+
+    from ..checkpoint import set_rule_defaults
+    from ..default_thresholds import choose_default_rule, choose_defaults
+    from ..evaluate import evaluate_checkpoint
+    from ..evaluate_cli import format_table
+    from ..methods import get_method
+
+    threads = torch.get_num_threads()
+    if args.device == "cpu" or (args.device == "auto" and not torch.cuda.is_available()):
+        torch.set_num_threads(preset.eval_cpu_threads)
+    try:
+        if preset.choose_defaults:  # default thresholds from the dev split, before the test sweep
+            dev = evaluate_checkpoint(out, split="dev", json_path=layout.dev_eval, limit=args.limit,
+                                      batch_size=preset.eval_batch_size, device=args.device, timing="none")
+            chosen = choose_defaults(dev)
+            rule = choose_default_rule(dev, get_method(method).default_rule, chosen)
+            set_rule_defaults(out, chosen, rule)
+            print(f"{method}: defaults chosen on dev: " + (", ".join(f"{k}={v:g}" for k, v in chosen.items())
+                                                            or "none (the papers' kept)")
+                  + (f"; default rule {rule}" if rule else ""))
+        result = evaluate_checkpoint(out, split=preset.eval_split, limit=args.limit,
+                                     batch_size=preset.eval_batch_size, device=args.device,
+                                     timing_repeats=preset.eval_timing_repeats)
+        print(format_table(result))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def build_parser(prog: str = "eeviz train") -> argparse.ArgumentParser:
