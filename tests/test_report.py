@@ -129,3 +129,87 @@ def test_a_root_where_nothing_can_be_listed_says_why(checkpoint, tmp_path, capsy
         main(["--root", str(tmp_path)])
     assert "no evaluated checkpoints" in str(refused.value) and "all 1 folders were skipped" in str(refused.value)
     assert capsys.readouterr().err.startswith("skipping no-eval: no eval.json")
+
+
+def readme_prose(root) -> str:
+    """The README's text before its table, on one line (the report wraps its paragraphs)."""
+    return " ".join((root / "README.md").read_text().split("<!-- table:start -->")[0].split())
+
+
+def test_rows_timed_at_different_batch_sizes_say_each_ones(checkpoint, task_file, tmp_path, capsys):
+    # a wall speed-up depends on the batch size: the text may not claim the first row's for every row
+    make(tmp_path, checkpoint, "a-batch-1", whole_test_eval(task_file, batch_size=1))
+    make(tmp_path, checkpoint, "b-batch-4", whole_test_eval(task_file, batch_size=4))
+    main(["--root", str(tmp_path)])
+    rows = {r["checkpoint"]: r for r in parse_table((tmp_path / "README.md").read_text())}
+    assert rows["a-batch-1"]["wall batch size"] == "1" and rows["b-batch-4"]["wall batch size"] == "4"
+    prose = readme_prose(tmp_path)
+    assert "timed at different batch sizes" in prose and "do not compare" in prose
+    assert "batch size 1" not in prose
+
+    same = tmp_path / "same"
+    same.mkdir()
+    make(same, checkpoint, "a", whole_test_eval(task_file, batch_size=4, timing_repeats=3))
+    make(same, checkpoint, "b", whole_test_eval(task_file, batch_size=4, timing_repeats=3))
+    main(["--root", str(same)])
+    assert "wall batch size" not in parse_table((same / "README.md").read_text())[0]
+    prose = readme_prose(same)
+    assert "every row was timed at batch size 4" in prose and "each batch timed 3 times, the fastest kept" in prose
+
+
+def test_the_text_says_how_defaults_were_chosen_and_what_the_best_point_is(checkpoint, task_file, tmp_path,
+                                                                            capsys):
+    from eeviz.default_thresholds import MAX_SCORE_DROP, MAX_TOP_SHARE
+
+    make(tmp_path, checkpoint, "a", whole_test_eval(task_file))
+    main(["--root", str(tmp_path)])
+    prose = readme_prose(tmp_path)
+    assert f"at most {MAX_TOP_SHARE:.0%} of the examples at one exit layer" in prose
+    assert f"at most {100 * MAX_SCORE_DROP:g} points below the full model" in prose
+    assert "the largest adaptive gain" in prose and "Adaptive gain is therefore the selection objective" in prose
+    # the best test point is named as one, in the column and in the text
+    column = next(c for c in parse_table((tmp_path / "README.md").read_text())[0] if c.startswith("layers saved"))
+    assert "best test sweep point, any rule" in column and "not an operating point chosen beforehand" in prose
+
+
+def test_a_default_rule_that_never_exits_early_has_no_adaptive_gain(checkpoint, task_file, tmp_path, capsys):
+    def with_gain(early_exit: bool) -> dict:
+        evaluation = whole_test_eval(task_file)
+        evaluation["rules"]["entropy"]["early_exit"] = early_exit
+        for point in evaluation["rules"]["entropy"]["points"]:
+            point.update(static_score=0.25, adaptive_gain=0.25, top_exit_share=0.5)
+        return evaluation
+
+    make(tmp_path, checkpoint, "a-exits", with_gain(True))
+    never = with_gain(False)
+    make(tmp_path, checkpoint, "b-never", never)
+    main(["--root", str(tmp_path)])
+    rows = {r["checkpoint"]: r for r in parse_table((tmp_path / "README.md").read_text())}
+    assert rows["a-exits"]["adaptive gain (pts)"].startswith(("+", "-"))
+    assert rows["b-never"]["adaptive gain (pts)"] == "–"
+
+
+def test_the_data_paragraph_counts_the_splits_and_says_what_the_task_is_not(task_file):
+    from eeviz.tools.report import SplitSizes
+    from eeviz.tools.report_text import data_text
+
+    sizes = SplitSizes()
+    sizes(str(task_file))
+    data = load_task(str(task_file), seed=DATA_SPLIT_SEED)
+    text = data_text([str(task_file)], sizes.splits, sizes.why_not, DATA_SPLIT_SEED)
+    assert f"{len(data.train)} / {len(data.dev)} / {len(data.test)}" in text and "Pang & Lee" not in text
+    assert "its splits do not load here" in data_text(["gone.csv"], {}, {"gone.csv": "moved"}, 0)
+
+
+@pytest.mark.slow
+def test_the_offline_task_is_counted_and_not_the_published_benchmark():
+    from eeviz.tools.report import SplitSizes
+    from eeviz.tools.report_text import data_text
+
+    sizes = SplitSizes()
+    test_size = sizes("rotten_tomatoes")
+    train, dev, test, _ = sizes.splits["rotten_tomatoes"]
+    text = " ".join(data_text(["rotten_tomatoes"], sizes.splits, sizes.why_not, DATA_SPLIT_SEED).split())
+    assert test == test_size and f"{train:,} / {dev:,} / {test:,}" in text and f"{train + dev + test:,} sentences" in text
+    assert "10,662 sentences" in text and "1,066 in the usual test split" in text
+    assert "do not compare with published Rotten Tomatoes results" in text

@@ -17,6 +17,8 @@ import argparse
 import os
 import re
 import sys
+import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +33,19 @@ from ..evaluate import DATA_SPLIT_SEED, load_eval, scores
 from ..passes import collect_signals, index_batches, make_batch, predictions
 from ..methods import get_method
 from ..trace import replay_signals
+from .report_text import data_text, explanations, wall_text
 
+# the best point of the test curve, found after the fact: its name says so, lest it be read as a setting
+# chosen beforehand (the default rule's own point is in the "rule" columns)
+NEAR_FULL_COLUMN = "layers saved within 0.5 pt (best test sweep point, any rule)"
 COLUMNS = (
     "checkpoint", "method", "settings", "dev acc (full)", "test acc (full)", "default rule",
     "test acc (rule)", "mean exit layer", "static acc (same depth)", "adaptive gain (pts)", "top exit share",
-    "layers saved within 0.5 pt", "layer speed-up", "wall speed-up",
+    NEAR_FULL_COLUMN, "layer speed-up", "wall speed-up",
 )
+BATCH_COLUMN = "wall batch size"  # added after "wall speed-up" when the rows were timed at different batch sizes
 NEAR_FULL = 0.005  # "within 0.5 point of the full model"
+WIDTH = 110  # characters per line of the prose around the table
 TABLE_START, TABLE_END = "<!-- table:start -->", "<!-- table:end -->"
 
 
@@ -109,19 +117,26 @@ def weights_problem(path: Path) -> str | None:
 
 class SplitSizes:
     """The number of test examples of each task, loaded once per task (None where the task cannot be loaded
-    here: an unknown name, a data file that moved, GLUE without its cache), with the reason kept."""
+    here: an unknown name, a data file that moved, GLUE without its cache), with the reason kept; ``splits``
+    keeps each loaded task's (train, dev, test) sizes and the share of its most common test label."""
 
     def __init__(self):
         self.sizes: dict[str, int | None] = {}
+        self.splits: dict[str, tuple[int, int, int, float]] = {}
         self.why_not: dict[str, str] = {}
 
     def __call__(self, task: str) -> int | None:
         if task not in self.sizes:
             try:
-                self.sizes[task] = len(load_task(task, seed=DATA_SPLIT_SEED).test)
+                data = load_task(task, seed=DATA_SPLIT_SEED)
             except Exception as err:  # noqa: BLE001 - any failure means "cannot check", never a crash
                 first_sentence = str(err).split(". ")[0]  # the rest lists every known task
                 self.sizes[task], self.why_not[task] = None, f"{type(err).__name__}: {first_sentence}"
+            else:
+                self.sizes[task] = len(data.test)
+                labels = Counter(e.label for e in data.test) if not data.is_regression else Counter()
+                majority = max(labels.values(), default=0) / max(1, len(data.test))
+                self.splits[task] = (len(data.train), len(data.dev), len(data.test), majority)
         return self.sizes[task]
 
 
@@ -185,14 +200,17 @@ def row_for(info, test_size: SplitSizes | None = None, notes: list[str] | None =
         "test acc (rule)": point.score,
         "mean exit layer": point.mean_exit_layer,
         "static acc (same depth)": point.static_score,
-        "adaptive gain (pts)": point.adaptive_gain,
+        # a rule that never exits early has no adaptive behaviour to measure: its "gain" is no gain
+        "adaptive gain (pts)": point.adaptive_gain if rule.early_exit else None,
         "top exit share": None if point.top_exit_share is None else f"{point.top_exit_share:.0%}",
-        "layers saved within 0.5 pt": (None if (saved := layers_saved_near_full(result)) is None else f"{saved:.0%}"),
+        NEAR_FULL_COLUMN: (None if (saved := layers_saved_near_full(result)) is None else f"{saved:.0%}"),
         "layer speed-up": point.layer_speedup,
         "wall speed-up": point.wall_speedup,
+        BATCH_COLUMN: result.batch_size,
+        "task": result.task,
         "split": result.split,
-        "batch_size": result.batch_size,
         "device": result.device,
+        "timing_repeats": result.timing_repeats,
     }
 
 
@@ -204,11 +222,21 @@ def fmt(value, pct: bool = False, signed: bool = False) -> str:
     return str(value)
 
 
+def table_columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """``COLUMNS``, with each row's batch size after its wall speed-up when the rows were timed at different
+    batch sizes (one batch size for all is said once, in the text)."""
+    if len({row[BATCH_COLUMN] for row in rows}) <= 1:
+        return COLUMNS
+    at = COLUMNS.index("wall speed-up") + 1
+    return COLUMNS[:at] + (BATCH_COLUMN,) + COLUMNS[at:]
+
+
 def render_table(rows: list[dict[str, Any]]) -> str:
     pct = {"dev acc (full)", "test acc (full)", "test acc (rule)", "static acc (same depth)"}
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    columns = table_columns(rows)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        lines.append("| " + " | ".join(fmt(row[c], c in pct, c == "adaptive gain (pts)") for c in COLUMNS) + " |")
+        lines.append("| " + " | ".join(fmt(row[c], c in pct, c == "adaptive gain (pts)") for c in columns) + " |")
     return "\n".join(lines)
 
 
@@ -232,12 +260,13 @@ def folder_problems(root: Path, problems: list[str], listed: set[str]) -> dict[s
     return left_out
 
 
-def listed_rows(root: Path) -> tuple[list[dict[str, Any]], dict[str, str], list[str]]:
+def listed_rows(root: Path, test_size: SplitSizes | None = None
+                ) -> tuple[list[dict[str, Any]], dict[str, str], list[str]]:
     """(table rows, folder name -> why it has no row, notes) for the checkpoint folders under ``root``."""
     infos, problems = find_checkpoints(root)
     skipped = folder_problems(root, problems, {info.name for info in infos})
     notes = [p for p in problems if p not in skipped.values()]  # e.g. a broken metrics.json: the row stays
-    rows, test_size = [], SplitSizes()
+    rows, test_size = [], test_size or SplitSizes()
     for info in infos:
         layout = CheckpointLayout(info.path)
         if (problem := weights_problem(layout.weights)) is not None:
@@ -265,7 +294,8 @@ def write_readme(root: Path, intro: str = "") -> Path:
     if CheckpointLayout(root).config.is_file():
         raise SystemExit(f"error: '{root}' is a checkpoint itself; the report tables the checkpoints of a "
                          f"folder: pass its parent folder (--root {root.resolve().parent})")
-    rows, skipped, notes = listed_rows(root)
+    sizes = SplitSizes()
+    rows, skipped, notes = listed_rows(root, sizes)
     for name, reason in skipped.items():
         print(f"skipping {name}: {reason}", file=sys.stderr)
     for note in notes:
@@ -273,27 +303,26 @@ def write_readme(root: Path, intro: str = "") -> Path:
     if not rows:
         why = f"all {len(skipped)} folders were skipped (reasons above)" if skipped else "it holds no folders"
         raise SystemExit(f"error: no evaluated checkpoints under '{root}': {why}")
-    devices = sorted({r["device"] for r in rows})
+    tasks = [r["task"] for r in rows]
+    for task in tasks:
+        sizes(task)
+    wall = wall_text({r["checkpoint"]: r[BATCH_COLUMN] for r in rows},
+                     {r["checkpoint"]: r["timing_repeats"] for r in rows}, sorted({r["device"] for r in rows}),
+                     BATCH_COLUMN)
+    prose = explanations(NEAR_FULL_COLUMN, wall)
+    paragraphs = "\n\n".join(textwrap.fill(p, WIDTH, break_long_words=False, break_on_hyphens=False)
+                             for p in [data_text(tasks, sizes.splits, sizes.why_not, DATA_SPLIT_SEED), *prose])
     text = f"""# Shipped checkpoints
 
 Every method trained on the offline default: the `minilm` backbone (all-MiniLM-L6-v2, 6 layers) and the
-`rotten_tomatoes` task (seeded split {DATA_SPLIT_SEED}: test = {rows[0]['split']} split). Reproduce them all with
+`rotten_tomatoes` task; every score below is on the test split. Reproduce them all with
 
 ```bash
 eeviz train --preset demo --out-dir checkpoints --overwrite
 eeviz report --root checkpoints
 ```
 {intro}
-Accuracies are in percent. "full" is the last layer (no early exit); "rule" is the method's default exit rule
-at its default threshold (chosen on the dev split where the checkpoint's config has `rule_defaults`). "static
-acc (same depth)" is the accuracy of cutting every example at the rule's mean exit layer (per-layer accuracies
-interpolated); "adaptive gain" is the rule's accuracy minus it, in points: what exiting per example buys over
-a fixed depth. "top exit share" is the share of test examples at the most common exit layer (near 100%: the
-exit hardly depends on the input). "layers saved within 0.5 pt" is the largest saving of any sweep point that
-stays within 0.5 point of the full model. Layer speed-up = 6 / mean exit layer. Wall speed-up = time of a full pass through
-all layers / time of true early exit with that rule, on the same test batches (batch size
-{rows[0]['batch_size']}: rows leave the batch as they exit, so a batch runs until its last row exits), measured
-on {', '.join(devices)}. Per-threshold sweeps are in each folder's `eval.json` (the app's Dataset page).
+{paragraphs}
 
 {TABLE_START}
 {render_table(rows)}
