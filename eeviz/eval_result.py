@@ -120,6 +120,8 @@ class EvalResult:
     precision: str = "fp32"
     timing: str = "default"
     default_rule: str | None = None  # the checkpoint's default exit rule; None in older files
+    # runs per timed batch, the fastest kept (``--timing-repeats``); None in files written before it was kept
+    timing_repeats: int | None = None
 
     # ------------------------------------------------------------------ derived
     @property
@@ -187,6 +189,11 @@ class EvalResult:
         for key in ("precision", "timing"):
             if key in extra and not isinstance(extra[key], str):
                 fail(f"'{key}' should be str, got {type(extra[key]).__name__}")
+        if "timing_repeats" in data and data["timing_repeats"] is not None:
+            repeats = data["timing_repeats"]
+            if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+                fail(f"'timing_repeats' should be a whole number from 1, got {repeats!r}")
+            extra["timing_repeats"] = repeats
         if extra.get("default_rule") is not None and not isinstance(extra["default_rule"], str):
             fail(f"'default_rule' should be str or null, got {type(extra['default_rule']).__name__}")
         if extra.get("default_rule") is not None and extra["default_rule"] not in rules:

@@ -55,6 +55,7 @@ from .methods.base import ExitRule
 from .metrics import compute_metrics
 from .passes import collect_signals, index_batches, make_batch, predictions, time_points
 from .precision import DEFAULT_INFERENCE_PRECISION, inference_precision
+from .example_keys import example_keys
 from .trace import replay_signals
 
 # Splits are a function of this seed only (not of the training seed), so training, early stopping and
@@ -137,7 +138,6 @@ def evaluate_model(
     split: str,
     batch_size: int = 32,
     max_examples: int = MAX_EXAMPLES,
-    seed: int = 0,
     timing_repeats: int = 1,
     timing: str = "default",
     precision: str = DEFAULT_INFERENCE_PRECISION,
@@ -159,6 +159,8 @@ def evaluate_model(
                for idx in index_batches(len(examples), batch_size)]
     golds = np.array([e.label for e in examples], dtype=np.float64 if regression else np.int64)
     signals = collect_signals(model, batches, precision, progress)
+    # each example's key: a random rule's draws follow its seed and the example, not the example's row
+    keys = [key for batch in batches for key in (example_keys(batch) or [])] or None
 
     layer_preds = [predictions(signals["probs"][i]) for i in range(num_layers)]
     per_layer = []
@@ -177,9 +179,7 @@ def evaluate_model(
         values = sweep_values(spec, rule_cls.sweep_for(num_layers), default)
         points = []
         for value in values:
-            if spec.stochastic:
-                torch.manual_seed(seed)
-            exit_layer, probs, _ = replay_signals(signals, model.make_rule(name, **{spec.param: value}))
+            exit_layer, probs, _ = replay_signals(signals, model.make_rule(name, **{spec.param: value}), keys)
             preds = predictions(probs)
             points.append(sweep_point(value, exit_layer, preds, golds, cfg.metric, layer_scores, stored))
             if value == default:
@@ -193,7 +193,6 @@ def evaluate_model(
 
     full_s = None
     if timing != "none":
-        torch.manual_seed(seed)
         full_s, rule_s = time_points(model, batches, timed_rules, timing_repeats, precision)
         for (name, value), seconds in rule_s.items():
             for point in rules_out[name].points:
@@ -219,6 +218,7 @@ def evaluate_model(
         precision=precision,
         timing=timing,
         default_rule=model.method.default_rule,
+        timing_repeats=timing_repeats if timing != "none" else None,
     )
 
 
@@ -283,7 +283,6 @@ def evaluate_checkpoint(
     limit: int | None = None,
     batch_size: int = 32,
     device: str = "auto",
-    seed: int = 0,
     timing_repeats: int = 1,
     timing: str = "default",
     precision: str = DEFAULT_INFERENCE_PRECISION,
@@ -300,7 +299,7 @@ def evaluate_checkpoint(
     if write:
         check_writable(out)  # before the sweep, which can take minutes
     examples, task_name, split_name = load_eval_examples(model, data, task, split, limit)
-    result = evaluate_model(model, examples, task=task_name, split=split_name, batch_size=batch_size, seed=seed,
+    result = evaluate_model(model, examples, task=task_name, split=split_name, batch_size=batch_size,
                             timing_repeats=timing_repeats, timing=timing, precision=precision)
     if write:
         write_atomically(out, result.to_json())

@@ -20,7 +20,8 @@ from .backbone import BackboneRunner
 from .config import ModelConfig, dataclass_from_dict
 from .inputs import check_inputs, without_surrogates
 from .methods import ExitRule, get_method
-from .methods.base import Signals, check_rule_params, class_probs, slice_state
+from .example_keys import example_keys
+from .methods.base import Signals, check_rule_params, class_probs, slice_state, start_rule
 from .trace import Trace
 
 
@@ -260,7 +261,7 @@ class EarlyExitModel(nn.Module):
         lengths = row_lengths(batch["attention_mask"]) if trim_padding and n > 1 else None
         alive = list(range(n))  # the batch row of each row still running
         mstate = self.method.init_state(n, device)
-        rstate = rule.start(n, device)
+        rstate = start_rule(rule, n, device, lambda: example_keys(batch))
         exits: list[tuple[list[int], torch.Tensor, int]] = []  # (batch rows, their probs, layer) per exit
         for i in range(1, self.num_layers + 1):
             hidden, _ = self.runner.layer(i - 1, hidden, mask)
@@ -326,6 +327,7 @@ class EarlyExitModel(nn.Module):
             attentions=att_np,
             checkpoint=getattr(self, "checkpoint_path", ""),
             rule_defaults=dict(self.method.rule_defaults),
+            input_key=example_keys(batch)[0],
         )
 
 

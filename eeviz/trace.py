@@ -11,13 +11,13 @@ import json
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from .attention import attention_rollout, cumulative_cls_attention
-from .methods.base import ExitRule, State, class_probs
+from .methods.base import ExitRule, State, class_probs, start_rule
 
 
 @dataclass
@@ -37,6 +37,9 @@ class Trace:
     # the checkpoint's own thresholds (rule -> value, chosen on its dev split; ``ModelConfig.rule_defaults``):
     # ``replay_all`` starts from them, as the app and evaluation do, not from the papers'
     rule_defaults: dict[str, float] = field(default_factory=dict)
+    # a number fixed by the example's tokens (``eeviz.example_keys``): a random rule's draws follow it, so this
+    # sentence gets the draws it gets in any batch (None: a trace without tokens to key, e.g. the Learn toy)
+    input_key: int | None = None
 
     # ------------------------------------------------------------------ derived per-layer quantities
     @property
@@ -119,6 +122,7 @@ class Trace:
             "gold": self.gold,
             "checkpoint": self.checkpoint,
             "rule_defaults": dict(self.rule_defaults),
+            "input_key": None if self.input_key is None else str(self.input_key),  # 64 bits: a string survives JSON readers
             "logits": self.logits.tolist(),
             "probs": self.probs.tolist(),
             "preds": self.preds.tolist(),
@@ -144,6 +148,7 @@ class Trace:
             gold=data.get("gold"),
             checkpoint=data.get("checkpoint", ""),
             rule_defaults=dict(data.get("rule_defaults") or {}),  # traces written before they kept them: none
+            input_key=None if data.get("input_key") is None else int(data["input_key"]),
             logits=np.asarray(data["logits"], dtype=np.float32),
             signals={k: np.asarray(v) for k, v in data.get("signals", {}).items()},
             attentions=None if att is None else np.asarray(att, dtype=np.float32),
@@ -197,7 +202,7 @@ class Decision:
 
 
 def replay_signals(
-    signals: dict[str, torch.Tensor], rule: ExitRule
+    signals: dict[str, torch.Tensor], rule: ExitRule, keys: Sequence[int] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Replay ``rule`` over cached per-layer signals of a batch: the one replay loop (a trace is a batch of one).
 
@@ -207,6 +212,7 @@ def replay_signals(
     Args:
         signals: Stacked per-layer signals, each (L, B, ...), with ``logits`` and ``probs``.
         rule: A fresh exit rule (its state starts here).
+        keys: The rows' example keys (``eeviz.example_keys``), for a rule that draws random numbers.
 
     Returns:
         (exit_layer, probs, info): the 1-based exit layer (B,) long; the probabilities the rule reports at
@@ -215,7 +221,7 @@ def replay_signals(
     """
     num_layers, size = signals["logits"].shape[:2]
     device = signals["logits"].device
-    state: State = rule.start(size, device)
+    state: State = start_rule(rule, size, device, keys)
     exit_layer = torch.zeros(size, dtype=torch.long, device=device)
     exit_probs: torch.Tensor | None = None
     info: dict[str, list[torch.Tensor]] = {}
@@ -237,7 +243,8 @@ def replay_signals(
 
 def replay(trace: Trace, rule: ExitRule) -> Decision:
     """Run ``rule`` over a full trace, layer by layer, exactly as true early exit does."""
-    exit_layer, probs, info = replay_signals(trace.stacked_signals(), rule)
+    keys = None if trace.input_key is None else [trace.input_key]
+    exit_layer, probs, info = replay_signals(trace.stacked_signals(), rule, keys)
     exit_probs = probs[0].double().numpy()
     pred: int | float = float(exit_probs[0]) if trace.is_regression else int(np.argmax(exit_probs))
     return Decision(

@@ -27,6 +27,7 @@ from .data import Example, cut_long_texts
 from .data_files import FILE_EXTENSIONS, map_onto, rows_and_places
 from .eval_result import EvalResult
 from .evaluate import evaluate_model
+from .example_keys import example_keys
 from .passes import collect_signals, index_batches, predictions
 from .inputs import clean_text, visible
 from .model import TOKENIZER_LOCK, encode_texts
@@ -243,13 +244,13 @@ def long_rows(model, examples: list[Example]) -> list[int]:
 
 
 @torch.inference_mode()
-def run_checkpoint(model, examples: list[Example], source: str = PASTED, progress: Progress | None = None,
-                   seed: int = 0) -> SentenceExits:
+def run_checkpoint(model, examples: list[Example], source: str = PASTED,
+                   progress: Progress | None = None) -> SentenceExits:
     """Each example through ``model`` (all layers once, batched) and its default rule replayed over that.
 
     ``progress(batches done, batches in all)`` follows the network pass. Labelled examples (every label set)
-    also get the whole evaluation sweep, untimed: rules that draw random numbers are seeded with ``seed``
-    as ``evaluate_model`` seeds them.
+    also get the whole evaluation sweep, untimed. A rule that draws random numbers gives each sentence the draws
+    its seed and the sentence's tokens give it (``eeviz.example_keys``), as in Explore and ``evaluate_model``.
     """
     if not examples:
         raise UploadError("no sentences to run")
@@ -264,7 +265,7 @@ def run_checkpoint(model, examples: list[Example], source: str = PASTED, progres
                   labels=list(model.cfg.labels), cut_rows=long_rows(model, examples))
     if labelled:
         ev = evaluate_model(model, examples, task=source, split=SPLIT_NAME, batch_size=BATCH_SIZE,
-                            max_examples=len(examples), seed=seed, timing="none", progress=progress)
+                            max_examples=len(examples), timing="none", progress=progress)
         exits = [record.exit[rule] for record in ev.examples]
         return SentenceExits(exit_layers=[int(e["layer"]) for e in exits], preds=[e["pred"] for e in exits],
                              correct=[bool(e["correct"]) for e in exits], evaluation=ev, **common)
@@ -274,9 +275,8 @@ def run_checkpoint(model, examples: list[Example], source: str = PASTED, progres
         for idx in index_batches(len(examples), BATCH_SIZE)
     ]
     signals = collect_signals(model, batches, progress=progress)
-    if spec.stochastic:
-        torch.manual_seed(seed)
-    exit_layer, probs, _ = replay_signals(signals, model.make_rule(rule, **{spec.param: threshold}))
+    keys = [key for batch in batches for key in example_keys(batch)]
+    exit_layer, probs, _ = replay_signals(signals, model.make_rule(rule, **{spec.param: threshold}), keys)
     preds = predictions(probs)
     regression = model.cfg.is_regression
     return SentenceExits(exit_layers=[int(v) for v in exit_layer.tolist()],

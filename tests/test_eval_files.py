@@ -52,6 +52,7 @@ BAD_FILES = [
     ("exit layer 9", lambda d: d["examples"][0]["exit"]["ordered"].update(layer=9), "exit 'ordered' layer is 9"),
     ("text number", lambda d: d["examples"][0].update(text=123), "example 0 text should be str"),
     ("labels numbers", lambda d: d.update(labels=[0, 1]), "labels should be class names"),
+    ("timing repeats 0", lambda d: d.update(timing_repeats=0), "'timing_repeats' should be a whole number from 1"),
 ]
 
 

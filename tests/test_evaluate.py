@@ -22,7 +22,7 @@ TEXTS = ["the movie is good", "bad plot and awful acting", "not very funny", "gr
 
 SCHEMA_KEYS = {"checkpoint", "method", "task", "split", "metric", "num_layers", "num_examples", "labels",
                "batch_size", "device", "full_model", "per_layer", "rules", "examples", "precision", "timing",
-               "default_rule"}
+               "default_rule", "timing_repeats"}
 POINT_KEYS = {"threshold", "score", "metrics", "mean_exit_layer", "layer_speedup", "wall_speedup", "histogram",
               "static_score", "adaptive_gain", "top_exit_share", "exit_layers"}
 
@@ -137,6 +137,7 @@ def test_evaluate_checkpoint_schema_and_sweeps(tiny_bert, tmp_path, eval_data, m
     assert set(result) == SCHEMA_KEYS
     num_layers, n = result["num_layers"], len(gold)
     assert (result["method"], result["split"], result["num_examples"], result["batch_size"]) == (method, "file", n, 5)
+    assert result["timing_repeats"] == 1  # recorded: "fastest of N timings" must be checkable
     assert [p["layer"] for p in result["per_layer"]] == list(range(1, num_layers + 1))
     assert result["full_model"]["score"] == result["per_layer"][-1]["score"]
     assert set(result["rules"]) == set(get_method(method).rules)
@@ -290,7 +291,7 @@ def test_timing_none_measures_nothing(tiny_bert, tmp_path, eval_data):
     data, _ = eval_data
     save_checkpoint(random_model(tiny_bert, "pabee"), tmp_path / "ck")
     result = evaluate_checkpoint(tmp_path / "ck", data=data, batch_size=5, device="cpu", timing="none")
-    assert result.full_model.time_s is None and result.timing == "none"
+    assert result.full_model.time_s is None and result.timing == "none" and result.timing_repeats is None
     assert all(p.wall_speedup is None for r in result.rules.values() for p in r.points)
     assert load_eval(tmp_path / "ck").to_dict() == result.to_dict()
 

@@ -16,6 +16,7 @@ def test_trace_json_round_trip_and_replay(tiny_bert):
     np.testing.assert_allclose(back.logits, tr.logits)
     np.testing.assert_allclose(back.attentions, tr.attentions)
     assert back.tokens == tr.tokens and "<" in "".join(back.tokens)
+    assert back.input_key == tr.input_key is not None  # a random rule's draws follow it: it survives JSON
     assert replay_all(back)["entropy"].exit_layer == replay_all(tr)["entropy"].exit_layer
     np.testing.assert_allclose(tr.probs.sum(-1), 1.0, rtol=1e-6)
     assert tr.attentions.shape == (3, 4, len(tr.tokens), len(tr.tokens))

@@ -142,6 +142,9 @@ class ExitRule:
         return self.params[self.spec.param]
 
     def start(self, batch_size: int, device: torch.device) -> State:
+        """The rule's state for a batch, before layer 1. A stochastic rule (``RuleSpec.stochastic``) also takes
+        ``keys``: one number per row fixed by the example's tokens (``eeviz.example_keys``), so that an example
+        gets the same draws in any batch; callers pass it through ``start_rule``."""
         return {}
 
     def step(self, state: State, i: int, sig: Signals) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -175,6 +178,15 @@ class ExitRule:
         fired, sign = compare(value, threshold, spec.side)
         text = f"{name_of(key)} {format_number(value, threshold)} {sign} {spec.symbol or spec.label} = {threshold:g}"
         return verdict(text, stop, fired, i >= self.num_layers)
+
+
+def start_rule(rule: ExitRule, batch_size: int, device: torch.device, keys=None) -> State:
+    """``rule.start``, with the rows' example keys for a rule that draws random numbers; deterministic rules keep
+    the two-argument ``start``. ``keys``: the keys, or a function that gives them, called only for a random rule
+    (true early exit is timed: its deterministic rules do not pay for hashing tokens)."""
+    if getattr(getattr(rule, "spec", None), "stochastic", False):  # duck-typed rules without a spec: deterministic
+        return rule.start(batch_size, device, keys=keys() if callable(keys) else keys)
+    return rule.start(batch_size, device)
 
 
 # --------------------------------------------------------------------------------------------- figures

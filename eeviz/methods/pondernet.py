@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from .base import ExitMethod, ExitRule, MethodArgs, PresetSettings, RuleSpec, Signals, State, TrainDefaults
 from .base import FigureInputs, Knob, Lesson, PanelSpec, Paper, Toy, format_number, verdict
+from ..example_keys import row_generators
 
 KL_DIRECTIONS = ("posterior_prior", "prior_posterior")
 
@@ -142,15 +143,16 @@ def expected_depth(halt_probs) -> torch.Tensor:
     return (layers.view(shape) * halt_probs).sum(0)
 
 
-def sample_exit_layers(lambdas, n: int, seed: int = 0) -> np.ndarray:
+def sample_exit_layers(lambdas, n: int, seed: int = 0, key: int | None = None) -> np.ndarray:
     """Draw ``n`` exit layers (1..L) of the sampling criterion from one example's λ_1..λ_L.
 
-    Uses the same draws as ``SamplingRule`` with the same seed (a (n, L) block of uniforms u; exit at the first
-    layer with u_i < λ_i, else at L), so ``n=1`` reproduces the rule's decision and large ``n`` shows its
-    spread, which follows ``halting_distribution(lambdas)``.
+    Uses the same draws as ``SamplingRule`` with the same seed for the example of ``key`` (its
+    ``eeviz.example_keys`` key; None: a row without one, at position 0): an (n, L) block of uniforms u from that
+    example's generator, exit at the first layer with u_i < λ_i, else at L. So ``n=1`` reproduces the rule's
+    decision and large ``n`` shows its spread, which follows ``halting_distribution(lambdas)``.
     """
     lam = torch.as_tensor(np.asarray(lambdas), dtype=torch.float32)
-    generator = torch.Generator().manual_seed(int(seed))
+    (generator,) = row_generators(int(seed), 1, None if key is None else [key])
     uniform = torch.rand(n, lam.shape[0], generator=generator)
     fires = uniform < lam
     fires[:, -1] = True
@@ -196,9 +198,10 @@ class QExitRule(ExitRule):
 class SamplingRule(ExitRule):
     """PonderNet's criterion: stop at layer i when a Bernoulli(λ_i) draw fires.
 
-    The uniforms u of every layer are drawn at ``start`` from a generator seeded with ``seed``, one row per
-    example, and layer i fires when u_i < λ_i. A row's draws do not depend on when the others exit, but they
-    do depend on its position in the batch: batching changes which draws an example gets, not their law.
+    The uniforms u of every layer are drawn at ``start``, each row's from a generator seeded with ``seed`` and
+    the example's key (``eeviz.example_keys``: a digest of its tokens), and layer i fires when u_i < λ_i. So an
+    example's draws depend on the seed and the example only: not on its batch, its row, or when the others exit;
+    Explore, the Dataset page, an upload and true early exit agree on its exit.
     """
 
     spec = RuleSpec(
@@ -220,11 +223,11 @@ class SamplingRule(ExitRule):
         state_range=(0.0, 1.05),
     )
 
-    def start(self, batch_size: int, device: torch.device) -> State:
-        # drawn on the CPU whatever the device: a seed gives the same draws, so the same exits, on CUDA as in
-        # the app's replay (CUDA generators produce other numbers from the same seed)
-        generator = torch.Generator(device="cpu").manual_seed(int(self.threshold))
-        return {"uniform": torch.rand(batch_size, self.num_layers, generator=generator).to(device)}
+    def start(self, batch_size: int, device: torch.device, keys=None) -> State:
+        generators = row_generators(int(self.threshold), batch_size, keys)  # CPU generators, whatever the device
+        uniform = torch.stack([torch.rand(self.num_layers, generator=g) for g in generators]) if generators else \
+            torch.zeros(0, self.num_layers)
+        return {"uniform": uniform.to(device)}
 
     def step(self, state: State, i: int, sig: Signals):
         lam = sig["lambda"].float()
@@ -492,7 +495,8 @@ class PonderNetMethod(ExitMethod):
     def lr_overrides(self) -> dict[str, float]:
         if self.args.lambda_lr is None:
             return {}
-        return {"method.lambda_head.": float(self.args.lambda_lr)}
+        # the layer-position embedding is part of the λ head's input (PALBERT): it learns at the head's rate
+        return {"method.lambda_head.": float(self.args.lambda_lr), "method.layer_position": float(self.args.lambda_lr)}
 
 
 METHOD = PonderNetMethod
