@@ -80,7 +80,8 @@ def test_scores_are_percent_and_the_static_baseline_is_drawn():
     assert fig.layout.yaxis.title.text == "Accuracy (%)"
     by_name = {t.name: t for t in fig.data if t.name != ds.DEFAULT_NAME}
     static = by_name[ds.STATIC_NAME]  # cut every example at layer l: L / l against the per-layer score
-    assert list(static.x) == [3.0, 1.5, 1.0] and np.allclose(static.y, [100 / 3, 200 / 3, 200 / 3])
+    marked = [(x, y) for x, y, size in zip(static.x, static.y, static.marker.size) if size > 0]
+    assert np.allclose(marked, [(3.0, 100 / 3), (1.5, 200 / 3), (1.0, 200 / 3)])
     ordered = by_name["ordered"]
     assert ordered.mode == "lines+markers"  # thresholds are ordered: a curve
     assert np.allclose(ordered.x, [1.0, 1.8, 3.0])  # sorted by speed-up (mean exits 3, 5/3 and 1)
@@ -90,6 +91,28 @@ def test_scores_are_percent_and_the_static_baseline_is_drawn():
     defaults = [t for t in fig.data if t.name == ds.DEFAULT_NAME]  # each rule's default point is ringed
     assert sorted(float(t.y[0]) for t in defaults) == pytest.approx([100 / 3, 100.0])
     assert "%" in ordered.hovertemplate and "%{y:.1f}" in ordered.hovertemplate
+
+
+def test_the_static_baseline_is_drawn_as_the_adaptive_gain_measures_it():
+    # adaptive gain subtracts the per-layer scores interpolated linearly in *depth*; on the log speed-up axis
+    # (L / depth) that is a curve, which straight segments between the layers (L / l) did not draw
+    from eeviz.eval_result import static_score
+
+    result = ev()
+    scores = [p.score for p in result.per_layer]
+    static = next(t for t in ds.tradeoff_panels({"x": result}, {})["x"].data if t.name == ds.STATIC_NAME)
+    depths = result.num_layers / np.asarray(static.x)
+    assert len(depths) == ds.STATIC_SAMPLES_PER_LAYER * (result.num_layers - 1) + 1
+    assert np.allclose(np.diff(depths), 1 / ds.STATIC_SAMPLES_PER_LAYER)  # from layer 1 to L, evenly in depth
+    assert np.allclose(static.y, [100 * static_score(scores, d) for d in depths])
+    # the default point's static score lies on the drawn line, between two samples a twentieth of a layer apart
+    default = result.rules["ordered"].default_point
+    k = np.searchsorted(depths, default.mean_exit_layer)
+    assert depths[k] - depths[k - 1] <= 1 / ds.STATIC_SAMPLES_PER_LAYER + 1e-9
+    drawn = np.interp(default.mean_exit_layer, depths, static.y)
+    assert drawn == pytest.approx(100 * static_score(scores, default.mean_exit_layer))
+    # hover names whole layers as layers, the depths between as interpolated
+    assert static.customdata[0] == "every example cut at layer 1" and "interpolated" in static.customdata[1]
 
 
 def test_random_rules_are_a_cluster_of_markers_not_a_line():
@@ -257,6 +280,25 @@ def test_show_results_table_follows_the_threshold_slider(tmp_path):
     assert at.dataframe[-1].value["exit layer"].tolist() == [3, 1, 3]
 
 
+def test_a_rule_that_never_exits_early_has_no_adaptive_gain_on_the_page(tmp_path):
+    data = eval_dict()
+    for sweep in data["rules"].values():
+        for p in sweep["points"]:
+            p.update(static_score=0.5, adaptive_gain=2.5, top_exit_share=1.0)  # gain in points
+    at = run_views(tmp_path, data)
+    gain = lambda: next(m.value for m in at.metric if m.label == "Adaptive gain")  # noqa: E731
+    assert gain() == "+2.5 pts"
+    at.selectbox(key="up_rule_x").set_value("reference").run()  # runs every layer: no gain to speak of
+    assert gain() == "—"
+
+
+def test_the_speed_choice_names_the_layer_speed_up_as_one(tmp_path):
+    # L / mean exit layer is a speed-up; "layers saved" is PABEE's 1 - mean exit / L
+    control = run_views(tmp_path, eval_dict()).segmented_control(key="up_speed")
+    labels = [option.content for option in control.proto.options] if control.proto.options else control.options
+    assert "layer speed-up (L / mean exit layer)" in labels and not any("layers saved" in o for o in labels)
+
+
 def test_show_results_without_examples_or_timings(tmp_path):
     pytest.importorskip("streamlit")
     data = eval_dict()
@@ -292,6 +334,17 @@ def test_the_summary_leaves_out_wall_clock_speed_up_when_nothing_was_timed():
     data["rules"]["ordered"]["default"] = 0.9  # a timed point
     timed = ds.summary_table({"x": EvalResult.from_dict(data)}, {"x": "Model X"})
     assert timed["wall-clock speed-up"].tolist() == [2.5]
+    assert ds.WALL_BATCH not in untimed.columns
+
+
+def test_the_summary_says_the_batch_size_each_wall_speed_up_was_timed_at():
+    timed, untimed = eval_dict(), eval_dict()
+    timed.update(batch_size=128)
+    timed["rules"]["ordered"]["default"] = 0.9  # a timed point
+    table = ds.summary_table({"a": EvalResult.from_dict(timed), "b": EvalResult.from_dict(untimed)})
+    columns = list(table.columns)
+    assert columns.index(ds.WALL_BATCH) == columns.index("wall-clock speed-up") + 1
+    assert table[ds.WALL_BATCH].iloc[0] == 128 and np.isnan(table[ds.WALL_BATCH].iloc[1])  # b's was not timed
 
 
 def test_thresholds_are_named_by_their_symbol_not_their_code_name():

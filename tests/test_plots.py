@@ -398,7 +398,8 @@ def test_tradeoff_panels_layer_and_wall_speedups():
     assert list(curve.x) == [1.0, 2.0, 3.0] and list(curve.y) == [75.0, 75.0, 50.0]  # by speed-up, in percent
     assert list(default.x) == [2.0] and list(default.y) == [75.0]
     assert list(full.x) == [1.0] and list(full.y) == [75.0]
-    assert list(static.x) == [3.0, 1.5, 1.0] and list(static.y) == [50.0, 50.0, 75.0]  # L / l
+    marked = [(x, y) for x, y, size in zip(static.x, static.y, static.marker.size) if size > 0]  # whole layers
+    assert marked == [(3.0, 50.0), (1.5, 50.0), (1.0, 75.0)]  # L / l
     wall = plots.tradeoff_panels({"x": EvalResult.from_dict(eval_dict())}, {}, "wall")["x"]
     assert [d.name for d in wall.data] == ["entropy", "full model (all layers)"]  # the default was not timed
     assert list(wall.data[0].x) == [1.0, 2.5] and wall.data[0].mode == "markers"  # measured points only

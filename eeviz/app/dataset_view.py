@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from .. import plots
-from ..eval_result import EvalResult
+from ..eval_result import EvalResult, RuleSweep
 from ..plots import dataset as ds
 from .live_chart import live_chart
 from .page import md_escape
@@ -23,6 +23,8 @@ SUMMARY_FORMAT = {
     "mean exit layer": st.column_config.NumberColumn(format="%.2f"),
     "layer speed-up": st.column_config.NumberColumn(format="%.2f×"),
     "wall-clock speed-up": st.column_config.NumberColumn(format="%.2f×"),
+    ds.WALL_BATCH: st.column_config.NumberColumn(
+        format="%d", help="rows per batch when the wall-clock speed-up was timed: it depends on the batch size"),
     # wide enough for "learning to exit (threshold = 0.075)", whose automatic width cut it at "0.07…"
     "default rule": st.column_config.TextColumn(width=330),
 }
@@ -61,7 +63,7 @@ def show_tradeoff(evals: dict[str, EvalResult], titles: dict[str, str], key_pref
     if measured:
         speed = st.segmented_control(
             "Speed-up", ["layer", "wall"], default="layer", key=f"{key_prefix}_speed", required=True,
-            format_func={"layer": "layers saved (L / mean exit layer)", "wall": "wall clock (measured)"}.get,
+            format_func={"layer": "layer speed-up (L / mean exit layer)", "wall": "wall clock (measured)"}.get,
         )
     st.caption(
         "One panel per checkpoint, on the same axes. Coloured: each exit rule over its thresholds (up and right "
@@ -112,7 +114,7 @@ def show_one(evals: dict[str, EvalResult], titles: dict[str, str], key_prefix: s
               f"{points[0].mean_exit_layer:.2f} at the left end to {points[-1].mean_exit_layer:.2f} at the right."),
     )
     point = points[k]
-    show_point_metrics(ev, point)
+    show_point_metrics(ev, sweep, point)
     live_chart(  # the sweep slider redraws it in place
         ds.exit_histogram_figure(point, ev.num_layers, ds.histogram_title(ev, rule, point)),
         key=f"{key_prefix}_histogram",
@@ -120,7 +122,7 @@ def show_one(evals: dict[str, EvalResult], titles: dict[str, str], key_prefix: s
     show_examples(ev, name, rule, point, key_prefix)
 
 
-def show_point_metrics(ev: EvalResult, point) -> None:
+def show_point_metrics(ev: EvalResult, sweep: RuleSweep, point) -> None:
     cols = st.columns(3)
     full = ev.full_model.score
     cols[0].metric(ds.score_title(ev.metric), f"{ds.percent(point.score):.1f}",
@@ -130,8 +132,11 @@ def show_point_metrics(ev: EvalResult, point) -> None:
     cols = st.columns(3)
     wall = point.wall_speedup
     cols[0].metric("Wall-clock speed-up", "not measured" if wall is None else f"{wall:.2f}×",
-                   help="full-pass time / true early-exit time on the same batches; measured at a few points")
-    if point.adaptive_gain is not None:
+                   help="full-pass time / true early-exit time on the same batches "
+                        f"({ev.batch_size} rows each); measured at a few points")
+    if not sweep.early_exit:  # a reference rule runs every layer: nothing adapts, so there is no gain to show
+        cols[1].metric("Adaptive gain", "—", help="no early exit: this rule runs every layer for every example")
+    elif point.adaptive_gain is not None:
         cols[1].metric(
             "Adaptive gain", f"{point.adaptive_gain:+.1f} pts",
             help=f"{ev.metric} minus that of cutting every example at the same mean depth "

@@ -34,6 +34,10 @@ RULES_KEY = "rules"  # the annotation naming a panel's rules in their colours (t
 TITLE_WIDTH = 40
 TITLE_LINE_PX = 18  # each line of a title after the first: more room above the plot, and the plot keeps its height
 SPEEDS = {"layer": "layer speed-up (L / mean exit layer)", "wall": "measured wall-clock speed-up"}
+# The static baseline is drawn at this many depths per layer: a rule's adaptive gain compares it with the
+# per-layer scores interpolated linearly in depth, which on the log speed-up axis (L / depth) is a curve, not
+# the straight segments between layers that joining the layers alone would draw
+STATIC_SAMPLES_PER_LAYER = 20
 
 
 def percent(score: float | None) -> float | None:
@@ -102,15 +106,7 @@ def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> tuple[list[
     each drawn rule's name in its colour and symbol, for the panel's key."""
     metric, out, keys = escape(ev.metric), [], []
     if static_exits and speed == "layer" and ev.per_layer:
-        per_layer = sorted(ev.per_layer, key=lambda p: p.layer)
-        out.append(go.Scatter(
-            x=[ev.num_layers / p.layer for p in per_layer], y=[percent(p.score) for p in per_layer],
-            mode="lines+markers", name=STATIC_NAME, line=dict(color=BASELINE_COLOR, dash="dot", width=1.5),
-            marker=dict(symbol="x-thin", size=7, line=dict(color=BASELINE_COLOR, width=1.5)),
-            customdata=[p.layer for p in per_layer],
-            hovertemplate=f"every example cut at layer %{{customdata}}<br>{metric} %{{y:.1f}} %"
-                          "<br>speed-up %{x:.2f}×<extra></extra>",
-        ))
+        out.append(_static_trace(ev, metric))
     first = default_rule(ev)  # the default rule gets the first colour in every panel
     rules = sorted(((r, sweep) for r, sweep in ev.rules.items() if sweep.early_exit), key=lambda rs: rs[0] != first)
     for k, (rule, sweep) in enumerate(rules):
@@ -149,6 +145,32 @@ def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> tuple[list[
             hovertemplate=f"full model (all {ev.num_layers} layers)<br>{metric} %{{y:.1f}} %<extra></extra>",
         ))
     return out, keys
+
+
+def static_curve(ev: EvalResult) -> tuple[np.ndarray, np.ndarray]:
+    """(depths, scores) of cutting every example at one depth, from layer 1 to the last: the per-layer scores
+    interpolated linearly in depth (``eval_result.static_score``, what adaptive gain subtracts), sampled
+    ``STATIC_SAMPLES_PER_LAYER`` times per layer so that the drawn curve is the one the gain measures."""
+    per_layer = sorted(ev.per_layer, key=lambda p: p.layer)
+    layer_numbers = np.array([p.layer for p in per_layer], dtype=float)
+    depths = np.linspace(layer_numbers[0], layer_numbers[-1],
+                         int(STATIC_SAMPLES_PER_LAYER * (layer_numbers[-1] - layer_numbers[0])) + 1)
+    return depths, np.interp(depths, layer_numbers, [p.score for p in per_layer])
+
+
+def _static_trace(ev: EvalResult, metric: str) -> go.Scatter:
+    """The static baseline (speed-up L / depth against the score at that depth), marked with × at whole layers."""
+    depths, scores = static_curve(ev)
+    at_layer = np.isclose(depths, np.round(depths))
+    where = [f"every example cut at layer {d:.0f}" if whole else f"every example cut at depth {d:.2f} (interpolated)"
+             for d, whole in zip(depths, at_layer)]
+    return go.Scatter(
+        x=ev.num_layers / depths, y=100.0 * scores, mode="lines+markers", name=STATIC_NAME,
+        line=dict(color=BASELINE_COLOR, dash="dot", width=1.5),
+        marker=dict(symbol="x-thin", size=np.where(at_layer, 7, 0), line=dict(color=BASELINE_COLOR, width=1.5)),
+        customdata=where,
+        hovertemplate=f"%{{customdata}}<br>{metric} %{{y:.1f}} %<br>speed-up %{{x:.2f}}×<extra></extra>",
+    )
 
 
 def _range(values: list[float], pad: float, min_span: float = 1.0) -> list[float]:
@@ -310,8 +332,12 @@ def per_layer_figure(evals: Mapping[str, EvalResult], titles: Mapping[str, str] 
 
 
 # ---------------------------------------------------------------------------- one row per checkpoint
+WALL_BATCH = "timed at batch size"
+
+
 def summary_table(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Per checkpoint: data, full model and default rule (scores in percent), speed-ups, device."""
+    """Per checkpoint: data, full model and default rule (scores in percent), speed-ups (a wall-clock one with
+    the batch size it was timed at), device."""
     titles = titles or {}
     rows = []
     for name, ev in evals.items():
@@ -324,6 +350,8 @@ def summary_table(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | N
             "default rule (%)": percent(point.score) if point else None,
             "layer speed-up": point.layer_speedup if point else None,
             "wall-clock speed-up": point.wall_speedup if point else None,
+            # a wall speed-up depends on the batch size it was timed at (rows leave a batch as they exit)
+            WALL_BATCH: ev.batch_size if point and point.wall_speedup is not None else None,
             "mean exit layer": point.mean_exit_layer if point else None,
             "layers": ev.num_layers,
             # "two stages (puzzlement, then window), δ = 0.8": a comma, as its name may end in brackets
@@ -335,5 +363,5 @@ def summary_table(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | N
         })
     frame = pd.DataFrame(rows)
     if frame["wall-clock speed-up"].isna().all():  # an untimed sweep (uploaded sentences): "None" on every row
-        frame = frame.drop(columns="wall-clock speed-up")
+        frame = frame.drop(columns=["wall-clock speed-up", WALL_BATCH])
     return frame
