@@ -133,6 +133,24 @@ def eval_data(tmp_path_factory):
     return str(path), [1 if y == "pos" else 0 for _, y in rows]
 
 
+def test_a_random_rule_sweep_gives_each_example_its_explore_exit(tiny_bert, tmp_path, eval_data):
+    """Each example of an evaluation (batches of 5, the file's rows in order) exits at every seed where a trace of
+    it alone exits, as Explore replays it: the Dataset page's "open in Explore" shows the same exit."""
+    data, _ = eval_data
+    model = random_model(tiny_bert, "pondernet", seed=2)
+    save_checkpoint(model, tmp_path / "ck")
+    result = evaluate_checkpoint(tmp_path / "ck", data=data, batch_size=5, device="cpu", timing="none", write=False)
+    sweep = result.rules["sampling"]
+    texts = [e.text for e in result.examples]
+    seen = set()
+    for point in sweep.points:
+        alone = [replay(model.trace(t), model.make_rule("sampling", seed=int(point.threshold))).exit_layer
+                 for t in texts]
+        assert point.exit_layers == alone, point.threshold
+        seen.update(alone)
+    assert len(sweep.points) >= 5 and len(seen) > 1
+
+
 @pytest.mark.parametrize("method", available_methods())
 def test_evaluate_checkpoint_schema_and_sweeps(tiny_bert, tmp_path, eval_data, method):
     data, gold = eval_data
