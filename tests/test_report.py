@@ -154,7 +154,7 @@ def test_rows_timed_at_different_batch_sizes_say_each_ones(checkpoint, task_file
     main(["--root", str(same)])
     assert "wall batch size" not in parse_table((same / "README.md").read_text())[0]
     prose = readme_prose(same)
-    assert "every row was timed at batch size 4" in prose and "each batch timed 3 times, the fastest kept" in prose
+    assert "every row was timed at batch size 4" in prose and "Each batch was timed 3 times, the fastest kept." in prose
 
 
 def test_the_text_says_how_defaults_were_chosen_and_what_the_best_point_is(checkpoint, task_file, tmp_path,
@@ -213,3 +213,11 @@ def test_the_offline_task_is_counted_and_not_the_published_benchmark():
     assert test == test_size and f"{train:,} / {dev:,} / {test:,}" in text and f"{train + dev + test:,} sentences" in text
     assert "10,662 sentences" in text and "1,066 in the usual test split" in text
     assert "do not compare with published Rotten Tomatoes results" in text
+
+
+def test_runs_per_timed_batch_are_said_per_row_when_some_files_do_not_record_them():
+    from eeviz.tools.report_text import wall_text
+
+    text = wall_text({"a": 128, "b": 128, "c": 128}, {"a": 3, "b": None, "c": 3}, ["cpu (1 thread)"], "batch")
+    assert "Runs per timed batch, the fastest kept: 3 for a and c; not recorded for b." in text
+    assert "Runs per timed batch" not in wall_text({"a": 1}, {"a": None}, ["cpu"], "batch")

@@ -72,11 +72,11 @@ def wall_text(batch_sizes: dict[str, int], repeats: dict[str, int | None], devic
     if set(groups) == {None}:
         runs = ""
     elif len(groups) == 1:
-        runs = f", each batch timed {next(iter(groups))} times, the fastest kept"
+        runs = f" Each batch was timed {next(iter(groups))} times, the fastest kept."
     else:
-        runs = " (" + "; ".join(
-            f"{names_list(names)}: " + ("runs per batch not recorded" if n is None else f"fastest of {n} runs per batch")
-            for n, names in sorted(groups.items(), key=lambda g: (g[0] is None, g[0] or 0))) + ")"
+        runs = " Runs per timed batch, the fastest kept: " + "; ".join(
+            ("not recorded" if n is None else f"{n}") + f" for {names_list(names)}"
+            for n, names in sorted(groups.items(), key=lambda g: (g[0] is None, g[0] or 0))) + "."
     sizes = set(batch_sizes.values())
     if len(sizes) == 1:
         batch = f"every row was timed at batch size {sizes.pop()}"
@@ -84,7 +84,7 @@ def wall_text(batch_sizes: dict[str, int], repeats: dict[str, int | None], devic
         batch = (f'the rows were timed at different batch sizes (the "{batch_column}" column), so their wall '
                  "speed-ups do not compare with each other")
     return (f"Wall speed-up = time of a full pass through all layers / time of true early exit with that rule, on "
-            f"the same test batches, measured on {', '.join(devices)}{runs}. Rows leave a batch as they exit (with "
+            f"the same test batches, measured on {', '.join(devices)}.{runs} Rows leave a batch as they exit (with "
             "the token columns that are padding for every row still running), and a batch runs until its last row "
             f"exits, so a wall speed-up depends on the batch size: {batch}.")
 
