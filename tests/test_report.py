@@ -221,3 +221,19 @@ def test_runs_per_timed_batch_are_said_per_row_when_some_files_do_not_record_the
     text = wall_text({"a": 128, "b": 128, "c": 128}, {"a": 3, "b": None, "c": 3}, ["cpu (1 thread)"], "batch")
     assert "Runs per timed batch, the fastest kept: 3 for a and c; not recorded for b." in text
     assert "Runs per timed batch" not in wall_text({"a": 1}, {"a": None}, ["cpu"], "batch")
+
+
+def test_a_default_threshold_no_dev_sweep_chose_is_marked_built_in(checkpoint, task_file, tmp_path, capsys):
+    """The text says defaults are chosen on dev; a checkpoint whose config holds none (no dev point met the
+    criterion, or no dev sweep was run) must not read as one whose threshold was chosen there."""
+    from eeviz.checkpoint import set_rule_defaults
+
+    good = whole_test_eval(task_file)
+    make(tmp_path, checkpoint, "built", good)
+    chosen = make(tmp_path, checkpoint, "chosen", good)
+    rule = next(iter(good["rules"]))
+    set_rule_defaults(chosen, {rule: good["rules"][rule]["default"]})
+    report(tmp_path, capsys)
+    rows = {r["checkpoint"]: r["default rule"] for r in parse_table((tmp_path / "README.md").read_text())}
+    assert rows["built"].endswith(", built-in)") and not rows["chosen"].endswith("built-in)"), rows
+    assert "keeps its built-in default" in (tmp_path / "README.md").read_text()

@@ -196,7 +196,9 @@ def row_for(info, test_size: SplitSizes | None = None, notes: list[str] | None =
         "settings": settings_text(info.cfg, info.metrics),
         "dev acc (full)": best_dev(info.metrics),
         "test acc (full)": result.full_model.score,
-        "default rule": f"{rule_name} ({rule.param}={rule.default:g})",
+        # a threshold the dev sweep did not choose (no dev point met the criterion) is the rule's built-in one
+        "default rule": f"{rule_name} ({rule.param}={rule.default:g}"
+                        + (")" if rule_name in info.cfg.rule_defaults else ", built-in)"),
         "test acc (rule)": point.score,
         "mean exit layer": point.mean_exit_layer,
         "static acc (same depth)": point.static_score,
