@@ -55,7 +55,7 @@ from .methods.base import ExitRule
 from .metrics import compute_metrics
 from .passes import collect_signals, index_batches, make_batch, predictions, time_points
 from .precision import DEFAULT_INFERENCE_PRECISION, inference_precision
-from .example_keys import example_keys
+from .example_keys import batches_keys
 from .trace import replay_signals
 
 # Splits are a function of this seed only (not of the training seed), so training, early stopping and
@@ -160,7 +160,7 @@ def evaluate_model(
     golds = np.array([e.label for e in examples], dtype=np.float64 if regression else np.int64)
     signals = collect_signals(model, batches, precision, progress)
     # each example's key: a random rule's draws follow its seed and the example, not the example's row
-    keys = [key for batch in batches for key in (example_keys(batch) or [])] or None
+    keys = batches_keys(batches)
 
     layer_preds = [predictions(signals["probs"][i]) for i in range(num_layers)]
     per_layer = []

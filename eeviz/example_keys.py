@@ -36,6 +36,18 @@ def example_keys(batch: dict) -> list[int] | None:
     return [_digest(row[keep].tobytes()) for row, keep in zip(ids, mask)]
 
 
+def batches_keys(batches) -> list[int] | None:
+    """The keys of every row of ``batches``, in order (the rows of a sweep's cached signals); None when a batch
+    has no token ids."""
+    keys: list[int] = []
+    for batch in batches:
+        part = example_keys(batch)
+        if part is None:
+            return None
+        keys.extend(part)
+    return keys
+
+
 def draw_seed(seed: int, key: int) -> int:
     """The seed of one example's draws: a digest of the rule's seed and the example's key."""
     return _digest(np.int64(seed).tobytes(), np.uint64(key).tobytes())

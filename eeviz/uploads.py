@@ -27,7 +27,7 @@ from .data import Example, cut_long_texts
 from .data_files import FILE_EXTENSIONS, map_onto, rows_and_places
 from .eval_result import EvalResult
 from .evaluate import evaluate_model
-from .example_keys import example_keys
+from .example_keys import batches_keys
 from .passes import collect_signals, index_batches, predictions
 from .inputs import clean_text, visible
 from .model import TOKENIZER_LOCK, encode_texts
@@ -275,8 +275,8 @@ def run_checkpoint(model, examples: list[Example], source: str = PASTED,
         for idx in index_batches(len(examples), BATCH_SIZE)
     ]
     signals = collect_signals(model, batches, progress=progress)
-    keys = [key for batch in batches for key in example_keys(batch)]
-    exit_layer, probs, _ = replay_signals(signals, model.make_rule(rule, **{spec.param: threshold}), keys)
+    exit_layer, probs, _ = replay_signals(signals, model.make_rule(rule, **{spec.param: threshold}),
+                                          batches_keys(batches))
     preds = predictions(probs)
     regression = model.cfg.is_regression
     return SentenceExits(exit_layers=[int(v) for v in exit_layer.tolist()],
