@@ -21,6 +21,7 @@ import torch
 
 from eeviz.checkpoint import load_checkpoint
 from eeviz.evaluate import evaluate_checkpoint, sweep_values
+from eeviz.example_keys import example_keys
 from eeviz.methods import available_methods, get_method
 from eeviz.model import trainable_names
 from eeviz.precision import native_bf16
@@ -60,7 +61,9 @@ def test_true_early_exit_equals_replay_on_the_gpu(tiny_bert, method):
         if not spec.early_exit or spec.needs_labels:
             continue
         for value in sweep_values(spec, rule_cls.sweep_for(model.num_layers)):  # seeds for sampling rules
-            exit_layer, probs, _ = replay_signals(signals, model.make_rule(name, **{spec.param: value}))
+            # the rows' token keys: a sampling rule's draws follow the example, not its row (eeviz.example_keys)
+            exit_layer, probs, _ = replay_signals(signals, model.make_rule(name, **{spec.param: value}),
+                                                  example_keys(batch))
             result = model.early_exit(batch, model.make_rule(name, **{spec.param: value}))
             assert exit_layer.tolist() == result.exit_layer.tolist(), (name, value)
             torch.testing.assert_close(probs, result.probs, rtol=1e-4, atol=1e-5)
@@ -74,9 +77,9 @@ def test_the_apps_replay_equals_true_early_exit_on_the_gpu(tiny_bert, method):
         one = {k: v.to(CUDA) for k, v in model.tokenize([text]).items()}
         for name, rule_cls in get_method(method).rules.items():
             spec = rule_cls.spec
-            if not spec.early_exit or spec.needs_labels or spec.stochastic:
+            if not spec.early_exit or spec.needs_labels:
                 continue
-            decision = replay(trace, model.make_rule(name))
+            decision = replay(trace, model.make_rule(name))  # a sampling rule: the trace's key seeds its draws
             assert int(model.early_exit(one, model.make_rule(name)).exit_layer[0]) == decision.exit_layer, (name, text)
 
 
