@@ -78,6 +78,10 @@ def encode_texts(tokenizer, texts, texts_b=None, max_length: int = 128) -> dict[
             list(texts),
             text_pair=None if texts_b is None else list(texts_b),
             padding=True,
+            # whatever the tokenizer's own side: the heads read [CLS] at column 0 and BERT/ALBERT count positions
+            # from column 0, so a left-padded row was read from a [PAD] at shifted positions (its prediction
+            # depended on the sentences beside it); right padding is also what early exit trims
+            padding_side="right",
             truncation=True,
             max_length=max_length,
             return_tensors="pt",

@@ -144,11 +144,8 @@ def test_rows_leave_and_trailing_padding_is_trimmed(tiny_bert):
 
 def test_left_padded_batches_are_never_trimmed(tiny_bert):
     model = build_model(ModelConfig(backbone=tiny_bert, method="pabee")).eval()
-    model.tokenizer.padding_side = "left"
-    try:
-        batch = model.tokenize(TEXTS)
-    finally:
-        model.tokenizer.padding_side = "right"
+    # ``tokenize`` always pads on the right; a caller may still hand early exit a batch padded on the left
+    batch = dict(model.tokenizer(TEXTS, padding=True, padding_side="left", return_tensors="pt"))
     assert row_lengths(batch["attention_mask"]) is None
     shapes = layer_input_shapes(model)
     trimmed = model.early_exit(batch, FixedExitRule(model.num_layers, layer=1, staggered=True), trim_padding=True)
