@@ -246,6 +246,26 @@ def example_records(examples, layer_preds, default_exits, regression: bool) -> l
     return out
 
 
+def defaults_changed(result: EvalResult, cfg) -> str:
+    """What differs between the defaults ``result`` was swept at and the checkpoint's current ones (``cfg``: its
+    ModelConfig: ``default_rule`` and ``rule_defaults`` over the method's own), e.g. "default rule a -> b;
+    b t=0.5 -> 0.3"; empty when they agree. A file from before the default rule was recorded is checked on its
+    thresholds only."""
+    from .methods import get_method
+
+    method = get_method(cfg.method)
+    rule = cfg.default_rule or method.default_rule
+    changed = []
+    if result.default_rule is not None and result.default_rule != rule:
+        changed.append(f"default rule {result.default_rule} -> {rule}")
+    for name, sweep in result.rules.items():
+        if name in method.rules:
+            now = float(cfg.rule_defaults.get(name, method.rules[name].spec.default))
+            if sweep.default != now:
+                changed.append(f"{name} {sweep.param}={sweep.default:g} -> {now:g}")
+    return "; ".join(changed)
+
+
 def load_eval(path: str | Path) -> EvalResult:
     """Read and validate an eval.json written by ``eeviz evaluate`` (see ``EvalResult.load``)."""
     return EvalResult.load(path)

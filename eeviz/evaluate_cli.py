@@ -7,14 +7,15 @@ Its options, the plain-text table it prints (``format_table``, which ``eeviz tra
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
 
 from .checkpoint import DEV_EVAL_FILE, EVAL_FILE, CheckpointError, CheckpointLayout, read_config, set_rule_defaults
 from .default_thresholds import choose_default_rule, choose_defaults
-from .eval_result import EvalResult
-from .evaluate import TIMING_MODES, evaluate_checkpoint
+from .eval_result import EvalFileError, EvalResult
+from .evaluate import TIMING_MODES, defaults_changed, evaluate_checkpoint
 from .methods import get_method
 from .precision import DEFAULT_INFERENCE_PRECISION, INFERENCE_PRECISIONS
 
@@ -126,8 +127,16 @@ def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
     args.split = args.split or "test"
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device):
         parser.error(f"--device takes auto, cpu, cuda or cuda:N, not {args.device!r}")
-    if args.choose_defaults and (args.data is not None or args.split == "test"):
-        parser.error("--choose-defaults needs a dev sweep: --split dev (never the test split)")
+    if args.choose_defaults and (args.data is not None or args.limit is not None or args.split != "dev"):
+        # a choice made on part of the dev split (or on other data) would be stored as if made on all of it
+        parser.error("--choose-defaults chooses on the checkpoint's whole dev split: give --split dev, without "
+                     "--limit or --data (never the test split); a --limit sweep is printed only")
+    if args.choose_defaults and args.task is not None and args.task != own_task(args.checkpoint):
+        parser.error(f"--choose-defaults chooses on the checkpoint's own dev split: leave out --task {args.task}")
+    if args.json is not None:
+        problem = json_path_problem(Path(args.json), args.data)
+        if problem:
+            parser.error(problem)
     if args.choose_defaults and args.json is None:
         args.json = str(CheckpointLayout(args.checkpoint).dev_eval)  # keep the test sweep in eval.json
     out = Path(args.json) if args.json is not None else default_json(args)
@@ -145,16 +154,80 @@ def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
     if out is not None:
         print(f"\nwrote {out}")
     else:
-        print(f"\nnot written: {EVAL_FILE} holds the checkpoint's whole test split only (what the app and "
-              f"`eeviz report` show); pass --json FILE to keep this sweep")
+        print(f"\nnot written: {not_written_reason(args.split)}; pass --json FILE to keep this sweep")
     if args.choose_defaults:
         cfg, _ = read_config(args.checkpoint)
         chosen = choose_defaults(result)
         rule = choose_default_rule(result, get_method(cfg.method).default_rule, chosen)
         set_rule_defaults(args.checkpoint, chosen, rule)
-        print("defaults chosen on dev: " + (", ".join(f"{k}={v:g}" for k, v in chosen.items()) or "none (kept)")
+        print("defaults chosen on dev: "
+              + (", ".join(f"{k}={v:g}" for k, v in chosen.items()) or "none (every rule keeps its built-in default)")
               + (f"; default rule {rule}" if rule else ""))
+        stale = stale_test_eval(args.checkpoint)
+        if stale:
+            print(stale)
     return 0
+
+
+def own_task(checkpoint: str) -> str | None:
+    """The task the checkpoint was trained on (None when its config does not read: evaluate says why)."""
+    try:
+        return read_config(checkpoint)[0].task
+    except CheckpointError:
+        return None
+
+
+def not_written_reason(split: str) -> str:
+    """Why a sweep went to no file: each default file holds one whole split of the checkpoint's own task."""
+    if split == "dev":
+        return (f"{DEV_EVAL_FILE} holds the checkpoint's whole dev split only (what --choose-defaults chooses "
+                f"on)")
+    if split == "test":
+        return f"{EVAL_FILE} holds the checkpoint's whole test split only (what the app and `eeviz report` show)"
+    return (f"{EVAL_FILE} and {DEV_EVAL_FILE} hold the checkpoint's whole test and dev splits only (what the app "
+            f"and `eeviz report` show)")
+
+
+def json_path_problem(out: Path, data: str | None) -> str | None:
+    """Why ``--json`` must not be written to ``out`` (None when it may): it is the ``--data`` file itself, or an
+    existing file that is not an eeviz evaluation (replacing it would lose the user's file); an empty file or an
+    earlier evaluation may be replaced."""
+    if data is not None and out.exists() and Path(data).exists() and out.samefile(data):
+        return f"--json {out} is the --data file itself: writing the results there would replace your data"
+    if not out.is_file() or out.stat().st_size == 0:
+        return None  # nothing there (or a folder: evaluate says so), or an empty file
+    if not looks_like_eval_json(out):
+        return (f"--json {out}: that file exists and is not an eeviz evaluation, so it is left as it is; choose "
+                f"another name, or delete it first if it may go")
+    return None
+
+
+def looks_like_eval_json(path: Path) -> bool:
+    """Whether ``path`` holds what ``eeviz evaluate`` writes (a JSON object with its sweeps), even one an older
+    version wrote that no longer validates: such a file is ours to replace."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and {"rules", "per_layer", "full_model"} <= set(data)
+
+
+def stale_test_eval(checkpoint: str) -> str | None:
+    """A line saying the checkpoint's eval.json was swept at defaults its config.json no longer has (after
+    --choose-defaults changed them), with the command that refreshes it; None when it matches or is absent."""
+    path = CheckpointLayout(checkpoint).eval
+    if not path.is_file():
+        return None
+    try:
+        result = EvalResult.load(path)
+        cfg, _ = read_config(checkpoint)
+    except (EvalFileError, CheckpointError):
+        return None  # the app and the report say what is wrong with it
+    changed = defaults_changed(result, cfg)
+    if not changed:
+        return None
+    return (f"{EVAL_FILE} was made at the old defaults ({changed}): refresh it with "
+            f"eeviz evaluate --checkpoint {checkpoint}")
 
 
 if __name__ == "__main__":

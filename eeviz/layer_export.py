@@ -11,19 +11,21 @@ from .plots import layer_table
 from .trace import Decision, Trace
 
 
-def threshold_of(trace: Trace, decision: Decision) -> float | None:
-    """The value of the rule's threshold (its spec's parameter); None for a rule without one. A trace of a
-    method this install lacks falls back to the decision's only numeric parameter."""
+def threshold_of(trace: Trace, decision: Decision) -> float | int | None:
+    """The value of the rule's threshold (its spec's parameter), an int for a whole-number parameter (a count
+    reads 2, as the trace table writes it, not 2.0); None for a rule without one. A trace of a method this
+    install lacks falls back to the decision's only numeric parameter."""
     from .methods import get_method
 
     try:
         spec = get_method(trace.method).rules[decision.rule].spec
     except (ValueError, KeyError):
-        numbers = [v for v in decision.params.values() if isinstance(v, (int, float))]
-        return float(numbers[0]) if len(numbers) == 1 else None
+        numbers = [v for v in decision.params.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return numbers[0] if len(numbers) == 1 else None
     if spec.minimum == spec.maximum or spec.param not in decision.params:
         return None
-    return float(decision.params[spec.param])
+    value = float(decision.params[spec.param])
+    return int(value) if spec.integer and value.is_integer() else value
 
 
 def layers_frame(checkpoint: str, trace: Trace, decision: Decision) -> pd.DataFrame:
@@ -35,7 +37,8 @@ def layers_frame(checkpoint: str, trace: Trace, decision: Decision) -> pd.DataFr
         front["second sentence"] = trace.text_b
     front.update({"checkpoint": checkpoint, "rule": decision.rule, "threshold": threshold_of(trace, decision)})
     for position, (column, value) in enumerate(front.items()):
-        frame.insert(position, column, [value] * len(frame))
+        # object columns: stacked with another rule's 0.5, a count of 2 stays 2 (an int column would turn 2.0)
+        frame.insert(position, column, pd.Series([value] * len(frame), index=frame.index, dtype=object))
     return frame
 
 

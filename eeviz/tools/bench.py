@@ -151,6 +151,9 @@ def load_models(args, device: torch.device) -> tuple[dict, list[str]]:
     found, problems = find_checkpoints(args.checkpoints or checkpoints_root())
     notes.extend(problems)
     for info in found:
+        if info.cfg.is_pair:  # every section times single sentences, which such a model was never trained on
+            notes.append(f"{info.name}: left out: it reads sentence pairs and the bench times single sentences")
+            continue
         try:
             models[info.name] = load_checkpoint(info.path, device=device, merge=True)
         except CheckpointError as err:

@@ -8,7 +8,12 @@ Every folder under ROOT that gets no row is named on stderr, ``skipping NAME: wh
 still written: a folder that is not a checkpoint (config missing or broken, weights missing or not a readable
 safetensors file), one with no eval.json, one whose eval.json is broken (not JSON, not in its schema, no point at
 its default rule's default), and one whose eval.json is not the checkpoint's whole test split (another split,
-a data file, another task, or fewer examples: ``evaluate --limit``), whose scores are no test accuracy.
+a data file, another task, or fewer examples: ``evaluate --limit``), whose scores are no test accuracy, and one
+whose eval.json was swept at other defaults than config.json holds now (``evaluate --choose-defaults`` changed
+them since), whose row would pair one default's name with another's figures.
+
+A README.md already in ROOT keeps everything outside its table markers; one without them is left as it is and
+the report stops (``eeviz.tools.report_file``).
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ from ..catalog import checkpoints_root, find_checkpoints
 from ..checkpoint import CheckpointLayout
 from ..data import load_task, normalize_task_name
 from ..eval_result import EvalFileError, EvalResult
-from ..evaluate import DATA_SPLIT_SEED, load_eval, scores
+from ..evaluate import DATA_SPLIT_SEED, defaults_changed, load_eval, scores
 from ..passes import collect_signals, index_batches, make_batch, predictions
 from ..methods import get_method
 from ..trace import replay_signals
-from .report_text import data_text, explanations, wall_text
+from .report_file import TABLE_END, TABLE_START, existing_readme, outside_table, parse_table, with_table_of
+from .report_text import HEADINGS, data_text, explanations, heading_text, wall_text
 
 # the best point of the test curve, found after the fact: its name says so, lest it be read as a setting
 # chosen beforehand (the default rule's own point is in the "rule" columns)
@@ -46,7 +52,6 @@ COLUMNS = (
 BATCH_COLUMN = "wall batch size"  # added after "wall speed-up" when the rows were timed at different batch sizes
 NEAR_FULL = 0.005  # "within 0.5 point of the full model"
 WIDTH = 110  # characters per line of the prose around the table
-TABLE_START, TABLE_END = "<!-- table:start -->", "<!-- table:end -->"
 
 
 @torch.inference_mode()
@@ -172,8 +177,9 @@ def coverage_problem(info, result: EvalResult, path: Path, test_size: SplitSizes
 
 def row_for(info, test_size: SplitSizes | None = None, notes: list[str] | None = None) -> dict[str, Any]:
     """One table row (as values) for a checkpoint folder with an eval.json on the test split; ``EvalFileError``
-    when that file is broken, lacks the default rule at its default threshold, or is not the checkpoint's whole
-    test split (notes that this could not be checked go to ``notes``)."""
+    when that file is broken, lacks the default rule at its default threshold, is not the checkpoint's whole
+    test split (notes that this could not be checked go to ``notes``) or was swept at other defaults than the
+    checkpoint's config.json holds now."""
     path = CheckpointLayout(info.path).eval
     result = load_eval(path)
     problem, note = coverage_problem(info, result, path, test_size or SplitSizes())
@@ -188,11 +194,16 @@ def row_for(info, test_size: SplitSizes | None = None, notes: list[str] | None =
     if point is None:
         raise EvalFileError(f"'{path}': rule '{rule_name}' has no sweep point at its default {rule.default:g} "
                             "(evaluate it again: eeviz evaluate --checkpoint DIR)")
+    # swept at defaults config.json no longer has: the row would pair one default's name with another's figures
+    if changed := defaults_changed(result, info.cfg):
+        raise EvalFileError(f"'{path}' was made at other defaults than config.json's now ({changed}; e.g. after "
+                            f"evaluate --choose-defaults): evaluate it again: eeviz evaluate --checkpoint {info.path}")
     if note and notes is not None:
         notes.append(note)
     return {
         "checkpoint": info.name,
         "method": info.cfg.method,
+        "backbone": info.cfg.backbone,
         "settings": settings_text(info.cfg, info.metrics),
         "dev acc (full)": best_dev(info.metrics),
         "test acc (full)": result.full_model.score,
@@ -242,16 +253,6 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def parse_table(markdown: str) -> list[dict[str, str]]:
-    """The rows of the table between the table markers of a README written by ``write_readme``."""
-    match = re.search(re.escape(TABLE_START) + r"(.*?)" + re.escape(TABLE_END), markdown, re.S)
-    if match is None:
-        raise ValueError("no checkpoint table found (markers missing)")
-    lines = [l.strip() for l in match.group(1).strip().splitlines() if l.strip().startswith("|")]
-    header = [c.strip() for c in lines[0].strip("|").split("|")]
-    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]]
-
-
 def folder_problems(root: Path, problems: list[str], listed: set[str]) -> dict[str, str]:
     """Folder name -> why ``find_checkpoints`` left it out (its problem line names the folder's path)."""
     left_out = {}
@@ -286,9 +287,12 @@ def listed_rows(root: Path, test_size: SplitSizes | None = None
 def write_readme(root: Path, intro: str = "") -> Path:
     """Write ROOT/README.md with a row per listable checkpoint; each folder left out is named on stderr.
 
+    A README.md that is there already keeps everything outside its table markers (``TABLE_START`` /
+    ``TABLE_END``): only the table between them is replaced. One without the markers is left as it is.
+
     Raises:
-        SystemExit: ``root`` is no folder, is itself a checkpoint (pass its parent), or no folder under it
-            could be listed.
+        SystemExit: ``root`` is no folder, is itself a checkpoint (pass its parent), its README.md has no
+            table markers or cannot be read, or no folder under it could be listed.
     """
     root = Path(root)
     if not root.is_dir():
@@ -296,6 +300,8 @@ def write_readme(root: Path, intro: str = "") -> Path:
     if CheckpointLayout(root).config.is_file():
         raise SystemExit(f"error: '{root}' is a checkpoint itself; the report tables the checkpoints of a "
                          f"folder: pass its parent folder (--root {root.resolve().parent})")
+    out = root / "README.md"
+    existing = existing_readme(out)  # refused before any work
     sizes = SplitSizes()
     rows, skipped, notes = listed_rows(root, sizes)
     for name, reason in skipped.items():
@@ -314,15 +320,8 @@ def write_readme(root: Path, intro: str = "") -> Path:
     prose = explanations(NEAR_FULL_COLUMN, wall)
     paragraphs = "\n\n".join(textwrap.fill(p, WIDTH, break_long_words=False, break_on_hyphens=False)
                              for p in [data_text(tasks, sizes.splits, sizes.why_not, DATA_SPLIT_SEED), *prose])
-    text = f"""# Shipped checkpoints
-
-Every method trained on the offline default: the `minilm` backbone (all-MiniLM-L6-v2, 6 layers) and the
-`rotten_tomatoes` task; every score below is on the test split. Reproduce them all with
-
-```bash
-eeviz train --preset demo --out-dir checkpoints --overwrite
-eeviz report --root checkpoints
-```
+    heading = heading_text([(r["method"], r["backbone"], r["task"]) for r in rows], str(root))
+    text = f"""{heading}
 {intro}
 {paragraphs}
 
@@ -330,13 +329,23 @@ eeviz report --root checkpoints
 {render_table(rows)}
 {TABLE_END}
 """
-    out = root / "README.md"
-    out.write_text(text)
+    if existing is not None:
+        kept = with_table_of(existing, text)
+        if outside_table(kept) != outside_table(text) and existing.startswith(HEADINGS):
+            print(f"note: only the table of '{out}' was replaced; the text around it was kept as it is and differs "
+                  "from what eeviz report writes now: delete the file and run the report again to have it "
+                  "written whole", file=sys.stderr)
+        text = kept
+    out.write_text(text, encoding="utf-8")
     return out
 
 
 def main(argv: list[str] | None = None, prog: str = "eeviz report") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__.splitlines()[0],
+        epilog=f"ROOT/README.md is written whole when it is not there. One that is there keeps everything outside "
+               f"its {TABLE_START} / {TABLE_END} lines, and only the table between them is replaced; one without "
+               "those two lines is left as it is and the report stops (add them, or move the file away).")
     parser.add_argument("--root", default=None, help="checkpoint folder [checkpoints/ or $EEVIZ_CHECKPOINTS]")
     args = parser.parse_args(argv)
     root = Path(args.root) if args.root else checkpoints_root()

@@ -4,6 +4,8 @@ wall speed-ups were timed. Each says what a reader quoting the table needs to kn
 
 from __future__ import annotations
 
+import textwrap
+
 from ..data import normalize_task_name
 from ..default_thresholds import MAX_SCORE_DROP, MAX_TOP_SHARE
 
@@ -12,6 +14,38 @@ OFFLINE_TASK = "rotten_tomatoes"
 STANDARD_SET = ("the standard sentence-polarity set of Pang & Lee (2005) that papers report on (10,662 sentences, "
                 "half of them positive, 1,066 in the usual test split; the `rotten_tomatoes` dataset on the "
                 "Hugging Face hub)")
+
+
+SHIPPED_BACKBONE = "minilm"
+HEADINGS = ("# Shipped checkpoints\n", "# Checkpoints\n")  # the first lines heading_text writes
+
+
+def heading_text(rows: list[tuple[str, str, str]], root: str) -> str:
+    """The README's title and first paragraph, from the rows' (method, backbone, task): the shipped checkpoints'
+    wording (every method on the offline default, made by ``train --preset demo``) only when that is what the
+    rows are; otherwise what they are, with the command that refreshes the table."""
+    methods = {method for method, _, _ in rows}
+    backbones = list(dict.fromkeys(backbone for _, backbone, _ in rows))
+    tasks = list(dict.fromkeys(task for _, _, task in rows))
+    from ..methods import available_methods
+
+    if (backbones == [SHIPPED_BACKBONE] and [normalize_task_name(t) for t in tasks] == [OFFLINE_TASK]
+            and methods >= set(available_methods())):
+        return f"""{HEADINGS[0]}
+Every method trained on the offline default: the `minilm` backbone (all-MiniLM-L6-v2, 6 layers) and the
+`{OFFLINE_TASK}` task; every score below is on the test split. Reproduce them all with
+
+```bash
+eeviz train --preset demo --out-dir checkpoints --overwrite
+eeviz report --root checkpoints
+```"""
+    quoted = lambda names: names_list([f"`{n}`" for n in names])  # noqa: E731
+    first = (f"{len(rows)} evaluated checkpoint{'s' if len(rows) != 1 else ''} under `{root}`: "
+             f"{'backbone' if len(backbones) == 1 else 'backbones'} {quoted(backbones)}, "
+             f"{'task' if len(tasks) == 1 else 'tasks'} {quoted(tasks)}; every score below is on the test split. "
+             "Refresh the table with")
+    return (f"{HEADINGS[1]}\n{textwrap.fill(first, 110, break_long_words=False, break_on_hyphens=False)}\n\n"
+            f"```bash\neeviz report --root {root}\n```")
 
 
 def names_list(names: list[str]) -> str:
@@ -74,7 +108,8 @@ def wall_text(batch_sizes: dict[str, int], repeats: dict[str, int | None], devic
     if set(groups) == {None}:
         runs = ""
     elif len(groups) == 1:
-        runs = f" Each batch was timed {next(iter(groups))} times, the fastest kept."
+        runs = (" Each batch was timed once." if next(iter(groups)) == 1
+                else f" Each batch was timed {next(iter(groups))} times, the fastest kept.")
     else:
         runs = " Runs per timed batch, the fastest kept: " + "; ".join(
             ("not recorded" if n is None else f"{n}") + f" for {names_list(names)}"

@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None, prog: str = "eeviz trace") -> int:
         model = load_checkpoint(args.checkpoint)
         method = get_method(model.cfg.method)
         params = check_rule_params(method.name, method.rules, typed)  # ValueError naming the valid range
+        if not model.cfg.is_pair and (args.text_b or "").strip():  # said in the command's words, not the app's
+            raise ValueError("this checkpoint takes a single sentence, not a pair: drop --text-b")
         text, text_b = check_inputs(args.text, args.text_b, model.cfg.is_pair)
         trace = model.trace(text, text_b)
         decisions = replay_all(trace, params)  # at the checkpoint's own thresholds, as the app shows it
