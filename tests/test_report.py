@@ -237,3 +237,62 @@ def test_a_default_threshold_no_dev_sweep_chose_is_marked_built_in(checkpoint, t
     rows = {r["checkpoint"]: r["default rule"] for r in parse_table((tmp_path / "README.md").read_text())}
     assert rows["built"].endswith(", built-in)") and not rows["chosen"].endswith("built-in)"), rows
     assert "keeps its built-in default" in (tmp_path / "README.md").read_text()
+
+
+def test_an_existing_readme_keeps_its_own_words_and_one_without_markers_is_left_alone(checkpoint, task_file,
+                                                                                       tmp_path, capsys):
+    from eeviz.tools.report import TABLE_END, TABLE_START
+
+    make(tmp_path, checkpoint, "a", whole_test_eval(task_file))
+    readme = tmp_path / "README.md"
+    mine = f"# My runs\n\nNotes: lr 3e-5 was too high.\n\n{TABLE_START}\n| old | table |\n{TABLE_END}\n\nMore notes.\n"
+    readme.write_text(mine)
+    listed, _ = report(tmp_path, capsys)
+    text = readme.read_text()
+    assert listed == ["a"] and "| old | table |" not in text
+    assert text.startswith("# My runs\n\nNotes: lr 3e-5 was too high.\n\n" + TABLE_START)
+    assert text.endswith(f"{TABLE_END}\n\nMore notes.\n")
+
+    no_markers = "# My runs\n\nNotes I keep here.\n"
+    readme.write_text(no_markers)
+    with pytest.raises(SystemExit) as refused:
+        main(["--root", str(tmp_path)])
+    assert "no table markers" in str(refused.value) and TABLE_START in str(refused.value)
+    assert readme.read_text() == no_markers
+
+
+def test_the_opening_words_say_what_the_checkpoints_are(checkpoint, task_file, tmp_path, capsys):
+    from eeviz.methods import available_methods
+    from eeviz.tools.report_text import heading_text
+
+    make(tmp_path, checkpoint, "a", whole_test_eval(task_file))
+    report(tmp_path, capsys)
+    heading = (tmp_path / "README.md").read_text().split("\n\n", 2)
+    assert heading[0] == "# Checkpoints" and f"`{task_file}`" in heading[1]
+    assert "Shipped" not in heading[1] and "minilm" not in heading[1] and "--preset demo" not in heading[2]
+
+    every = [(m, "minilm", "rotten_tomatoes") for m in available_methods()]
+    assert heading_text(every, "checkpoints").startswith("# Shipped checkpoints\n")
+    for others in (every[1:], every[:-1] + [(every[-1][0], "bert", "rotten_tomatoes")],
+                   every[:-1] + [(every[-1][0], "minilm", "sst2")]):
+        assert heading_text(others, "runs").startswith("# Checkpoints\n")
+
+
+def test_an_eval_made_at_other_defaults_than_the_config_now_is_left_out(checkpoint, task_file, tmp_path, capsys):
+    from eeviz.checkpoint import set_rule_defaults
+
+    good = whole_test_eval(task_file)
+    make(tmp_path, checkpoint, "a-current", good)
+    changed = make(tmp_path, checkpoint, "b-changed", good)
+    set_rule_defaults(changed, {"entropy": 0.0})  # evaluate --choose-defaults after eval.json was made
+    listed, skipped = report(tmp_path, capsys)
+    assert listed == ["a-current"] and list(skipped) == ["b-changed"]
+    assert "made at other defaults" in skipped["b-changed"] and "entropy=0.3 -> 0" in skipped["b-changed"]
+    assert f"eeviz evaluate --checkpoint {changed}" in skipped["b-changed"]
+
+
+def test_one_timing_run_per_batch_is_said_once():
+    from eeviz.tools.report_text import wall_text
+
+    text = wall_text({"a": 8}, {"a": 1}, ["cpu"], "batch")
+    assert "Each batch was timed once." in text and "1 times" not in text
