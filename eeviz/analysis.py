@@ -76,3 +76,36 @@ def overthinking_examples(ev: EvalResult) -> list[ExampleRecord]:
     if not ev.labels:
         return []
     return [e for e in ev.examples if is_overthinking(e.layer_preds, e.gold)]
+
+
+# The Dataset page's filters over the examples' layer story, each saying exactly what it selects: overthinking
+# (Kaya et al., 2019; the PABEE and DeeBERT papers' sense) is a property of the network, the same at every
+# threshold; whether a rule left too early or too late compares its exit with the layers that were right.
+STORIES = {
+    "overthinking": "overthinking: the last layer is wrong, an earlier layer was right (whatever the exit)",
+    "too late": "left too late: wrong at its exit, right at an earlier layer",
+    "too early": "left too early: wrong at its exit, right at a later layer",
+}
+
+
+def story_mask(ev: EvalResult, exit_layers: Sequence[int | None], story: str) -> list[bool]:
+    """Per stored example (``exit_layers``: its exit under the rule shown), whether it fits ``story``
+    (a key of ``STORIES``); nothing fits without class labels (a regression) or a gold label."""
+    if story not in STORIES:
+        raise ValueError(f"story must be one of {', '.join(STORIES)}, got {story!r}")
+    out = []
+    for example, exit_layer in zip(ev.examples, exit_layers):
+        preds, gold = list(example.layer_preds), example.gold
+        if not ev.labels or gold is None or exit_layer is None or not preds:
+            out.append(False)
+        elif story == "overthinking":
+            out.append(is_overthinking(preds, gold))
+        else:
+            right = [layer for layer, p in enumerate(preds, 1) if p == gold]
+            wrong_at_exit = preds[int(exit_layer) - 1] != gold
+            if story == "too late":
+                out.append(wrong_at_exit and any(layer < exit_layer for layer in right))
+            else:
+                out.append(wrong_at_exit and any(layer > exit_layer for layer in right))
+    return out
+

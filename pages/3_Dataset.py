@@ -33,4 +33,5 @@ for info in evaluated:
 if not evals:
     st.info("Choose at least one checkpoint.")
     st.stop()
-show_results(evals, names)
+# a default threshold not chosen on dev is marked "built-in", as the checkpoints' README marks it
+show_results(evals, names, chosen_on_dev={i.name: set(i.cfg.rule_defaults) for i in evaluated})

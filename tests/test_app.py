@@ -314,9 +314,9 @@ def test_dataset_page_filters_examples(checkpoints_env):
     assert len(charts(at)) == 4  # one trade-off panel per checkpoint, exits, per layer, histogram
     examples = at.dataframe[1].value
     assert examples["text"].tolist() == ["the movie is good", "bad plot"]
-    at.toggle(key="ds_over").set_value(True).run()
+    at.selectbox(key="ds_story").set_value("overthinking").run()
     assert at.dataframe[1].value["text"].tolist() == ["the movie is good"]
-    at.toggle(key="ds_over").set_value(False).run()
+    at.selectbox(key="ds_story").set_value("all").run()
     at.segmented_control(key="ds_correct").set_value("wrong").run()
     assert at.dataframe[1].value["text"].tolist() == ["bad plot"]
 

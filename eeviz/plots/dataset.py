@@ -15,7 +15,8 @@ swept over seeds, which have no order: their points are a cluster of markers too
 from __future__ import annotations
 
 import textwrap
-from typing import Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Callable, Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,21 @@ SPEEDS = {"layer": "layer speed-up (L / mean exit layer)", "wall": "measured wal
 # per-layer scores interpolated linearly in depth, which on the log speed-up axis (L / depth) is a curve, not
 # the straight segments between layers that joining the layers alone would draw
 STATIC_SAMPLES_PER_LAYER = 20
+
+
+def fixed(value: float, digits: int = 2) -> str:
+    """``value`` with ``digits`` decimals, halves rounded away from zero as the tables and the charts' hover
+    labels (JavaScript's toFixed) round them: Python's own format rounds an exact half to even, so a mean exit
+    layer of 2.125 read 2.13 in the table and 2.12 in the metric and the histogram (and 1/8 read 12%, 3/8 38%)."""
+    exact = Decimal(float(value))  # the float's exact binary value, as toFixed reads it
+    rounded = exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)  # halves away from zero
+    return str(rounded.copy_abs() if rounded.is_zero() else rounded)  # -0.04 reads 0.0, not -0.0
+
+
+def signed(value: float, digits: int = 1) -> str:
+    """``fixed`` with its sign: "+1.5", "-0.3", and "0.0" for what rounds to zero (no direction to show)."""
+    text = fixed(value, digits)
+    return text if text.startswith("-") or Decimal(text).is_zero() else f"+{text}"
 
 
 def percent(score: float | None) -> float | None:
@@ -162,7 +178,7 @@ def _static_trace(ev: EvalResult, metric: str) -> go.Scatter:
     """The static baseline (speed-up L / depth against the score at that depth), marked with × at whole layers."""
     depths, scores = static_curve(ev)
     at_layer = np.isclose(depths, np.round(depths))
-    where = [f"every example cut at layer {d:.0f}" if whole else f"every example cut at depth {d:.2f} (interpolated)"
+    where = [f"every example cut at layer {d:.0f}" if whole else f"every example cut at depth {fixed(d)} (interpolated)"
              for d, whole in zip(depths, at_layer)]
     return go.Scatter(
         x=ev.num_layers / depths, y=100.0 * scores, mode="lines+markers", name=STATIC_NAME,
@@ -239,13 +255,13 @@ ROW_PX, GAP_PX = 46, 18  # a row of cells and the gap above it, where the row's 
 
 
 def _row_heatmap(rows: list[list[float | None]], labels: list[str], hover: list[str], x_title: str,
-                 text_format: str, colorscale: str, zmin: float | None = None, zmax: float | None = None) -> go.Figure:
+                 text_of: Callable[[float], str], colorscale: str, zmin: float | None = None, zmax: float | None = None) -> go.Figure:
     """One row of cells per labelled entity, each cell's value written in it, each label written *above* its row
     (labels at the side took half of a phone's width), layers 1..L across the top. No title: the page asks the
     question above it (a title long enough to explain was cut on a phone)."""
     num_layers = max((len(r) for r in rows), default=1)
     z = [r + [None] * (num_layers - len(r)) for r in rows]
-    text = [["" if v is None else text_format.format(v) for v in row] for row in z]
+    text = [["" if v is None else text_of(v) for v in row] for row in z]
     fig = go.Figure(go.Heatmap(
         z=z, x=layers(num_layers), y=list(range(len(z))), zmin=zmin, zmax=zmax, colorscale=colorscale,
         showscale=False, text=text, texttemplate="%{text}" if num_layers <= 24 else None, textfont=dict(size=12),
@@ -278,8 +294,8 @@ def exit_share_figure(evals: Mapping[str, EvalResult], titles: Mapping[str, str]
             label = escape(f"{titles.get(name, name)} · {rule_title(ev, rule)}")
             labels.append(label)
             where = escape(point_label(sweep, point, threshold_symbol(ev, rule)))
-            hover.append(f"{label} at {where}<br>mean exit layer {point.mean_exit_layer:.2f}")
-    return _row_heatmap(rows, labels, hover, "exit layer", "{:.0f}%", "Blues", zmin=0, zmax=100)
+            hover.append(f"{label} at {where}<br>mean exit layer {fixed(point.mean_exit_layer)}")
+    return _row_heatmap(rows, labels, hover, "exit layer", lambda v: f"{fixed(v, 0)}%", "Blues", zmin=0, zmax=100)
 
 
 def histogram_title(ev: EvalResult, rule: str, point: SweepPoint) -> str:
@@ -310,7 +326,7 @@ def exit_histogram_figure(point: SweepPoint, num_layers: int, title: str = "") -
             x=mean,
             name="mean exit",
             line=dict(color=EXIT_COLOR, dash="dash"),
-            annotation=dict(text=f"mean {mean:.2f}", font=dict(color=EXIT_COLOR, size=11)),
+            annotation=dict(text=f"mean {fixed(mean)}", font=dict(color=EXIT_COLOR, size=11)),
         )
     # headroom over the tallest bar for the mean's label
     fig.update_yaxes(title="examples", range=[0, 1.15 * max(1.0, float(counts.max(initial=0.0)))])
@@ -328,17 +344,24 @@ def per_layer_figure(evals: Mapping[str, EvalResult], titles: Mapping[str, str] 
     labels = [escape(titles.get(name, name)) for name in evals]
     metrics = {ev.metric for ev in evals.values()}
     unit = score_title(metrics.pop()) if len(metrics) == 1 else "score × 100"
-    return _row_heatmap(rows, labels, [f"{label}<br>{escape(unit)}" for label in labels], "layer", "{:.1f}", "Viridis")
+    return _row_heatmap(rows, labels, [f"{label}<br>{escape(unit)}" for label in labels], "layer", lambda v: fixed(v, 1), "Viridis")
 
 
 # ---------------------------------------------------------------------------- one row per checkpoint
 WALL_BATCH = "timed at batch size"
 
 
-def summary_table(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | None = None) -> pd.DataFrame:
+BUILT_IN = "built-in"  # a default threshold no dev point qualified for (``eeviz report`` marks it so too)
+
+
+def summary_table(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | None = None,
+                  chosen_on_dev: Mapping[str, Collection[str]] | None = None) -> pd.DataFrame:
     """Per checkpoint: data, full model and default rule (scores in percent), speed-ups (a wall-clock one with
-    the batch size it was timed at), device."""
+    the batch size it was timed at), device. ``chosen_on_dev`` (checkpoint -> the rules whose default threshold
+    was chosen on dev: ``ModelConfig.rule_defaults``): the default rule's threshold of a checkpoint listed there
+    is marked "built-in" when its rule is not among them, as ``eeviz report`` marks it."""
     titles = titles or {}
+    chosen_on_dev = chosen_on_dev or {}
     rows = []
     for name, ev in evals.items():
         rule = default_rule(ev)
@@ -356,7 +379,9 @@ def summary_table(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | N
             "layers": ev.num_layers,
             # "two stages (puzzlement, then window), δ = 0.8": a comma, as its name may end in brackets
             "default rule": (f"{rule_title(ev, rule)}, {point_label(sweep, point, threshold_symbol(ev, rule))}"
-                             if point else rule_title(ev, rule)),
+                             if point else rule_title(ev, rule))
+            + (f" ({BUILT_IN})" if name in chosen_on_dev and rule not in chosen_on_dev[name] and sweep.early_exit
+               else ""),
             "data": f"{ev.task} · {ev.split}",
             "examples": ev.num_examples,
             "device": ev.device,
