@@ -13,6 +13,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +50,48 @@ def resolve_backbone(name: str) -> str:
     return name
 
 
+_QUIET = threading.local()  # set while eeviz loads weights: the hook below then drops transformers' bar
+_HOOKED = threading.Lock()
+_hook_installed = False
+
+
+def _install_quiet_hook() -> None:
+    """Chain a tqdm hook into transformers (once) that gives an empty bar to its "Loading weights" bar while this
+    thread is inside ``quiet_loading``: a bar per command (55/55 in 0.0 s) said nothing. Download bars, warnings and
+    every other thread's bars are left as they are."""
+    global _hook_installed
+    with _HOOKED:
+        if _hook_installed:
+            return
+        from transformers.utils import logging as hf_logging
+
+        previous = hf_logging.set_tqdm_hook(None)
+
+        def hook(factory, args, kwargs):
+            if getattr(_QUIET, "on", False) and str(kwargs.get("desc", "")).startswith("Loading weights"):
+                factory = hf_logging.EmptyTqdm
+            return previous(factory, args, kwargs) if previous is not None else factory(*args, **kwargs)
+
+        hf_logging.set_tqdm_hook(hook)
+        _hook_installed = True
+
+
+@contextmanager
+def quiet_loading():
+    """No "Loading weights" progress bar from transformers inside this block (this thread only)."""
+    try:
+        _install_quiet_hook()
+    except (ImportError, AttributeError):  # a transformers without the hook: its bar shows, nothing else changes
+        yield
+        return
+    before = getattr(_QUIET, "on", False)
+    _QUIET.on = True
+    try:
+        yield
+    finally:
+        _QUIET.on = before
+
+
 def load_backbone(name: str, hf_config=None, local_only: bool = False):
     """Load (model, tokenizer) for ``name`` with eager attention (the only kind that returns weights).
 
@@ -67,8 +111,9 @@ def load_backbone(name: str, hf_config=None, local_only: bool = False):
             # float32 whatever the file holds: transformers 5 loads weights in their stored dtype, and a backbone
             # saved in fp16/bf16 would then train with half-precision master weights (and GradScaler refuses
             # fp16 gradients). Mixed precision is autocast's job, on float32 weights.
-            model = AutoModel.from_pretrained(path, attn_implementation="eager", local_files_only=local_only,
-                                              dtype=torch.float32)
+            with quiet_loading():
+                model = AutoModel.from_pretrained(path, attn_implementation="eager", local_files_only=local_only,
+                                                  dtype=torch.float32)
     except OSError as err:
         if not Path(path).exists():  # a hub name: the hub's own message is several lines about offline mode
             close = difflib.get_close_matches(name.strip().lower(), BACKBONE_ALIASES, n=1)

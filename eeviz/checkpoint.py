@@ -279,9 +279,13 @@ def _load_backbone_for(path: Path, cfg: ModelConfig, raw: dict[str, Any], allow_
     if raw.get("backbone_config") is None:
         try:
             source = checkpoint_backbone(cfg.backbone, allow_hub)
-            backbone, tokenizer = load_backbone(source.path, local_only=source.local_only)
         except BackboneError as err:
             raise CheckpointError(f"checkpoint '{path}' needs backbone '{cfg.backbone}': {err}") from err
+        try:
+            backbone, tokenizer = load_backbone(source.path, local_only=source.local_only)
+        except BackboneError as err:
+            raise CheckpointError(f"checkpoint '{path}' needs backbone '{cfg.backbone}': "
+                                  f"{relative_backbone_hint(source) or err}") from err
     else:
         hf = dict(raw["backbone_config"])
         model_type = hf.pop("model_type")
@@ -301,6 +305,21 @@ def _load_backbone_for(path: Path, cfg: ModelConfig, raw: dict[str, Any], allow_
             "the vocabulary does not belong to this model (missing or wrong tokenizer files)"
         )
     return backbone, tokenizer
+
+
+def relative_backbone_hint(source) -> str | None:
+    """For a backbone name that may be a folder's path relative to where training ran (older checkpoints stored
+    'rb/backbone' as typed) and that is not in the local hub cache: what to do, as a folder or as a hub model."""
+    from .backbone import ALLOW_HUB_ENV, BACKBONE_ROOT_ENV, KNOWN_HUB_BACKBONES, backbone_roots
+
+    name = source.name
+    if not source.local_only or "/" not in name or os.path.isabs(name) or name in KNOWN_HUB_BACKBONES:
+        return None
+    roots = " or ".join(f"'{r}'" for r in backbone_roots())
+    return (f"it is no folder inside the backbone root {roots} and not in the local Hugging Face cache. If it was a "
+            "folder, its path was relative to the folder training ran in: set "
+            f"{BACKBONE_ROOT_ENV} to that folder (checkpoints load backbone folders from there only). If it is a "
+            f"model on the Hugging Face hub, set {ALLOW_HUB_ENV}=1 to let checkpoints download it")
 
 
 def _load_checkpoint(path: Path, device, merge: bool, allow_hub: bool | None):

@@ -56,6 +56,10 @@ class ModelConfig:
     # this checkpoint's default exit rule when it is not the method's (chosen on dev when the method's own is
     # random, e.g. PonderNet's sampling); None = the method's ``default_rule``
     default_rule: str | None = None
+    # what the model was trained on (``eeviz.data_checks.task_fingerprint``): sha256 of the task's rows and the
+    # train/dev/test sizes, so that evaluation can tell when the data changed since ({} = not recorded: older
+    # checkpoints, or models not trained by eeviz)
+    data_fingerprint: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_labels(self) -> int:
@@ -108,6 +112,7 @@ MODEL_SCHEMA: dict[str, tuple[str, Any]] = {
     "classifier_dropout": ("float", (0.0, 0.99)),
     "method_args": ("dict", None),
     "rule_defaults": ("dict", None),
+    "data_fingerprint": ("dict", None),
 }
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data_files import FILE_EXTENSIONS, infer_labels, map_onto, read_rows
+from .data_checks import class_counts, data_changed_note, task_fingerprint
+from .data_files import FILE_EXTENSIONS, infer_labels, map_onto, read_rows, regression_reason
 from .inputs import MAX_CHARS
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "load_task",
     "load_examples_file",
     "cut_long_texts",
+    "data_changed_note",
     "MAX_TEXT_CHARS",
 ]
 
@@ -62,6 +64,12 @@ class TaskData:
         train: Training examples.
         dev: Held-out examples used for early stopping / model selection.
         test: Final evaluation examples.
+        first_seen: Class name -> where its first row is in the data file ("row 3 (line 4)"); empty for
+            named tasks.
+        regression_reason: Why a data file's labels were read as regression targets (None: they were not).
+        full_counts: Class name -> rows in train, dev and test before ``load_task``'s ``limit``.
+        fingerprint: ``eeviz.data_checks.task_fingerprint`` of every row (before ``limit``), which training
+            records in the checkpoint.
     """
 
     name: str
@@ -71,6 +79,10 @@ class TaskData:
     train: list[Example] = field(default_factory=list)
     dev: list[Example] = field(default_factory=list)
     test: list[Example] = field(default_factory=list)
+    first_seen: dict[str, str] = field(default_factory=dict)
+    regression_reason: str | None = None
+    full_counts: dict[str, list[int]] = field(default_factory=dict)
+    fingerprint: dict = field(default_factory=dict)
 
     @property
     def is_regression(self) -> bool:
@@ -180,12 +192,22 @@ def load_task(name_or_path: str, seed: int = 0, limit: int | None = None) -> Tas
         data = _load_rotten_tomatoes(seed)
     elif key is not None:
         data = _load_glue(key, seed)
+    elif path.lower().endswith(FILE_EXTENSIONS) and not os.path.isabs(path):
+        # most often a checkpoint trained before tasks were stored with their full path, read from another folder
+        raise ValueError(
+            f"no data file {path!r} in {os.getcwd()}: a relative path is read from the current folder, and a "
+            "checkpoint's task path is relative to the folder training ran in: run from that folder, or pass "
+            "--task/--data with the file's full path."
+        )
     else:
         raise ValueError(
             f"Unknown task or file {path!r}. Known tasks: {', '.join(TASKS)}; "
             f"or pass an existing {'/'.join(FILE_EXTENSIONS)} file with 'text' and "
             "'label' columns."
         )
+    if data.labels:
+        data.full_counts = class_counts(data)
+    data.fingerprint = task_fingerprint(data, MAX_TEXT_CHARS)  # of every row: what evaluation compares with
     if limit is not None:
         for split in SPLITS:
             setattr(data, split, getattr(data, split)[:limit])
@@ -298,6 +320,7 @@ def _load_glue(key: str, seed: int) -> TaskData:
     return TaskData(
         key, names, spec.metric, spec.is_pair,
         _take(train_all, train_idx), _take(train_all, dev_idx), _glue_examples(test_ds, spec),
+        regression_reason=None if names else f"{key}'s labels are similarity scores",
     )
 
 
@@ -345,8 +368,13 @@ def _make_example(row: dict, label: int | float) -> Example:
 
 def _load_file_task(path: str, seed: int) -> TaskData:
     rows, places = read_rows(path)
-    values, names = infer_labels([r["label"] for r in rows], path, places)
+    raw = [r["label"] for r in rows]
+    values, names = infer_labels(raw, path, places)
     examples = [_make_example(r, v) for r, v in zip(rows, values)]
+    first_seen: dict[str, str] = {}
+    for value, place in zip(values, places):
+        if names:
+            first_seen.setdefault(names[value], place)
     is_pair = any(e.text_b is not None for e in examples)
     metric = "pearson_spearman" if not names else "accuracy"
 
@@ -366,4 +394,5 @@ def _load_file_task(path: str, seed: int) -> TaskData:
     else:
         idx = _split_indices(len(examples), seed, (0.8, 0.1, 0.1))
         train, dev, test = (_take(examples, i) for i in idx)
-    return TaskData(path, names, metric, is_pair, train, dev, test)
+    return TaskData(path, names, metric, is_pair, train, dev, test, first_seen=first_seen,
+                    regression_reason=None if names else regression_reason(raw, places))

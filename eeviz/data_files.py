@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import warnings
 
@@ -229,6 +230,24 @@ def infer_labels(raw: list, path: str, places: list[str] | None = None) -> tuple
     names = [str(i) for i in ints] + strs  # ints sorted numerically, not as strings
     index = {n: i for i, n in enumerate(names)}
     return [index[str(v)] for v in parsed], names
+
+
+def regression_reason(raw: list, places: list[str] | None = None) -> str | None:
+    """Why ``infer_labels`` reads these labels as regression targets, in words, or None when it does not:
+    "label '1.5' (line 102) is not a whole number; the other labels are 0, 1, 2"."""
+    parsed = [_parse_label(v) for v in raw]
+    first = next((i for i, v in enumerate(parsed) if isinstance(v, float)), None)
+    if first is None:
+        return None
+    place = places[first] if places and first < len(places) else ""
+    where = f" at {m.group(0)}" if (m := re.search(r"line \d+", place)) else (f" at {place}" if place else "")
+    reason = f"label '{shorten(str(raw[first]).strip())}'{where} is not a whole number"
+    others = sorted({v for v in parsed if not isinstance(v, float)})
+    if others and len(others) <= 10:
+        reason += f"; the other labels are {', '.join(map(str, others))}"
+    elif not others:
+        reason += f"; {len({v for v in parsed})} different numbers in all"
+    return reason
 
 
 def map_onto(raw: list, names: list[str], path: str, places: list[str] | None = None) -> list[int | float]:

@@ -18,7 +18,7 @@ from torch import nn
 
 from .backbone import BackboneRunner
 from .config import ModelConfig, dataclass_from_dict
-from .inputs import check_inputs, without_surrogates
+from .inputs import InputError, check_inputs, clean_text, visible, without_surrogates
 from .methods import ExitRule, get_method
 from .example_keys import example_keys
 from .methods.base import Signals, check_rule_params, class_probs, slice_state, start_rule
@@ -165,6 +165,14 @@ class EarlyExitModel(nn.Module):
 
     # ------------------------------------------------------------------ inputs
     def tokenize(self, texts: list[str], texts_b: list[str] | None = None) -> dict[str, torch.Tensor]:
+        """The batch ``early_exit`` and ``forward_all`` take. An empty text is refused (InputError) as ``trace``
+        refuses it: it reaches the model as [CLS] [SEP] alone, and its prediction would mean nothing."""
+        for which, column in (("text", texts), ("second text", texts_b or [])):
+            empty = [i for i, t in enumerate(column, 1) if t is not None and not visible(clean_text(t))]
+            if empty:
+                raise InputError(f"{which} {empty[0]} of the batch's {len(column)} is empty"
+                                 + (f" (and {len(empty) - 1} more)" if len(empty) > 1 else "")
+                                 + ": every row needs a sentence")
         enc = encode_texts(self.tokenizer, texts, texts_b, self.cfg.max_length)
         return {k: v.to(self.device) for k, v in enc.items()}
 
@@ -305,8 +313,29 @@ class EarlyExitModel(nn.Module):
         CLI do (``check_inputs``): an empty one, a pair given to a single-sentence model or a missing second
         sentence raise ``InputError`` (an empty text used to give a prediction from [CLS] [SEP] alone)."""
         text, text_b = check_inputs(text, text_b, self.cfg.is_pair)
+        gold = self.checked_gold(gold)
         batch = self.tokenize([text], None if text_b is None else [text_b])
         return self.trace_batch(batch, text, text_b, gold, attentions)
+
+    def checked_gold(self, gold):
+        """``gold`` as a trace keeps it: a class index (a class name is turned into its index) or, for regression,
+        a finite number; anything else is refused in one line (a wrong gold would mark every answer wrong)."""
+        import math
+        import numbers
+
+        labels = list(self.cfg.labels)
+        if gold is None:
+            return None
+        if not labels:
+            if isinstance(gold, bool) or not isinstance(gold, numbers.Real) or not math.isfinite(gold):
+                raise InputError(f"gold {gold!r} is not a finite number (this model predicts a number)")
+            return float(gold)
+        if isinstance(gold, str) and gold in labels:
+            return labels.index(gold)
+        if isinstance(gold, numbers.Integral) and not isinstance(gold, bool) and 0 <= gold < len(labels):
+            return int(gold)
+        raise InputError(f"gold {gold!r} is not one of this model's classes: give a class name ({', '.join(labels)}) "
+                         f"or its index (0 to {len(labels) - 1})")
 
     @torch.inference_mode()
     def trace_batch(self, batch, text: str, text_b: str | None = None, gold=None, attentions: bool = True) -> Trace:

@@ -223,6 +223,10 @@ def test_max_length_is_cut_at_the_backbones_positions(tiny_bert, tmp_path, capsy
     data.write_text("\n".join(lines) + "\n")
     out = tmp_path / "ck"
     assert main(cli(tiny_bert, str(data), out)) == 0
-    assert "--max-length 128 is more than the backbone's 64 positions: inputs are cut at 64 tokens" in \
-        capsys.readouterr().out
+    printed = capsys.readouterr().out
+    # --max-length not given: the default is no request of the user's, so no warning about it, only the fact
+    assert "--max-length" not in printed and "the backbone reads at most 64 tokens: inputs are cut there" in printed
     assert json.loads(CheckpointLayout(out).config.read_text())["model"]["max_length"] == 64
+    assert main(cli(tiny_bert, str(data), tmp_path / "asked", "--max-length", "100")) == 0
+    assert "--max-length 100 is more than the backbone's 64 positions: inputs are cut at 64 tokens" in \
+        capsys.readouterr().out

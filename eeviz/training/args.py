@@ -5,12 +5,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import types
 import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..backbone import BACKBONE_ALIASES
 from ..config import ModelConfig
+from ..data import MAX_TEXT_CHARS
+from ..data_checks import task_fingerprint
+from ..data_files import FILE_EXTENSIONS
 from ..methods import get_method
 from ..methods.base import Hyperparameters
 from ..presets import method_defaults
@@ -61,8 +66,25 @@ def model_config(args: TrainArgs, task) -> ModelConfig:
     shared = {f.name for f in dataclasses.fields(ModelConfig)} & {f.name for f in dataclasses.fields(TrainArgs)}
     values = {name: getattr(args, name) for name in shared}
     values["method_args"] = dict(args.method_args)
+    fingerprint = getattr(task, "fingerprint", None) or task_fingerprint(task, MAX_TEXT_CHARS)
     return ModelConfig(**values, labels=list(task.labels), metric=task.metric, is_pair=task.is_pair,
-                       lora_alpha=2.0 * args.lora_rank, classifier_dropout=args.dropout)
+                       lora_alpha=2.0 * args.lora_rank, classifier_dropout=args.dropout,
+                       data_fingerprint=dict(fingerprint))
+
+
+def full_path_if_local(name: str | None, kind: str) -> str | None:
+    """``name`` as an absolute path when it names an existing local data file (``kind`` "task") or folder
+    ("backbone"), so that the checkpoint works from any folder; task and backbone names ('rotten_tomatoes',
+    'minilm', 'bert-base-uncased') stay names. Checked as the loaders check: a file before a task name, an alias
+    before a folder."""
+    if not isinstance(name, str) or not name.strip():
+        return name
+    path = os.path.expanduser(name)
+    if kind == "task":
+        local = os.path.isfile(path) and path.lower().endswith(FILE_EXTENSIONS)
+    else:
+        local = name.strip().lower() not in BACKBONE_ALIASES and os.path.isdir(path)
+    return os.path.abspath(path) if local else name
 
 
 def parse_field_value(text: str, hint: Any, key: str) -> Any:
@@ -125,6 +147,8 @@ def resolve_args(method: str, out: str, flags: dict[str, Any], preset_values: di
     if values.get("patience_epochs") == 0:
         values["patience_epochs"] = None  # --patience-epochs 0: no early stopping
     values["method_args"] = method_args_dict(method, preset_method_args or {}, method_arg_pairs or [])
+    for kind in ("task", "backbone"):
+        values[kind] = full_path_if_local(values.get(kind, getattr(TrainArgs, kind)), kind)
     args = TrainArgs(method=method, out=out, **values)
     check_args(args)
     if flags.get("lora_rank") is not None and args.finetune != "lora":  # a preset's rank under full is harmless
@@ -137,6 +161,8 @@ def changed_settings(saved: dict[str, Any], args: TrainArgs) -> list[str]:
     """``NAME: saved -> now`` for every setting (not a run-only one) that differs from a saved run's
     ``train_args``: what ``--resume`` refuses."""
     current = json.loads(json.dumps(asdict(args)))
+    # a run started before task and backbone paths were stored in full: its relative paths, read from here
+    saved = {**saved, **{k: full_path_if_local(saved.get(k), k) for k in ("task", "backbone")}}
     return [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in current.items()
             if k not in RUN_ONLY_ARGS and saved.get(k) != v]
 

@@ -38,7 +38,7 @@ def run_preset(name: str, out_dir: str, flags: dict[str, Any], method_arg_pairs:
         args = resolve_args(method, str(out), flags, train_values, method_arg_pairs, method_values)
         layout = CheckpointLayout(out)
         evaluated = args.resume and finished_run(out) is not None and layout.eval.is_file()
-        train(args)
+        train(args, asked_max_length=flags.get("max_length") is not None)
         if not evaluated and PartialState().is_main_process:
             evaluate_preset(preset, out, args, layout, method)
         outs.append(out)
@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None, prog: str = "eeviz train") -> int:
             methods = [m.strip() for m in ns.method.split(",")] if ns.method else None
             run_preset(ns.preset, ns.out_dir or "checkpoints", flags, ns.method_arg, methods)
             return 0
-        train(resolve_args(ns.method.strip().lower(), ns.out, flags, method_arg_pairs=ns.method_arg))
+        train(resolve_args(ns.method.strip().lower(), ns.out, flags, method_arg_pairs=ns.method_arg),
+              asked_max_length=ns.max_length is not None)
     except (ValueError, FileNotFoundError, RuntimeError, BackboneError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
 import torch
 
 from ..checkpoint import CheckpointLayout
+from ..config import ModelConfig
 from ..data import TaskData, load_task
+from ..data_checks import check_labels, describe_classes
 from ..evaluate import DATA_SPLIT_SEED
 from ..methods import available_methods, get_method
 from ..precision import training_precision
@@ -48,14 +49,55 @@ def load_task_for(args: TrainArgs) -> TaskData:
         task.train = task.train[: args.train_limit]
     method_cls = get_method(args.method)
     if task.is_regression and not method_cls.supports_regression:
+        why = f" ({task.regression_reason})" if task.regression_reason else ""
         raise ValueError(
-            f"task '{args.task}' is a regression task and method '{args.method}' cannot do regression "
+            f"task '{args.task}' is read as a regression task{why}, and method '{args.method}' cannot do regression "
             f"(methods that can: {', '.join(m for m in available_methods() if get_method(m).supports_regression)})"
         )
     for split in ("train", "dev"):
         if not task.split(split):
             raise ValueError(f"task '{args.task}' has no {split} examples (training needs train, selection needs dev)")
     return task
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {many or word + 's'}"
+
+
+def task_lines(args: TrainArgs, task: TaskData, accelerator) -> list[str]:
+    """The run's first lines: what trains on what (classification into which classes, or regression, and why),
+    and the rows per class and split."""
+    kind = ("as a regression task" if task.is_regression else
+            f"into {plural(len(task.labels), 'class', 'classes')}")
+    return [
+        f"training {args.method} on {args.task} {kind} ({len(task.train)} train / {len(task.dev)} dev / "
+        f"{len(task.test)} test) from {args.backbone}, {args.finetune} fine-tuning, "
+        f"{plural(accelerator.num_processes, 'process', 'processes')} on {accelerator.device}, mixed precision {accelerator.mixed_precision}",
+        describe_classes(task),
+    ]
+
+
+def ending_line(args: TrainArgs, out: Path, metrics: dict, metric: str) -> str:
+    """The run's last line: how many epochs finished (and how far a cut one got), the best one, the time."""
+    history = metrics["history"]
+    finished = [h for h in history if h["complete"]]
+    cut = history[-1] if history and not history[-1]["complete"] else None
+    epochs = plural(len(finished), "finished epoch")
+    if cut is not None:
+        before = history[-2]["steps"] if len(history) > 1 else 0
+        epochs += f" and {plural(cut['steps'] - before, 'step')} of epoch {cut['epoch']}"
+    best = metrics["best_epoch"]
+    entry = next((h for h in history if h["epoch"] == best), None)
+    if entry is None:
+        kept = "no epoch scored"
+    elif entry["complete"]:
+        kept = f"best epoch {best} (dev {metric} {entry['dev']['score']:.4f})"
+    else:
+        kept = f"kept the weights after step {entry['steps']} (dev {metric} {entry['dev']['score']:.4f})"
+    how = ("finished" if metrics["stopped_by"] == "completed" else
+           f"cut short by --max-steps {args.max_steps}" if metrics["stopped_by"] == "max_steps" else
+           f"stopped: {metrics['stopped_by']}")
+    return f"{out}: {how}: {epochs}, {kept}, {metrics['wall_time_s']:.1f} s"
 
 
 def check_restart(out: Path, args: TrainArgs) -> None:
@@ -84,8 +126,11 @@ def resume_hint(args: TrainArgs, metrics: dict) -> str:
             f"--max-steps, or none) continues it {where}")
 
 
-def train(args: TrainArgs) -> dict:
+def train(args: TrainArgs, asked_max_length: bool | None = None) -> dict:
     """Train (or resume) one run; returns its metrics.json content. Raises ValueError on bad settings.
+
+    ``asked_max_length``: whether the user asked for ``args.max_length`` (the command line's --max-length), for
+    the words of the note when the backbone has fewer positions; None: when it is not the default.
 
     Nothing in --out changes before the settings, data, model and warm start have loaded. ``--overwrite``
     moves the earlier run aside and deletes it once the new run saved its first checkpoint; a run that fails
@@ -99,6 +144,7 @@ def train(args: TrainArgs) -> dict:
     accelerator.wait_for_everyone()
     replaces = check_out_dir(out, args.resume, args.overwrite)  # every process checks, so all fail alike
     task = load_task_for(args)
+    warnings = check_labels(task)
     if args.resume and main:
         recover_run_folder(out)
     accelerator.wait_for_everyone()
@@ -108,6 +154,8 @@ def train(args: TrainArgs) -> dict:
             accelerator.print(f"{out}: this run already finished (nothing to resume)")
             return done
         check_restart(out, args)
+    for line in task_lines(args, task, accelerator) + [f"warning: {w}" for w in warnings]:
+        accelerator.print(line)
     trainer = Trainer(args, task, accelerator)
     if resume_from is not None:
         trainer.load_resume(resume_from)
@@ -118,14 +166,12 @@ def train(args: TrainArgs) -> dict:
                           "again from step 1, which gives what resuming it would")
     elif args.resume:
         accelerator.print(f"{out}: no run to resume there, starting from scratch")
-    accelerator.print(
-        f"training {args.method} on {args.task} ({len(task.train)} train / {len(task.dev)} dev) from "
-        f"{args.backbone}, {args.finetune} fine-tuning, {accelerator.num_processes} process(es) on "
-        f"{accelerator.device}, mixed precision {accelerator.mixed_precision}"
-    )
     if trainer.max_length < args.max_length:
+        if asked_max_length is None:
+            asked_max_length = args.max_length != ModelConfig.max_length
         accelerator.print(f"--max-length {args.max_length} is more than the backbone's {trainer.max_length} "
-                          f"positions: inputs are cut at {trainer.max_length} tokens")
+                          f"positions: inputs are cut at {trainer.max_length} tokens" if asked_max_length else
+                          f"the backbone reads at most {trainer.max_length} tokens: inputs are cut there")
     if args.cached_features and not args.init_from:
         accelerator.print("--cached-features without --init-from: the heads train on the backbone's own "
                           "encoder, frozen as it was pretrained")
@@ -138,10 +184,7 @@ def train(args: TrainArgs) -> dict:
         if replaces and main and settle_overwrite(out):
             accelerator.print(f"{out}: the earlier run there is kept as it was")
         raise
-    best = metrics["best_epoch"]
-    score = next((h["dev"]["score"] for h in metrics["history"] if h["epoch"] == best), math.nan)
-    accelerator.print(f"{out}: best epoch {best} (dev {task.metric} {score:.4f}), {metrics['epochs_run']} "
-                      f"epochs, {metrics['wall_time_s']:.1f} s, stopped by {metrics['stopped_by']}")
+    accelerator.print(ending_line(args, out, metrics, task.metric))
     if metrics["stopped_by"] == "max_steps":
         accelerator.print(resume_hint(args, metrics))
     return metrics
