@@ -6,9 +6,10 @@ texts; ``map_onto``: labels as class names or indices) and cleans each text as t
 one (``eeviz.inputs.clean_text``), so a sentence's exit here is the exit Explore shows for it. Every problem is
 an ``UploadError`` with a one-line message.
 
-Running gives, per checkpoint, each sentence's exit at the checkpoint's default rule and threshold
-(``SentenceExits``). With labels it is ``eeviz.evaluate.evaluate_model`` (the Dataset page's sweep, untimed);
-without, the same network pass (``collect_signals``) and the same replay (``replay_signals``) with no scores.
+Running gives, per checkpoint, each sentence's exit at a rule and threshold (the checkpoint's default unless
+given: the app passes those set on Explore/Compare) (``SentenceExits``): one network pass
+(``collect_signals``) and the rule replayed over it (``replay_signals``). With labels the pass is
+``eeviz.evaluate.evaluate_model``'s (the Dataset page's sweep, untimed), whose signals are kept for the replay.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ Progress = Callable[[int, int], None]
 
 class UploadError(ValueError):
     """Data a user brought that cannot be used, with a one-line message saying why."""
+
+
+class UnknownLabels(UploadError):
+    """Labels that are none of a checkpoint's classes (nor class indices): the sentences still run without them
+    (``without_labels``)."""
 
 
 @dataclass(frozen=True)
@@ -193,8 +199,37 @@ def examples_for(sentences: Sentences, cfg) -> list[Example]:
         try:
             labels = map_onto(list(sentences.labels), list(cfg.labels), sentences.source, list(sentences.places))
         except ValueError as err:
+            unknown = _unknown_labels(sentences, list(cfg.labels))
+            if unknown:
+                raise UnknownLabels(unknown) from None
             raise UploadError(_one_line(err)) from None
     return [Example(t, y, b) for t, b, y in zip(sentences.texts, sentences.texts_b, labels)]
+
+
+def _unknown_labels(sentences: Sentences, names: list[str]) -> str:
+    """The message about labels that are none of the classes ``names`` nor their indices, in plain words with
+    the ways out (the data files' own message, in Python's list syntax, told a CSV with positive/negative only
+    what was expected); "" when every label is a class or an index (another problem: said as it is)."""
+    from .messages import shorten
+
+    if not names:
+        return ""
+    indices = {str(i) for i in range(len(names))}
+    rows = [i for i, v in enumerate(sentences.labels) if str(v).strip() not in names and str(v).strip() not in indices]
+    if not rows:
+        return ""
+    unknown = list(dict.fromkeys(shorten(str(sentences.labels[i]).strip(), 30) for i in rows))
+    where = sentences.places[rows[0]] if rows[0] < len(sentences.places) else f"row {rows[0] + 1}"
+    shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+    return (f"its classes are {' and '.join(names) if len(names) == 2 else ', '.join(names)} (or 0 to "
+            f"{len(names) - 1}), but the labels here include {shown}, the first at {where}. Rename the labels to "
+            f"{'/'.join(names)}, or drop the label column to see each sentence's exit without accuracy.")
+
+
+def without_labels(sentences: Sentences) -> Sentences:
+    """The same sentences without their labels (exits and predictions, no accuracy), a content of their own
+    for the caches."""
+    return dataclasses.replace(sentences, labels=None, digest=_digest("no labels", "", sentences.digest.encode()))
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -243,44 +278,71 @@ def long_rows(model, examples: list[Example]) -> list[int]:
     return [i for i, row in enumerate(ids) if len(row) > model.cfg.max_length]
 
 
+class _SignalTap:
+    """``model`` for ``evaluate_model``, keeping the signals of its one network pass (every batch's
+    ``forward_all``, in order), so that a labelled run replays its rule at any threshold without a second pass
+    (the sweep holds exits at the swept thresholds only)."""
+
+    def __init__(self, model):
+        self._model = model
+        self.parts: dict[str, list[torch.Tensor]] = {}
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def forward_all(self, *args, **kwargs):
+        sig, out = self._model.forward_all(*args, **kwargs)
+        for key, value in sig.items():
+            self.parts.setdefault(key, []).append(value.float().cpu())
+        return sig, out
+
+    def signals(self) -> dict[str, torch.Tensor]:
+        return {k: torch.cat(v, dim=1) for k, v in self.parts.items()}
+
+
 @torch.inference_mode()
-def run_checkpoint(model, examples: list[Example], source: str = PASTED,
-                   progress: Progress | None = None) -> SentenceExits:
-    """Each example through ``model`` (all layers once, batched) and its default rule replayed over that.
+def run_checkpoint(model, examples: list[Example], source: str = PASTED, progress: Progress | None = None,
+                   rule: str | None = None, threshold: float | None = None) -> SentenceExits:
+    """Each example through ``model`` (all layers once, batched) and ``rule`` at ``threshold`` (the checkpoint's
+    default rule and its default threshold when None) replayed over that.
 
     ``progress(batches done, batches in all)`` follows the network pass. Labelled examples (every label set)
     also get the whole evaluation sweep, untimed. A rule that draws random numbers gives each sentence the draws
     its seed and the sentence's tokens give it (``eeviz.example_keys``), as in Explore and ``evaluate_model``.
     """
+    from .analysis import _correct
+
     if not examples:
         raise UploadError("no sentences to run")
     model.eval()
     method = model.method
-    rule = method.default_rule
+    rule = rule or method.default_rule
     spec = method.rules[rule].spec
-    threshold = method.default_threshold(rule)
+    threshold = method.default_threshold(rule) if threshold is None else threshold
     labelled = all(e.label is not None for e in examples)
     common = dict(rule=rule, threshold=threshold, rule_title=spec.display, threshold_name=spec.symbol or spec.label,
                   num_layers=model.num_layers, max_length=model.cfg.max_length,
                   labels=list(model.cfg.labels), cut_rows=long_rows(model, examples))
-    if labelled:
-        ev = evaluate_model(model, examples, task=source, split=SPLIT_NAME, batch_size=BATCH_SIZE,
-                            max_examples=len(examples), timing="none", progress=progress)
-        exits = [record.exit[rule] for record in ev.examples]
-        return SentenceExits(exit_layers=[int(e["layer"]) for e in exits], preds=[e["pred"] for e in exits],
-                             correct=[bool(e["correct"]) for e in exits], evaluation=ev, **common)
     batches = [
         encode_texts(model.tokenizer, [examples[i].text for i in idx], [examples[i].text_b for i in idx],
                      model.cfg.max_length)
         for idx in index_batches(len(examples), BATCH_SIZE)
     ]
-    signals = collect_signals(model, batches, progress=progress)
-    exit_layer, probs, _ = replay_signals(signals, model.make_rule(rule, **{spec.param: threshold}),
-                                          batches_keys(batches))
-    preds = predictions(probs)
+    ev = None
+    if labelled:
+        tap = _SignalTap(model)
+        ev = evaluate_model(tap, examples, task=source, split=SPLIT_NAME, batch_size=BATCH_SIZE,
+                            max_examples=len(examples), timing="none", progress=progress)
+        signals = tap.signals()
+    else:
+        signals = collect_signals(model, batches, progress=progress)
+    params = {} if spec.minimum == spec.maximum else {spec.param: threshold}
+    exit_layer, probs, _ = replay_signals(signals, model.make_rule(rule, **params), batches_keys(batches))
     regression = model.cfg.is_regression
-    return SentenceExits(exit_layers=[int(v) for v in exit_layer.tolist()],
-                         preds=[float(p) if regression else int(p) for p in np.asarray(preds)], **common)
+    preds = [float(p) if regression else int(p) for p in np.asarray(predictions(probs))]
+    correct = [_correct(p, e.label, common["labels"]) for p, e in zip(preds, examples)] if labelled else None
+    return SentenceExits(exit_layers=[int(v) for v in exit_layer.tolist()], preds=preds, correct=correct,
+                         evaluation=ev, **common)
 
 
 def result_columns(title: str) -> tuple[str, str, str]:

@@ -10,7 +10,7 @@ from eeviz.app.dataset_view import show_results
 ui.setup_page("Dataset")
 infos = ui.list_checkpoints()
 names = ui.titles(infos)
-st.title("Accuracy against speed-up")
+st.title("Accuracy against speed\u2011up")  # a non-breaking hyphen: "speed-" / "up" on a phone
 
 evaluated = [i for i in infos if i.has_eval]
 if not evaluated:

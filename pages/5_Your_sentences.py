@@ -1,12 +1,16 @@
 """Your sentences: every chosen checkpoint over an uploaded CSV/JSONL file or pasted sentences. Each sentence's
-exit layer and prediction per checkpoint (at its default rule and threshold) and, when the data has labels, the
-Dataset page's accuracy/speed-up views for it. Runs are kept per (content, checkpoint): reruns recompute nothing."""
+exit layer and prediction per checkpoint (at the rule and threshold set on Explore/Compare in this session, else
+its defaults) and, when the data has labels, the Dataset page's accuracy/speed-up views for it. Runs are kept per
+(content, checkpoint, rule, threshold): reruns recompute nothing."""
 
 import streamlit as st
 
 from eeviz.app import downloads, ui, upload
 from eeviz.app.dataset_view import show_results
 from eeviz.csv_safe import csv_text
+from eeviz.uploads import PASTED
+
+NO_BREAK_HYPHEN = "\u2011"  # "speed-up" wrapped as "speed-" / "up" on a phone
 
 ui.setup_page("Your sentences")
 infos = ui.list_checkpoints()
@@ -26,6 +30,7 @@ chosen = st.multiselect(
     "Checkpoints", [i.name for i in infos], default=[i.name for i in infos], format_func=names.get,
     key="up_ckpts", persist_state="session",
 )
+sentences = upload.labels_choice(sentences, [i for i in infos if i.name in chosen])
 examples = upload.fitting(sentences, [i for i in infos if i.name in chosen], names)
 fit = [i for i in infos if i.name in examples]
 if not fit:
@@ -46,10 +51,8 @@ if len(runs) < len(fit):
 st.header("Each sentence")
 upload.show_cut_notices(runs, names)
 table = upload.show_table(sentences, runs, names)
-st.caption(
-    "Where each sentence exits, at each checkpoint's default rule and threshold (hover a column's header to see "
-    "which), layers counted from 1; then the prediction there."
-)
+st.caption("Where each sentence exits, layers counted from 1; then the prediction there. "
+           + upload.rules_caption([i for i in fit if i.name in runs], names))
 st.download_button(
     "Table as CSV", csv_text(table), file_name=downloads.sentences_name(list(runs), sentences.digest),
     mime="text/csv",
@@ -58,7 +61,11 @@ st.download_button(
 
 evals = {n: r.evaluation for n, r in runs.items() if r.evaluation is not None}
 if not evals:
-    st.caption("Sentences with a **label** column also get accuracy against speed-up, as on the Dataset page.")
+    if sentences.source == PASTED:  # pasted lines cannot carry labels: say where labels can come from
+        st.caption("Pasted lines carry no labels. For accuracy against speed-up as on the Dataset page, choose "
+                   "**a file** above with a **label** column.")
+    elif not sentences.labelled:
+        st.caption("A file with a **label** column also gets accuracy against speed-up, as on the Dataset page.")
     st.stop()
-st.header("Accuracy against speed-up")
-show_results(evals, names, key_prefix="up")
+st.header(f"Accuracy against speed{NO_BREAK_HYPHEN}up")
+show_results(evals, names, key_prefix="up", chosen_on_dev={i.name: set(i.cfg.rule_defaults) for i in fit})

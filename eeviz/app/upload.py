@@ -3,8 +3,10 @@ with a progress bar, each (content, checkpoint) once per process (``eeviz.upload
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -17,6 +19,7 @@ from ..uploads import (
     PASTED,
     SentenceExits,
     Sentences,
+    UnknownLabels,
     UploadError,
     examples_for,
     read_pasted,
@@ -24,9 +27,11 @@ from ..uploads import (
     result_columns,
     run_checkpoint,
     sentence_table,
+    without_labels,
 )
 from .loading import _stamp, load_models
 from .page import md_escape
+from .rules import threshold_key
 
 FILE, PASTE = "file", "paste"
 # session key: (name, bytes) of the last file read without error. Streamlit's uploader comes back empty after
@@ -36,7 +41,7 @@ KEPT_FILE = "_eeviz_kept_upload"
 MAX_CACHED_RUNS = 32  # (content, checkpoint) results kept per process (about 2 MB each for 500 sentences)
 PASTE_PLACEHOLDER = "the plot is good but the acting is bad\nan utterly dull film\n…"
 
-_runs: OrderedDict[tuple[str, int, str], SentenceExits] = OrderedDict()
+_runs: OrderedDict[tuple, SentenceExits] = OrderedDict()
 _runs_lock = threading.Lock()
 
 
@@ -109,12 +114,41 @@ def describe(sentences: Sentences) -> None:
         st.warning(md_escape(notice), icon=":material/content_cut:")
 
 
+NO_LABELS_KEY = "up_no_labels"
+
+
+def labels_choice(sentences: Sentences, infos: list[CheckpointInfo]) -> Sentences:
+    """Where the labels are none of a chosen checkpoint's classes: a switch to run without them (exits and
+    predictions still shown, no accuracy), which says so when on. Returns the sentences to run."""
+    if not sentences.labelled:
+        return sentences
+    refused = False
+    for info in infos:
+        try:
+            examples_for(sentences, info.cfg)
+        except UnknownLabels:
+            refused = True
+            break
+        except UploadError:
+            continue
+    if not refused:
+        return sentences
+    if st.toggle("Run without the labels", key=NO_LABELS_KEY,
+                 help="the labels are left out: each sentence's exit and prediction are shown, without accuracy"):
+        st.caption("Running without the labels: each sentence's exit and prediction, no accuracy against speed-up.")
+        return without_labels(sentences)
+    return sentences
+
+
 def fitting(sentences: Sentences, infos: list[CheckpointInfo], titles: dict[str, str]) -> dict[str, list[Example]]:
     """The examples for every checkpoint the data fits; the others get one line each (grouped by reason)."""
     fits, skipped = {}, {}
     for info in infos:
         try:
             fits[info.name] = examples_for(sentences, info.cfg)
+        except UnknownLabels as err:  # the switch above runs them without the labels
+            skipped.setdefault(f"{err} Or switch on Run without the labels above.", []).append(
+                titles.get(info.name, info.name))
         except UploadError as err:
             skipped.setdefault(str(err), []).append(titles.get(info.name, info.name))
     for reason, names in skipped.items():
@@ -123,21 +157,64 @@ def fitting(sentences: Sentences, infos: list[CheckpointInfo], titles: dict[str,
     return fits
 
 
-def _key(info: CheckpointInfo, sentences: Sentences) -> tuple[str, int, str]:
-    return str(info.path), _stamp(info), sentences.digest
+@dataclass(frozen=True)
+class RuleChoice:
+    """The rule and threshold a checkpoint runs the sentences at; ``from_session`` when Explore or Compare set
+    them in this session (else the checkpoint's defaults)."""
+
+    rule: str
+    threshold: float | None  # None: a rule without a threshold
+    words: str  # "entropy, S = 0.1"
+    from_session: bool
 
 
-def cached_run(info: CheckpointInfo, sentences: Sentences) -> SentenceExits | None:
+def rule_choice(info: CheckpointInfo) -> RuleChoice:
+    """The rule and threshold the session's sidebar holds for this checkpoint's method (the keys Explore and
+    Compare read and write: ``rule_<method>``, ``t_<method>_<rule>``), else the checkpoint's defaults. A value
+    the rule cannot take is ignored. (Your sentences used the defaults only, and disagreed with Explore.)"""
+    from ..methods import get_method
+
+    method_cls = get_method(info.cfg.method)
+    default_rule = info.cfg.default_rule or method_cls.default_rule
+    rule = st.session_state.get(f"rule_{method_cls.name}")
+    words = {r.spec.display: name for name, r in method_cls.rules.items()}
+    rule = rule if rule in method_cls.rules else words.get(rule, default_rule)  # the key, or the buttons' words
+    spec = method_cls.rules[rule].spec
+    default = float(info.cfg.rule_defaults.get(rule, spec.default))
+    threshold: float | None = default
+    value = st.session_state.get(threshold_key(method_cls.name, rule))
+    try:
+        value = None if value is None or isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        value = None
+    if value is not None and math.isfinite(value) and spec.minimum <= value <= spec.maximum and (
+            not spec.integer or value.is_integer()):
+        threshold = value
+    if spec.minimum == spec.maximum:
+        threshold = None
+    symbol = spec.symbol or spec.label
+    shown = "no threshold" if threshold is None else f"{symbol} = {threshold:g}"
+    chosen = rule != default_rule or (threshold is not None and threshold != default)
+    return RuleChoice(rule, threshold, f"{spec.display}, {shown}", chosen)
+
+
+def _key(info: CheckpointInfo, sentences: Sentences, choice: RuleChoice) -> tuple:
+    return str(info.path), _stamp(info), sentences.digest, choice.rule, choice.threshold
+
+
+def cached_run(info: CheckpointInfo, sentences: Sentences, choice: RuleChoice | None = None) -> SentenceExits | None:
+    """The run of ``sentences`` through ``info`` at ``choice`` (the session's rule and threshold when None)."""
+    key = _key(info, sentences, choice or rule_choice(info))
     with _runs_lock:
-        run = _runs.get(_key(info, sentences))
+        run = _runs.get(key)
         if run is not None:
-            _runs.move_to_end(_key(info, sentences))
+            _runs.move_to_end(key)
         return run
 
 
-def _remember(info: CheckpointInfo, sentences: Sentences, run: SentenceExits) -> None:
+def _remember(info: CheckpointInfo, sentences: Sentences, choice: RuleChoice, run: SentenceExits) -> None:
     with _runs_lock:
-        _runs[_key(info, sentences)] = run
+        _runs[_key(info, sentences, choice)] = run
         while len(_runs) > MAX_CACHED_RUNS:
             _runs.popitem(last=False)
 
@@ -160,8 +237,10 @@ def run_all(sentences: Sentences, infos: list[CheckpointInfo], examples: dict[st
             bar.progress(min(1.0, (k + done / total) / len(todo)),
                          text=f"{md_escape(title)}: batch {done} of {total} (checkpoint {k + 1} of {len(todo)})")
 
-        run = run_checkpoint(models[info.name], examples[info.name], sentences.source, progress)
-        _remember(info, sentences, run)
+        choice = rule_choice(info)
+        run = run_checkpoint(models[info.name], examples[info.name], sentences.source, progress,
+                             rule=choice.rule, threshold=choice.threshold)
+        _remember(info, sentences, choice, run)
     bar.empty()
     return all_loaded
 
@@ -191,14 +270,16 @@ def show_table(sentences: Sentences, runs: dict[str, SentenceExits], titles: dic
     shown = table.copy()
     # the sentence column stays narrow enough for the exits to show beside it on a phone; "#" stays in view
     config = {"#": st.column_config.NumberColumn(width=40, pinned=True),
-              "sentence": st.column_config.TextColumn(width=260)}
+              # pinned too, so that scrolling to the exits on a phone keeps the sentence in view
+              "sentence": st.column_config.TextColumn(width=200, pinned=True)}
     for name, run in runs.items():
         title = titles.get(name, name)
         exit_col, pred_col, right_col = result_columns(title)
         config[exit_col] = st.column_config.NumberColumn(
             title, format=f"%d / {run.num_layers}",
-            help=f"where {title} exits ({run.rule_title}, {run.threshold_name} = {run.threshold:g}), "
-            f"of its {run.num_layers} layers",
+            help=f"where {title} exits ({run.rule_title}"
+            + ("" if run.threshold is None else f", {run.threshold_name} = {run.threshold:g}")
+            + f"), of its {run.num_layers} layers",
         )
         marks = ""
         if right_col in shown:
@@ -207,3 +288,13 @@ def show_table(sentences: Sentences, runs: dict[str, SentenceExits], titles: dic
         config[pred_col] = st.column_config.TextColumn("prediction", help=f"{title}'s prediction at its exit{marks}")
     st.dataframe(shown, hide_index=True, column_config=config, key="up_table")
     return table
+
+
+def rules_caption(fit: list[CheckpointInfo], titles: dict[str, str]) -> str:
+    """Which rule and threshold each checkpoint ran at, and where they came from (markdown)."""
+    choices = {info.name: rule_choice(info) for info in fit}
+    each = "; ".join(f"{md_escape(titles.get(n, n))}: {md_escape(c.words)}"
+                     + (" (set on Explore/Compare)" if c.from_session else " (its default)") for n, c in choices.items())
+    return (f"Exits at: {each}. A rule or threshold set on Explore or Compare in this session applies here too; "
+            "the others are the checkpoint's defaults.")
+
