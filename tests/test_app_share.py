@@ -240,3 +240,16 @@ def test_compare_builds_its_playback_only_once_opened(share_env):
     assert "_playback" in playback.config["toImageButtonOptions"]["filename"]
     at.slider(key="t_deebert_entropy").set_value(0.6).run()  # stays open through a threshold move
     assert charts(at, "playback")
+
+
+def test_the_apps_layers_csv_speaks_the_pages_words(share_checkpoints):
+    # app review (session 10) item 20: the rule and signals by their code names, the exit as "◀ exit"
+    from eeviz.plots.panels import layer_table
+
+    trace, decision = decision_of(share_checkpoints, "palbert-tiny", "q_exit", "a fine film", q=0.3)
+    frame = downloads.readable_layers("palbert-tiny", trace, decision)
+    assert set(frame["rule"]) == {"Q-exit"} and "exit" not in frame.columns
+    assert frame["exit here"].tolist() == [layer == decision.exit_layer for layer in frame["layer"]]
+    assert frame["ran"].tolist() == [layer <= decision.exit_layer for layer in frame["layer"]]
+    raw = layer_table(trace, decision).columns
+    assert len(frame.columns) == len(raw) + 4 + 1  # sentence, checkpoint, rule, threshold; exit -> exit here, ran

@@ -13,12 +13,13 @@ import json
 import re
 from typing import Mapping, Sequence
 
+import pandas as pd
 import streamlit as st
 
 from ..catalog import CheckpointInfo
 from ..csv_safe import csv_text
 from ..fingerprint import text_id
-from ..layer_export import compare_frame, layers_frame
+from ..layer_export import layers_frame
 from ..trace import Decision, Trace
 
 HASH_DIGITS = 8
@@ -70,6 +71,29 @@ def compare_name(traces: Mapping[str, Trace], decisions: Mapping[str, Decision],
     ) + (f".{ext}" if ext else "")
 
 
+EXIT_MARK = "◀ exit"  # ``plots.layer_table``'s mark of the exit layer, for the eye
+
+
+def readable_layers(checkpoint: str, trace: Trace, decision: Decision) -> pd.DataFrame:
+    """The app's "Layers as CSV": ``layer_export.layers_frame`` in the words the page shows (the rule's and the
+    signals' plain names, as the table above it), and the exit as true/false columns a spreadsheet can filter
+    ("exit here", "ran": the layer was computed) instead of "◀ exit"/"skipped". ``eeviz trace --csv`` keeps
+    the code's names."""
+    from ..methods import get_method
+    from .figures import plain_columns
+
+    frame = plain_columns(layers_frame(checkpoint, trace, decision), trace)
+    try:
+        frame["rule"] = get_method(trace.method).rules[decision.rule].spec.display
+    except (ValueError, KeyError):  # a method or rule this install lacks: its key is all there is
+        pass
+    if "exit" in frame.columns:
+        marks = frame.pop("exit")
+        frame["exit here"] = marks == EXIT_MARK
+        frame["ran"] = marks != "skipped"
+    return frame
+
+
 def export_payload(info: CheckpointInfo, trace: Trace, decision: Decision) -> dict:
     """Everything needed to reproduce the view: checkpoint, config, decision and the trace (no attentions)."""
     return {
@@ -94,7 +118,7 @@ def export_buttons(info: CheckpointInfo, trace: Trace, decision: Decision) -> No
     )
     cols[1].download_button(
         "Layers as CSV",
-        lambda: csv_text(layers_frame(info.name, trace, decision)),
+        lambda: csv_text(readable_layers(info.name, trace, decision)),
         file_name=explore_name(info, trace, decision, "csv"),
         mime="text/csv",
         icon=":material/download:",
@@ -111,7 +135,8 @@ def compare_export_buttons(traces: Mapping[str, Trace], decisions: Mapping[str, 
     cols = st.columns([1, 3])
     cols[0].download_button(
         "Layers as CSV",
-        lambda: csv_text(compare_frame(traces, decisions)),
+        lambda: csv_text(pd.concat([readable_layers(name, traces[name], decisions[name]) for name in traces],
+                                   ignore_index=True)),
         file_name=compare_name(traces, decisions, "csv"),
         mime="text/csv",
         icon=":material/download:",
