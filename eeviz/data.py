@@ -195,9 +195,9 @@ def load_task(name_or_path: str, seed: int = 0, limit: int | None = None) -> Tas
     elif path.lower().endswith(FILE_EXTENSIONS) and not os.path.isabs(path):
         # most often a checkpoint trained before tasks were stored with their full path, read from another folder
         raise ValueError(
-            f"no data file {path!r} in {os.getcwd()}: a relative path is read from the current folder, and a "
-            "checkpoint's task path is relative to the folder training ran in: run from that folder, or pass "
-            "--task/--data with the file's full path."
+            f"Unknown task or file {path!r}: no such file in {os.getcwd()}; a relative path is read from the current "
+            "folder, and a checkpoint's task path is relative to the folder training ran in: run from that folder, "
+            "or pass --task/--data with the file's full path."
         )
     else:
         raise ValueError(
