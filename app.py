@@ -37,7 +37,7 @@ def decision_view(info, model, trace, gold) -> None:
     decision = replay(trace, rule)
     key, pkey = figures.trace_key(info, trace), figures.params_key(params)
     saved_as = downloads.explore_name(info, trace, decision, "")  # what a figure's camera button saves it as
-    ui.show_decision(trace, decision, gold)
+    ui.show_decision(trace, decision, gold, answer=method_cls.rules[rule_name].spec.answer)
     ui.show_cut_notice(info, model, trace)  # next to the result, not only in the Tokens expander
     # live charts: a threshold move redraws them in place (Plotly.react), not as new charts
     ui.live_chart(figures.probability_figure(key, decision.exit_layer, trace), key="probabilities",

@@ -211,6 +211,21 @@ def test_several_rules_get_a_rule_choice_and_a_summary(checkpoints_env):
     assert len(at.dataframe) == 2  # every rule's decision + the per-layer table
 
 
+def test_an_averaged_answer_is_explained_under_the_result(checkpoints_env):
+    """A rule whose answer is an average over layers (its RuleSpec.answer) says so under the result, where the
+    confidence would otherwise be read as the outlined exit layer's; a rule answering with one layer does not."""
+    from eeviz.methods import get_method
+
+    rules = get_method("palbert").rules
+    averaged = [name for name, rule in rules.items() if rule.spec.answer]
+    assert averaged and len(averaged) < len(rules)
+    at = run_app(ckpt="palbert-tiny")
+    shown = [c.value for c in at.caption]
+    assert not any(rule.spec.answer in shown for rule in rules.values())
+    at.radio(key="rule_palbert").set_value(averaged[0]).run()
+    assert rules[averaged[0]].spec.answer in [c.value for c in at.caption]
+
+
 def test_sentence_pairs_get_two_boxes_and_regression_shows_values(checkpoints_env):
     at = run_app(ckpt="pabee-pair")
     assert [t.key for t in at.text_area] == ["text", "text_b"]

@@ -206,4 +206,27 @@ def _clamp_state(key: str, lo, hi, kind) -> None:
     if key in st.session_state and st.session_state[key] is not None:
         value = kind(st.session_state[key])
         if not lo <= value <= hi:
-            st.session_state[key] = min(max(value, lo), hi)
+            set_from_code(key, min(max(value, lo), hi))
+
+
+_SET_FROM_CODE = "_eeviz_set_from_code"  # session key: widget keys whose value code set, not yet drawn
+
+
+def set_from_code(key: str, value) -> None:
+    """Sets a widget's value from code, before the widget is drawn; the widget then takes no default
+    (``default_if_unset``): Streamlit logs "created with a default value but also had its value set via the
+    Session State API" for a widget given both, which moving a threshold on Explore and opening Compare did."""
+    st.session_state[key] = value
+    st.session_state.setdefault(_SET_FROM_CODE, set()).add(key)
+
+
+def default_if_unset(key: str, default, none=None):
+    """``default`` for the widget ``key``, or ``none`` (what the widget reads as "no default") when code set its
+    value in the session (``set_from_code``): that value wins either way. Forgets the mark: once drawn, the
+    widget holds the value as its own."""
+    marked = st.session_state.get(_SET_FROM_CODE, set())
+    if key in marked:
+        marked.discard(key)
+        if key in st.session_state:
+            return none
+    return default

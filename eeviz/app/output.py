@@ -14,9 +14,10 @@ from ..truncation import Cut, find_cut
 from .page import md_escape
 
 
-def show_decision(trace: Trace, decision: Decision, gold: Any = None) -> None:
+def show_decision(trace: Trace, decision: Decision, gold: Any = None, answer: str = "") -> None:
     """The decision in large type: exit layer, prediction, confidence, layers saved; and how it compares
-    with the full model (and the gold label when known)."""
+    with the full model (and the gold label when known). ``answer``: the rule's words on how its answer is
+    formed when it is not the exit layer's own prediction (``RuleSpec.answer``), shown under the result."""
     num_layers = trace.num_layers
     exit_layer = decision.exit_layer
     with st.container(border=True):
@@ -31,6 +32,8 @@ def show_decision(trace: Trace, decision: Decision, gold: Any = None) -> None:
         saved = num_layers - exit_layer
         cols[3].metric("Layers saved", f"{saved} ({saved / num_layers:.0%})")
         cols[4].metric("Speed-up", f"{num_layers / exit_layer:.1f}×", help="$L$ / exit layer: the saving in layers run")
+        if answer:  # the confidence is not the outlined layer's: say why before anyone compares them
+            st.caption(answer)
         last = trace.label_name(trace.preds[-1])
         changed = last != decision.label
         if gold is not None and not trace.is_regression:

@@ -13,7 +13,7 @@ from streamlit.errors import StreamlitAPIException
 from ..methods.base import ExitMethod, ExitRule, RuleSpec
 from ..messages import shorten
 from ..trace import Decision, Trace, replay
-from .inputs import _clamp_state, forget_stale, page_id
+from .inputs import _clamp_state, default_if_unset, forget_stale, page_id, set_from_code
 from .page import keep_link_warnings, link_warning, md_escape
 
 SAMPLED_DRAWS = 200  # draws of a random rule shown as a distribution of exit layers
@@ -94,7 +94,7 @@ def threshold_input(spec: RuleSpec, key: str, num_layers: int, where=None, defau
                 spec.label,
                 lo,
                 hi,
-                min(max(default, lo), hi),
+                default_if_unset(key, min(max(default, lo), hi), "min"),
                 1,
                 key=key,
                 help=spec.description,
@@ -106,7 +106,7 @@ def threshold_input(spec: RuleSpec, key: str, num_layers: int, where=None, defau
                 spec.label,
                 lo,
                 hi,
-                min(max(default, lo), hi),
+                default_if_unset(key, min(max(default, lo), hi)),
                 max(1, int(spec.step)),
                 key=key,
                 help=spec.description,
@@ -120,7 +120,7 @@ def threshold_input(spec: RuleSpec, key: str, num_layers: int, where=None, defau
             spec.label,
             lo,
             hi,
-            min(max(float(spec.default if default is None else default), lo), hi),
+            default_if_unset(key, min(max(float(spec.default if default is None else default), lo), hi)),
             float(spec.step),
             format=spec.number_format,  # as many decimals as the step (Streamlit shows 0.075 as "0.07")
             key=key,
@@ -181,7 +181,11 @@ def _carry_link_values() -> dict:
     elif seen["page"] != page_id():
         for key, value in seen["values"].items():
             if value is not None and key not in st.query_params:
-                st.session_state[key] = value
+                set_from_code(key, value)  # the widget, drawn without its default, takes it
+                try:  # and back into the link, which a widget seeded from the session leaves as it is
+                    st.query_params[key] = value if isinstance(value, str) else f"{value:g}"
+                except StreamlitAPIException:  # already bound (history navigation): the session has it
+                    pass
         seen["page"] = page_id()
     return seen["values"]
 
@@ -258,7 +262,7 @@ def rule_controls(
         rule = where.radio(
             "Exit rule",
             names,
-            index=names.index(rule),
+            index=default_if_unset(f"rule_{method_cls.name}", names.index(rule), 0),
             format_func=display.get,
             key=f"rule_{method_cls.name}",
             horizontal=True,

@@ -58,6 +58,9 @@ class RuleSpec:
     # the chart of the rule's other state (e.g. a random rule's draw u_i next to λ_i): its y title and range
     state_title: str = ""
     state_range: tuple[float, float] | None = None
+    # how the answer is formed when it is not the exit layer's own prediction (an average over layers): the app
+    # says it under the result, where the confidence shown is not that of the outlined layer (markdown, LaTeX)
+    answer: str = ""
 
     @property
     def display(self) -> str:

@@ -262,6 +262,9 @@ class ExpectationRule(ExitRule):
         integer=True,
         early_exit=False,
         title="expectation (all layers)",
+        answer="The answer is not one layer's prediction: it is every layer's probabilities averaged with the "
+        "halting distribution as weights, $\\sum_i p(i\\mid x)\\,p_i$. The confidence above is that average's, "
+        "not the outlined layer's own.",
     )
 
     def step(self, state: State, i: int, sig: Signals):

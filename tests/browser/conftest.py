@@ -6,7 +6,8 @@ chromium_browser   session-scoped playwright ``Browser`` (system chromium, no
                    ``playwright install``); the tests skip if chromium is absent.
 browser_page       fresh context + page; every request not to 127.0.0.1/localhost
                    is aborted, ``pageerror`` events are collected (see page_log).
-streamlit_app      factory: ``base_url = streamlit_app(script_path, env=None)``
+streamlit_app      factory: ``base_url = streamlit_app(script_path, env=None)``;
+                   ``streamlit_app.log(base_url)``: that server's stderr so far.
                    starts ``python -m streamlit run`` on a free port (cwd = repo
                    root, so ``.streamlit/config.toml`` applies), waits for
                    ``/_stcore/health``, kills the server at teardown.
@@ -186,6 +187,14 @@ def _wait_for_app_fixture():
 def streamlit_app():
     """Factory: ``streamlit_app(script_path, env=None) -> "http://127.0.0.1:PORT"``."""
     procs: list[tuple[subprocess.Popen, object]] = []
+    logs: dict[str, object] = {}  # base_url -> the server's stderr file
+
+    def log(base_url: str) -> str:
+        """What the server at ``base_url`` wrote to stderr so far (Streamlit's warnings go there)."""
+        stderr_file = logs[base_url]
+        stderr_file.flush()
+        stderr_file.seek(0)
+        return stderr_file.read().decode(errors="replace")
 
     def start(script_path, env: dict[str, str] | None = None) -> str:
         port = free_port()
@@ -210,6 +219,7 @@ def streamlit_app():
         )
         procs.append((proc, stderr_file))
         base_url = f"http://127.0.0.1:{port}"
+        logs[base_url] = stderr_file
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while True:
             if proc.poll() is not None:
@@ -232,6 +242,7 @@ def streamlit_app():
             f"(exit code {proc.returncode}); stderr:\n{log[-4000:]}"
         )
 
+    start.log = log
     yield start
 
     for proc, stderr_file in procs:
