@@ -41,6 +41,7 @@ Both say whether a rule's exits really depend on the input.
 from __future__ import annotations
 
 import bisect
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -48,7 +49,7 @@ import numpy as np
 import torch
 
 from .checkpoint import EVAL_FILE
-from .data import Example, load_examples_file, load_task
+from .data import Example, data_changed_note, load_examples_file, load_task
 from .eval_result import EvalResult, ExampleRecord, FullModel, LayerScore, RuleSweep, SweepPoint, static_score
 from .files import temp_of, write_atomically
 from .methods.base import ExitRule
@@ -282,6 +283,10 @@ def load_eval_examples(model, data: str | None, task: str | None, split: str, li
         task_data = load_task(task_name, seed=DATA_SPLIT_SEED)
         if list(task_data.labels) != list(cfg.labels):
             raise ValueError(f"task '{task_name}' has labels {task_data.labels}, the checkpoint {list(cfg.labels)}")
+        if task is None or task == cfg.task:
+            # a data file edited since training re-draws the splits: trained rows may now be test rows
+            if changed := data_changed_note(cfg, task_data):
+                warnings.warn(changed)
         examples, split_name = task_data.split(split), split
     has_pairs = any(e.text_b is not None for e in examples)
     if cfg.is_pair and not all(e.text_b is not None for e in examples):

@@ -244,3 +244,45 @@ def test_early_exit_refuses_a_batch_with_an_empty_text(model, texts):
         model.early_exit(model.tokenize(texts), model.make_rule())
     with pytest.raises(InputError, match="the text is empty"):
         model.trace(texts[1])
+
+
+def test_evaluate_and_the_report_say_when_the_checkpoints_data_changed(tiny_bert, reviews, tmp_path):
+    from eeviz.evaluate import evaluate_checkpoint
+    from eeviz.tools.report import listed_rows
+
+    task = tmp_path / "reviews.csv"
+    shutil.copy(reviews, task)
+    root = tmp_path / "ckpts"
+    out = root / "pabee"
+    train(resolve_args("pabee", str(out), dict(backbone=tiny_bert, task=str(task), batch_size=4, epochs=1,
+                                               max_steps=1, device="cpu")))
+    import warnings as w
+    with w.catch_warnings(record=True) as caught:  # the same data: nothing said
+        w.simplefilter("always")
+        evaluate_checkpoint(out, timing="none")
+    assert not [c for c in caught if "changed since training" in str(c.message)]
+    _, _, notes = listed_rows(root)
+    assert not [n for n in notes if "changed since training" in n]
+
+    lines = task.read_text().splitlines()
+    task.write_text("\n".join(lines + [lines[1], lines[2]]) + "\n")  # two rows more: the splits are drawn anew
+    with pytest.warns(UserWarning, match=r"changed since training \(24 rows then, 26 now"):
+        evaluate_checkpoint(out, timing="none")
+    rows, skipped, notes = listed_rows(root)
+    assert [r["checkpoint"] for r in rows] == ["pabee"] and not skipped  # the row stands for the data as it is now
+    assert [n for n in notes if n.startswith("pabee: the data of task") and "26 now" in n]
+
+
+def test_resume_refuses_data_that_changed_since_the_run_began(tiny_bert, reviews, tmp_path):
+    task = tmp_path / "reviews.csv"
+    shutil.copy(reviews, task)
+    out = tmp_path / "ck"
+    settings = dict(backbone=tiny_bert, task=str(task), batch_size=4, epochs=2, device="cpu")
+    cut = train(resolve_args("pabee", str(out), dict(settings, max_steps=4)))  # epoch 1 of 3 steps done, then cut
+    assert not cut["finished"]
+    lines = task.read_text().splitlines()
+    task.write_text("\n".join(lines + [lines[1], lines[2]]) + "\n")
+    with pytest.raises(ValueError, match=r"^--resume: the data of task .* changed since training .*--overwrite$"):
+        train(resolve_args("pabee", str(out), dict(settings, resume=True)))
+    task.write_text("\n".join(lines) + "\n")  # the data it began on: the run goes on to its end
+    assert train(resolve_args("pabee", str(out), dict(settings, resume=True)))["finished"]

@@ -32,7 +32,7 @@ from safetensors import SafetensorError, safe_open
 
 from ..catalog import checkpoints_root, find_checkpoints
 from ..checkpoint import CheckpointLayout
-from ..data import load_task, normalize_task_name
+from ..data import data_changed_note, load_task, normalize_task_name
 from ..eval_result import EvalFileError, EvalResult
 from ..evaluate import DATA_SPLIT_SEED, defaults_changed, load_eval, scores
 from ..passes import collect_signals, index_batches, make_batch, predictions
@@ -129,6 +129,7 @@ class SplitSizes:
         self.sizes: dict[str, int | None] = {}
         self.splits: dict[str, tuple[int, int, int, float]] = {}
         self.why_not: dict[str, str] = {}
+        self.data: dict[str, Any] = {}  # the loaded tasks: their fingerprints tell whether a checkpoint's data changed
 
     def __call__(self, task: str) -> int | None:
         if task not in self.sizes:
@@ -138,7 +139,7 @@ class SplitSizes:
                 first_sentence = str(err).split(". ")[0]  # the rest lists every known task
                 self.sizes[task], self.why_not[task] = None, f"{type(err).__name__}: {first_sentence}"
             else:
-                self.sizes[task] = len(data.test)
+                self.sizes[task], self.data[task] = len(data.test), data
                 labels = Counter(e.label for e in data.test) if not data.is_regression else Counter()
                 majority = max(labels.values(), default=0) / max(1, len(data.test))
                 self.splits[task] = (len(data.train), len(data.dev), len(data.test), majority)
@@ -172,7 +173,10 @@ def coverage_problem(info, result: EvalResult, path: Path, test_size: SplitSizes
     if result.num_examples != size:
         return (f"{what} of the test split's {size} (a partial evaluation, e.g. evaluate --limit; "
                 f"{again})"), None
-    return None, None
+    # the task's file changed since training: the row stands for the data as it is now, which may mix trained rows
+    # into the test split; said beside the table rather than hidden
+    changed = data_changed_note(info.cfg, test_size.data[info.cfg.task])
+    return None, None if changed is None else f"{info.name}: {changed}"
 
 
 def row_for(info, test_size: SplitSizes | None = None, notes: list[str] | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import torch
 
 from ..checkpoint import CheckpointLayout
 from ..config import ModelConfig
-from ..data import TaskData, load_task
+from ..data import TaskData, data_changed_note, load_task
 from ..data_checks import check_labels, describe_classes
 from ..evaluate import DATA_SPLIT_SEED
 from ..methods import available_methods, get_method
@@ -100,6 +100,17 @@ def ending_line(args: TrainArgs, out: Path, metrics: dict, metric: str) -> str:
     return f"{out}: {how}: {epochs}, {kept}, {metrics['wall_time_s']:.1f} s"
 
 
+def check_same_data(out: Path, task: TaskData) -> None:
+    """``--resume`` on data that changed since the run began: its splits are drawn anew, so the epochs left would
+    train on other rows than the ones before (and dev/test rows could come into training). Refused in one line."""
+    try:
+        recorded = json.loads(CheckpointLayout(out).config.read_text())["model"]["data_fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # nothing saved yet, or a run from before fingerprints: nothing to compare
+    if (changed := data_changed_note(recorded, task)) is not None:
+        raise ValueError(f"--resume: {changed}; restore that data, or start a new run with --overwrite")
+
+
 def check_restart(out: Path, args: TrainArgs) -> None:
     """``--resume`` without a resume state: an unfinished run there stopped before its first epoch finished,
     so it starts again from step 1 (the same data order and random numbers: what resuming it would give),
@@ -154,6 +165,8 @@ def train(args: TrainArgs, asked_max_length: bool | None = None) -> dict:
             accelerator.print(f"{out}: this run already finished (nothing to resume)")
             return done
         check_restart(out, args)
+    if args.resume:
+        check_same_data(out, task)
     for line in task_lines(args, task, accelerator) + [f"warning: {w}" for w in warnings]:
         accelerator.print(line)
     trainer = Trainer(args, task, accelerator)
