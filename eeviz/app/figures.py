@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -59,7 +60,12 @@ def layer_table(key: tuple, rule: str, params: tuple, _trace: Trace, _decision: 
     """The per-layer table with the method's plain-word signal names as column titles (the CSV download
     keeps the raw keys: they are what the trace JSON and the code call them), and the class probabilities and
     confidence in percent (``layer_table_config`` formats them), as the decision box above it shows them."""
-    frame = plain_columns(plots.layer_table(_trace, _decision), _trace)
+    frame = plots.layer_table(_trace, _decision)
+    for key, values in _decision.info.items():  # the rule's yes/no state reads yes/no, as in its figure
+        column = f"rule {key}" if f"rule {key}" in frame.columns else key
+        if column in frame.columns and plots.is_flag(np.asarray(values, dtype=float)):
+            frame[column] = ["yes" if v else "no" for v in np.asarray(values, dtype=float)]
+    frame = plain_columns(frame, _trace)
     return frame.assign(**{column: 100 * frame[column] for column in percent_columns(frame, _trace)})
 
 
@@ -78,9 +84,34 @@ def percent_columns(frame: pd.DataFrame, trace: Trace) -> list[str]:
 PERCENT_FORMAT = "%.1f%%"
 
 
+SIGNAL_FORMAT = "%.3f"  # a method's own signals: one number of decimals for all (they came as 0.5 and 0.335962)
+
+
+def header_width(title: str) -> int:
+    """Pixels for a column whose title shows whole ("LTE score uᵢ" was cut to "LTE sc…" at 1440 px)."""
+    return max(60, 8 * len(title) + 30)
+
+
 def layer_table_config(frame: pd.DataFrame, trace: Trace) -> dict:
-    """``st.dataframe``'s column formats for ``layer_table``: percent with the decision box's one decimal."""
-    return {column: st.column_config.NumberColumn(format=PERCENT_FORMAT) for column in percent_columns(frame, trace)}
+    """``st.dataframe``'s column formats for ``layer_table``: percent with the decision box's one decimal for
+    the shares, three decimals for the method's signals, and every title whole."""
+    percent = percent_columns(frame, trace)
+    config = {}
+    for column in frame.columns:
+        width = header_width(column)
+        if column in percent:
+            config[column] = st.column_config.NumberColumn(format=PERCENT_FORMAT, width=width)
+        elif column != "layer" and pd.api.types.is_float_dtype(frame[column]):
+            config[column] = st.column_config.NumberColumn(format=SIGNAL_FORMAT, width=width)
+        else:
+            config[column] = st.column_config.Column(width=width)
+    return config
+
+
+# every trace's own columns: one quantity, one name whatever the method (ELBERT called the confidence
+# "p(predicted class)" and DeeBERT the entropy "entropy H(pᵢ)", where the other methods' tables said
+# "confidence" and "entropy"); the method's figures keep its own words
+GENERIC_COLUMNS = ("confidence", "entropy")
 
 
 def plain_columns(frame: pd.DataFrame, trace: Trace) -> pd.DataFrame:
@@ -95,7 +126,7 @@ def plain_columns(frame: pd.DataFrame, trace: Trace) -> pd.DataFrame:
     names, taken = {}, set(frame.columns)
     for column in frame.columns:
         raw = column[len("rule "):] if column.startswith("rule ") else column
-        if raw not in method_cls.signal_names:
+        if raw not in method_cls.signal_names or column in GENERIC_COLUMNS:
             continue
         plain = ("rule " if raw != column else "") + unicode_subscripts(method_cls.series_name(raw))
         if plain not in taken:

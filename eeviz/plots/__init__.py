@@ -22,7 +22,7 @@ from ..analysis import examples_table, is_overthinking, overthinking_examples
 from .attention import token_heatmap
 from .compare import compare_exit_figure, compare_layers_figure, compare_table
 from .dataset import exit_histogram_figure, exit_share_figure, per_layer_figure, summary_table, tradeoff_panels
-from .panels import Panel, decision_panels, layer_table, threshold_series
+from .panels import Panel, decision_panels, is_flag, layer_table, threshold_series
 from .playback import layer_sentences, playback_figure
 from .playback_compare import compare_playback_figure
 from .style import (
@@ -68,6 +68,7 @@ __all__ = [
     "compare_playback_figure",
     "compare_table",
     "decision_panels",
+    "is_flag",
     "escape",
     "examples_table",
     "exit_distribution_figure",

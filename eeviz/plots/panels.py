@@ -30,7 +30,8 @@ class Panel:
     caption: str = ""
 
 
-def _is_flag(values: np.ndarray) -> bool:
+def is_flag(values: np.ndarray) -> bool:
+    """Whether a rule's per-layer state is a yes/no flag (only 0 and 1): drawn, and tabled, as yes/no."""
     return values.size > 0 and bool(np.isin(values, (0.0, 1.0)).all())
 
 
@@ -54,7 +55,7 @@ def threshold_series(
     for candidate in (spec.param, spec.name):
         if candidate in series:
             return candidate, None
-    reported = [k for k, v in decision.info.items() if not _is_flag(np.asarray(v, dtype=float))]
+    reported = [k for k, v in decision.info.items() if not is_flag(np.asarray(v, dtype=float))]
     if len(reported) == 1 and reported[0] in series:
         return reported[0], None
     return None, None
@@ -102,7 +103,7 @@ def decision_panels(
 
     declared = [p for p in getattr(method, "panels", ()) if any(k in series for k in (*p.bars, *p.lines))]
     declared.sort(key=lambda p: name not in (*p.bars, *p.lines))  # stable: the threshold's panel first
-    state = {k: v for k, v in info.items() if k != name and not _is_flag(v)}
+    state = {k: v for k, v in info.items() if k != name and not is_flag(v)}
     # one quantity, one look: λ_i in the rule's state is drawn as in the method's panel
     looks = series_looks(declared, series, extra=state)
     if name is not None and not any(name in (*p.bars, *p.lines) for p in declared):
