@@ -211,6 +211,12 @@ def test_several_rules_get_a_rule_choice_and_a_summary(checkpoints_env):
     assert len(at.dataframe) == 2  # every rule's decision + the per-layer table
 
 
+def test_the_sentence_box_names_the_models_token_limit(checkpoints_env):
+    """The limit comes from the checkpoint (max_length 32 here, not the shipped 64)."""
+    at = run_app(ckpt="deebert-tiny")
+    assert "first 32 tokens" in at.text_area(key="text").help
+
+
 def test_an_averaged_answer_is_explained_under_the_result(checkpoints_env):
     """A rule whose answer is an average over layers (its RuleSpec.answer) says so under the result, where the
     confidence would otherwise be read as the outlined exit layer's; a rule answering with one layer does not."""

@@ -131,6 +131,15 @@ def _shorten(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def length_help(cfg: ModelConfig) -> str:
+    """The sentence box's help: how to run it, and how much of it the model reads (its checkpoint's limit:
+    a 120-word review was cut at 64 tokens, and only a warning after the run said so)."""
+    what = "both sentences together" if cfg.is_pair else "the sentence"
+    return (f"Ctrl+Enter or click outside the box to run it. The model reads the first {cfg.max_length} tokens of "
+            f"{what} (a token is a word, a piece of one or a punctuation mark, and the model adds a few of its "
+            "own); the rest is cut, and the page says so.")
+
+
 def sentence_inputs(cfg: ModelConfig, examples: list[dict]) -> tuple[str, str | None]:
     """Text box(es) (query parameters ``text``, ``text_b``) and an example picker; returns the checked inputs.
 
@@ -150,7 +159,7 @@ def sentence_inputs(cfg: ModelConfig, examples: list[dict]) -> tuple[str, str | 
             max_chars=MAX_CHARS,
             height=90,
             persist_state="session",
-            help="Ctrl+Enter or click outside the box to run it",
+            help=length_help(cfg),
         )
     text_b = None
     if cfg.is_pair:
