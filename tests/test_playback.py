@@ -182,6 +182,33 @@ def test_attention_reveals_rows_up_to_the_exit():
     assert not [d for d in no_attention.data if d.type == "heatmap"]
 
 
+def test_attention_chart_shows_what_the_heads_read_as_the_attention_page_does():
+    """A mean-pooling model's heads read the mean over tokens: the chart shows the attention into it (the
+    Attention page's numbers, heads averaged) and says so; a [CLS]-pooling model's shows [CLS]'s row."""
+    from eeviz.attention import pooled_attention
+
+    trace = make_trace(P)
+    decision = replay(trace, PatienceRule(6, patience=1))
+
+    def chart(pooling):
+        fig = plots.playback_figure(trace, decision, PabeeMethod, pooling=pooling)
+        heat = [d for d in fig.frames[-1].data if d.type == "heatmap"][-1]
+        titles = [a.text.replace("<br>", " ") for a in fig.layout.annotations]  # titles wrap
+        return np.array([[np.nan if v is None else v for v in row] for row in heat.z], dtype=float), titles
+
+    mean_rows, mean_titles = chart("mean")
+    cls_rows, cls_titles = chart("cls")
+    expected_mean = pooled_attention(trace.attentions, pooling="mean").mean(axis=1)
+    expected_cls = np.asarray(trace.cls_cumulative).mean(axis=1)
+    shown = ~np.isnan(mean_rows)
+    assert shown[:decision.exit_layer].all()
+    assert np.allclose(mean_rows[shown], expected_mean[shown], atol=6e-4)  # frames hold 3 decimals
+    assert np.allclose(cls_rows[shown], expected_cls[shown], atol=6e-4)
+    assert not np.allclose(expected_mean, expected_cls)  # the two views differ on this trace
+    assert any("mean over tokens" in t for t in mean_titles) and not any("[CLS]" in t for t in mean_titles)
+    assert any("into [CLS]" in t for t in cls_titles)
+
+
 def test_markup_in_labels_tokens_and_sentences_is_escaped():
     trace = make_trace(P, labels=("neg & co", "<b>pos</b>"), tokens=("[CLS]", "<br>", "<a href=x>", "[SEP]"))
     decision = replay(trace, PatienceRule(6, patience=2))

@@ -180,7 +180,7 @@ def playback_figure(key: tuple, rule: str, params: tuple, gold: Any, _model, _tr
     """Explore's layer-by-layer animation of one decision (built only while its box is open)."""
     method_cls = type(_model.method)
     inputs = method_cls.figure_inputs(_model.method.args, _trace, _decision, gold)
-    return plots.playback_figure(_trace, _decision, method_cls, inputs)
+    return plots.playback_figure(_trace, _decision, method_cls, inputs, pooling=_model.cfg.pooling)
 
 
 @st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import plotly.graph_objects as go
 
+from ..attention import pooled_attention
 from ..methods.base import CONTINUE_WORDS, EXIT_WORDS, FigureInputs
 from ..trace import Decision, Trace
 from .playback_parts import (
@@ -133,6 +134,7 @@ def playback_figure(
     inputs: FigureInputs | None = None,
     *,
     attention: bool = True,
+    pooling: str = "cls",
 ) -> go.Figure:
     """Watch one decision layer by layer: the class probabilities, the rule's series against its threshold, the
     method's panels, the rule's state and flags, and the cumulative [CLS] attention (with ``attention`` and a
@@ -146,6 +148,9 @@ def playback_figure(
         method_cls: The method's class (``rules``, ``panels``, ``signal_names``); None draws what the trace and
             decision hold, with bare names and a bare "→ continue / → exit".
         inputs: ``method_cls.figure_inputs(...)`` of this decision (extra series, bands, markers).
+        pooling: what the exit heads read (``ModelConfig.pooling``): the attention chart shows what reaches
+            that vector, as the Attention page does: [CLS]'s row, or for "mean" the mean over query positions
+            (it showed [CLS]'s for a mean-pooling model, which the Attention page says the heads do not read).
     """
     inputs = inputs or FigureInputs()
     num_layers, exit_layer = trace.num_layers, decision.exit_layer
@@ -157,8 +162,10 @@ def playback_figure(
                 y_title="value" if trace.is_regression else "probability")]
     rows += playback_rows(trace, decision, spec, method_cls, series)
     if attention and trace.attentions is not None and len(trace.tokens):
-        rows.append(Row("What [CLS] has gathered so far (cumulative attention)",
-                        kind="tokens", height=40 + 22 * num_layers))
+        # worded as the Attention page's chart of the same numbers
+        title = "What the heads read, so far: cumulative attention into " + (
+            "the mean over tokens" if pooling == "mean" else "[CLS]")
+        rows.append(Row(title, kind="tokens", height=40 + 22 * num_layers))
     threshold = float(decision.params.get(spec.param, spec.default)) if spec is not None else None
     side = spec.side if spec is not None and spec.side in SIDES else None
     if side == "at_least" and threshold is not None and threshold <= 0:
@@ -199,7 +206,9 @@ def playback_figure(
                         hovertemplate="layer %{x}: %{y}: %{text}<extra></extra>"),
                 flags_reveal(np.array([series[k] for k in row.lines])))
         elif row.kind == "tokens":
-            matrix = np.asarray(trace.cls_cumulative, dtype=float).mean(axis=1)  # (L, T)
+            # heads averaged: (L, T), computed once here; the frames only reveal its rows
+            matrix = np.asarray(pooled_attention(trace.attentions, pooling=pooling)
+                                if pooling == "mean" else trace.cls_cumulative, dtype=float).mean(axis=1)
             add(r, dict(type="heatmap", x=list(range(len(tokens))), y=list(range(1, num_layers + 1)),
                         colorscale="Viridis", zmin=0, zmax=float(np.nanmax(matrix)) or 1.0, showscale=False,
                         hoverongaps=False, customdata=[tokens] * num_layers,
