@@ -261,13 +261,30 @@ def test_an_existing_readme_keeps_its_own_words_and_one_without_markers_is_left_
     assert readme.read_text() == no_markers
 
 
+def test_a_readme_the_report_wrote_is_written_whole_again(checkpoint, task_file, tmp_path, capsys):
+    # its words follow the checkpoints (here: an old data paragraph is replaced), unlike a README of the user's
+    make(tmp_path, checkpoint, "a", whole_test_eval(task_file))
+    report(tmp_path, capsys)
+    readme = tmp_path / "README.md"
+    fresh = readme.read_text()
+    readme.write_text(fresh.replace("# Checkpoints\n", "# Checkpoints\n\nAn old paragraph.\n", 1))
+    report(tmp_path, capsys)
+    assert readme.read_text() == fresh
+    # without its first line the file is the user's: the words around the table are kept
+    readme.write_text(fresh.split("\n", 1)[1].replace("# Checkpoints\n", "# Checkpoints\n\nMy note.\n", 1))
+    report(tmp_path, capsys)
+    assert "My note." in readme.read_text()
+
+
 def test_the_opening_words_say_what_the_checkpoints_are(checkpoint, task_file, tmp_path, capsys):
     from eeviz.methods import available_methods
     from eeviz.tools.report_text import heading_text
 
     make(tmp_path, checkpoint, "a", whole_test_eval(task_file))
     report(tmp_path, capsys)
-    heading = (tmp_path / "README.md").read_text().split("\n\n", 2)
+    written_by, text = (tmp_path / "README.md").read_text().split("\n", 1)
+    heading = text.split("\n\n", 2)
+    assert written_by.startswith("<!-- written by eeviz report") and written_by.endswith("-->")
     assert heading[0] == "# Checkpoints" and f"`{task_file}`" in heading[1]
     assert "Shipped" not in heading[1] and "minilm" not in heading[1] and "--preset demo" not in heading[2]
 

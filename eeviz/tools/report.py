@@ -38,7 +38,8 @@ from ..evaluate import DATA_SPLIT_SEED, defaults_changed, load_eval, scores
 from ..passes import collect_signals, index_batches, make_batch, predictions
 from ..methods import get_method
 from ..trace import replay_signals
-from .report_file import TABLE_END, TABLE_START, existing_readme, outside_table, parse_table, with_table_of
+from .report_file import (TABLE_END, TABLE_START, WRITTEN_BY, existing_readme, outside_table, parse_table,
+                          with_table_of)
 from .report_text import HEADINGS, data_text, explanations, heading_text, wall_text
 
 # the best point of the test curve, found after the fact: its name says so, lest it be read as a setting
@@ -291,8 +292,9 @@ def listed_rows(root: Path, test_size: SplitSizes | None = None
 def write_readme(root: Path, intro: str = "") -> Path:
     """Write ROOT/README.md with a row per listable checkpoint; each folder left out is named on stderr.
 
-    A README.md that is there already keeps everything outside its table markers (``TABLE_START`` /
-    ``TABLE_END``): only the table between them is replaced. One without the markers is left as it is.
+    A README.md the report wrote (first line ``WRITTEN_BY``) is written whole again. Any other README.md keeps
+    everything outside its table markers (``TABLE_START`` / ``TABLE_END``): only the table between them is
+    replaced. One without the markers is left as it is.
 
     Raises:
         SystemExit: ``root`` is no folder, is itself a checkpoint (pass its parent), its README.md has no
@@ -325,7 +327,7 @@ def write_readme(root: Path, intro: str = "") -> Path:
     paragraphs = "\n\n".join(textwrap.fill(p, WIDTH, break_long_words=False, break_on_hyphens=False)
                              for p in [data_text(tasks, sizes.splits, sizes.why_not, DATA_SPLIT_SEED), *prose])
     heading = heading_text([(r["method"], r["backbone"], r["task"]) for r in rows], str(root))
-    text = f"""{heading}
+    text = f"""{WRITTEN_BY}{heading}
 {intro}
 {paragraphs}
 
@@ -335,7 +337,7 @@ def write_readme(root: Path, intro: str = "") -> Path:
 """
     if existing is not None:
         kept = with_table_of(existing, text)
-        if outside_table(kept) != outside_table(text) and existing.startswith(HEADINGS):
+        if outside_table(kept) != outside_table(text) and existing.startswith(HEADINGS):  # an older report's file
             print(f"note: only the table of '{out}' was replaced; the text around it was kept as it is and differs "
                   "from what eeviz report writes now: delete the file and run the report again to have it "
                   "written whole", file=sys.stderr)
@@ -347,9 +349,10 @@ def write_readme(root: Path, intro: str = "") -> Path:
 def main(argv: list[str] | None = None, prog: str = "eeviz report") -> int:
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__.splitlines()[0],
-        epilog=f"ROOT/README.md is written whole when it is not there. One that is there keeps everything outside "
-               f"its {TABLE_START} / {TABLE_END} lines, and only the table between them is replaced; one without "
-               "those two lines is left as it is and the report stops (add them, or move the file away).")
+        epilog=f"ROOT/README.md is written whole when it is not there, or when this report wrote it (its first "
+               f"line says so). Any other one keeps everything outside its {TABLE_START} / {TABLE_END} lines, and "
+               "only the table between them is replaced; one without those two lines is left as it is and the "
+               "report stops (add them, or move the file away).")
     parser.add_argument("--root", default=None, help="checkpoint folder [checkpoints/ or $EEVIZ_CHECKPOINTS]")
     args = parser.parse_args(argv)
     root = Path(args.root) if args.root else checkpoints_root()

@@ -1,5 +1,6 @@
-"""ROOT/README.md as ``eeviz report`` finds it: a file the user may have written around the table, so only the
-table between its markers is ever replaced, and a file without markers is never touched."""
+"""ROOT/README.md as ``eeviz report`` finds it. A file the report wrote (its first line is ``WRITTEN_BY``) is
+written whole again, so its words follow the checkpoints; in any other file the user may have written around the
+table, so only the table between its markers is replaced, and a file without markers is never touched."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import re
 from pathlib import Path
 
 TABLE_START, TABLE_END = "<!-- table:start -->", "<!-- table:end -->"
+# the first line of a README the report writes (an HTML comment: invisible where the markdown is shown)
+WRITTEN_BY = ("<!-- written by eeviz report: running it again rewrites this file whole; delete this line to keep "
+              "your own words around the table (then only the table is replaced) -->\n")
 
 
 def existing_readme(out: Path) -> str | None:
-    """The text of a README.md already at ``out`` (None when there is none); SystemExit, leaving it as it is,
-    when it has no table markers to put the table between, or cannot be read."""
+    """The text of a README.md already at ``out`` whose words are the user's (None when there is none, or when
+    the report wrote it: it is written whole again); SystemExit, leaving it as it is, when it has no table markers
+    to put the table between, or cannot be read."""
     if not out.exists():
         return None
     try:
@@ -19,6 +24,8 @@ def existing_readme(out: Path) -> str | None:
     except (OSError, UnicodeDecodeError) as err:
         raise SystemExit(f"error: cannot read '{out}' ({getattr(err, 'strerror', None) or err}); it is left as "
                          "it is") from None
+    if text.startswith(WRITTEN_BY):
+        return None  # the report's own file: written whole again
     start, end = text.find(TABLE_START), text.find(TABLE_END)
     if start < 0 or end < start:
         raise SystemExit(f"error: '{out}' exists and has no table markers, so it is left as it is: add a line "
