@@ -18,9 +18,9 @@ TOYS = {
     "hard": [0.50, 0.45, 0.40, 0.48, 0.55, 0.62, 0.71, 0.83],
 }
 TOY_HELP = {
-    "overthinking": "Right from layer 2, confident in the middle, wrong again at the last layers",
-    "easy": "Right and confident early: any rule should exit early",
-    "hard": "Wrong early, right only near the top",
+    "overthinking": "Wrong at layer 1, right from layer 2, most confident at layer 5, wrong again at the last layer",
+    "easy": "Right from layer 1 and confident from layer 3: any rule should exit early",
+    "hard": "Undecided at layer 1, wrong at layers 2 to 4, right from layer 5 and confident only at the top",
 }
 
 ui.setup_page("Learn")

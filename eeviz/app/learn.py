@@ -214,6 +214,17 @@ def chart_key(prefix: str, title: str) -> str:
     return "-".join([prefix, *words])
 
 
+def typical_draw(exits, exit_layer: int) -> str:
+    """How typical one draw's exit layer is among many draws' (``exits``)."""
+    exits = np.asarray(exits)
+    share = float(np.mean(exits == exit_layer))
+    layers, counts = np.unique(exits, return_counts=True)
+    common = int(layers[np.argmax(counts)])
+    return (f"This seed is one draw: {share:.0%} of {len(exits)} draws exit at layer {exit_layer}; the most common "
+            f"exit is layer {common} ({counts.max() / len(exits):.0%}), and the mean {exits.mean():.1f}. Change the "
+            "seed for another draw.")
+
+
 def render_toy(method: type[ExitMethod], p_positive, used_keys: set[str]) -> None:
     """The method's toy: knobs, the rule replayed over the toy trace, its verdict, metrics and figures."""
     num_layers = len(p_positive)
@@ -238,6 +249,8 @@ def render_toy(method: type[ExitMethod], p_positive, used_keys: set[str]) -> Non
     args = toy.args if toy.args is not None else method.Args()
     inputs = method.figure_inputs(args, trace, decision, trace.gold)
     spread = sampled_exits(trace, rule_cls, decision.params) if rule_cls.spec.stochastic else None
+    if spread is not None:  # one draw of a random rule: say how typical it is before anyone reads it as the rule
+        st.caption(typical_draw(spread, decision.exit_layer))
     panels = plots.decision_panels(trace, decision, rule_cls.spec, method=method, inputs=inputs, sampled_exits=spread)
     figures = [(plots.probability_lines(trace, decision.exit_layer), "lines", "")]
     figures += [(panel.figure, chart_key(prefix, panel.title), panel.caption) for panel in panels]
