@@ -94,6 +94,12 @@ def decisions_view(selected, models, traces, names) -> None:
     ui.playback_box(lambda: figures.compare_playback_figure(every, traces, decisions, names, models),
                     how=ui.COMPARE_HOW, key="compare-playback", config=ui.figure_config(f"{saved_as}_playback"))
     ui.live_chart(layers_figure, key="compare-layers", config=ui.figure_config(f"{saved_as}_layers"))
+    # the thresholds in view, in a line of their own: in the grid or the table a move that changes no exit would
+    # redraw them (see the table below), and in the sidebar they hid in closed expanders
+    st.caption("Exit rules, set in the sidebar (the same controls as on Explore): " + "; ".join(
+        f"{ui.md_escape(row['checkpoint'])}: {ui.md_escape(row['rule'])}"
+        + ("" if row["threshold"] == "—" else f", {ui.md_escape(row['threshold'])}")
+        for _, row in table.iterrows()) + ".")
     st.dataframe(
         # without the thresholds (the sidebar shows them): a move that changes no exit leaves the table as it
         # was, and an unchanged table costs the page nothing, where a changed one is redrawn (about 15 ms of
@@ -122,8 +128,6 @@ def decisions_view(selected, models, traces, names) -> None:
             "agrees": st.column_config.CheckboxColumn("agrees", help="predicts what most of the checkpoints predict"),
         },
     )
-    st.caption("Each checkpoint uses the exit rule and threshold set in the sidebar (the same controls as on Explore); "
-               "the CSV below has each one's threshold.")
     ui.compare_export_buttons(traces, decisions)
     ui.show_result_check(
         [

@@ -305,7 +305,11 @@ def test_compare_table_majority_and_exit_figure():
     assert list(by_name["pos"].x) == [1, 2] and list(by_name["neg"].x) == [2]
     grid = plots.compare_layers_figure(traces, decisions, {"a": "A"})
     assert grid.data[0].z.tolist() == [[1, 1], [1, 0], [0, 1]]
-    assert [(s.x0, s.y0) for s in shapes(grid, plots.EXIT)] == [(0.5, -0.5), (1.5, 0.5), (1.5, 1.5)]
+    outlines = shapes(grid, plots.EXIT)
+    assert [((s.x0 + s.x1) / 2, (s.y0 + s.y1) / 2) for s in outlines] == [(1, 0), (2, 1), (2, 2)]  # exit, row
+    # inside their cells: b's and c's outlines (same layer, neighbouring rows) share no edge
+    assert all(s.y1 - s.y0 < 0.9 and s.x1 - s.x0 < 0.9 for s in outlines)
+    assert outlines[1].y1 < outlines[2].y0
 
 
 def test_compare_table_has_no_majority_on_a_tie():
