@@ -47,7 +47,8 @@ hide_special = cols[2].toggle(
     "Hide special tokens",
     value=True,
     key="att_special",
-    help="[CLS]/[SEP] soak up much of the attention; hiding them rescales the colours to the words",
+    help="[CLS]/[SEP] soak up much of the attention; hiding them (in the charts and in bertviz) rescales the "
+    "colours to the words",
     bind="query-params",
     persist_state="session",
 )
@@ -103,8 +104,7 @@ ui.live_chart(
     plots.token_heatmap(
         trace.rollout[:rows][:, keep],
         tokens,
-        exit_layer=exit_layer,
-        colorscale="Magma",
+        exit_layer=exit_layer,  # the same colour map as the other two: three shares of one, one scale
         title="Attention rollout into [CLS]:<br>heads averaged, with the residual path 0.5·A + 0.5·I",
     ),
     key="rollout",
@@ -118,20 +118,26 @@ st.caption(
 )
 
 st.subheader("bertviz")
-att = trace.attentions[:rows]
+# the toggle above hides the special tokens here too (their rows and columns; bertviz scales each line by its
+# weight, so the words' lines stay as they were)
+shown = np.flatnonzero(keep)
+att = trace.attentions[:rows][:, :, shown][:, :, :, shown]
+full_boundary = ui.pair_boundary(trace.tokens, info.cfg.is_pair)
+boundary = None if full_boundary is None else int((shown < full_boundary).sum()) or None
+if boundary is not None and boundary >= len(shown):
+    boundary = None
 if len(trace.tokens) > MAX_BERTVIZ_TOKENS and not st.toggle(
     f"Draw bertviz for {len(trace.tokens)} tokens (slow)", key="att_big"
 ):
     st.info(f"bertviz draws every token pair of every head; it is off for inputs over {MAX_BERTVIZ_TOKENS} tokens.")
     st.stop()
-boundary = ui.pair_boundary(trace.tokens, info.cfg.is_pair)
 head_tab, model_tab = st.tabs(["Head view", "Model view"])
 try:
     with head_tab:
         st.caption("Pick a layer and click heads; lines connect each token to the tokens it attends to.")
-        st.iframe(head_view_html(att, trace.tokens, sentence_b_start=boundary, layer=rows - 1))
+        st.iframe(head_view_html(att, tokens, sentence_b_start=boundary, layer=rows - 1))
     with model_tab:
         st.caption(f"Every head of layers 1..{rows}; click a thumbnail to enlarge it.")
-        st.iframe(model_view_html(att, trace.tokens, sentence_b_start=boundary), width="content")
+        st.iframe(model_view_html(att, tokens, sentence_b_start=boundary), width="content")
 except ValueError as err:
     st.warning(ui.md_escape(err))

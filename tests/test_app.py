@@ -336,6 +336,22 @@ def test_attention_page_embeds_bertviz_and_heatmaps(checkpoints_env):
     assert len(at.get("iframe")) == 2
 
 
+def test_attention_page_uses_one_colour_map_and_hides_special_tokens_in_bertviz_too(checkpoints_env):
+    """The token heatmaps are shares of one on one scale (rollout was Magma beside two Viridis), and "Hide
+    special tokens" leaves [CLS]/[SEP] out of bertviz too, not only out of the heatmaps."""
+    at = run_app("pages/2_Attention.py", ckpt="deebert-tiny")
+    scales = [json.dumps(spec["data"][0]["colorscale"]) for spec in chart_specs(at) if spec["data"][0]["type"] == "heatmap"]
+    assert len(scales) >= 2 and len(set(scales)) == 1
+
+    def bertviz_tokens() -> str:
+        return " ".join(frame.proto.srcdoc for frame in at.get("iframe"))
+
+    assert at.toggle(key="att_special").value
+    assert "[CLS]" not in bertviz_tokens() and "[SEP]" not in bertviz_tokens()
+    at.toggle(key="att_special").set_value(False).run()
+    assert "[CLS]" in bertviz_tokens() and "[SEP]" in bertviz_tokens()
+
+
 def test_dataset_page_filters_examples(checkpoints_env):
     at = run_app("pages/3_Dataset.py")
     assert len(charts(at)) == 4  # one trade-off panel per checkpoint, exits, per layer, histogram
