@@ -17,6 +17,7 @@ info = ui.pick_checkpoint(infos)
 model = ui.load_model(info)
 
 st.title("Explore one sentence")
+ui.sidebar_hint()  # on a phone the sidebar, with the rule and threshold, starts folded
 labels = ", ".join(info.cfg.labels) if info.cfg.labels else "regression"
 st.caption(f"{ui.md_escape(info.title)} · {model.num_layers} layers · classes: {ui.md_escape(labels)}")
 

@@ -15,6 +15,7 @@ names = ui.titles(infos)
 by_name = {i.name: i for i in infos}
 
 st.title("Compare methods on one sentence")
+ui.sidebar_hint()  # on a phone the sidebar, with the rule and threshold, starts folded
 current = by_name.get(st.session_state.get("ckpt") or st.query_params.get("ckpt"), infos[0])
 # the choice travels in the URL as ?ckpts=a,b,c (folder names); unknown names there are left out, with a notice
 chosen = ui.pick_checkpoints(infos, default=[i.name for i in infos if i.cfg.is_pair == current.cfg.is_pair])

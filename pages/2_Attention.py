@@ -20,6 +20,7 @@ with st.sidebar:
     rule_name, params = ui.rule_controls(type(model.method), model.num_layers, method=model.method)
 
 st.title("Attention up to the exit")
+ui.sidebar_hint()  # on a phone the sidebar, with the checkpoint and threshold, starts folded
 text, text_b = ui.sentence_inputs(info.cfg, ui.example_choices(info, infos))
 trace = ui.get_trace(info, text, text_b)
 decision = replay(trace, model.make_rule(rule_name, **params))

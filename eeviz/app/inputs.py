@@ -239,3 +239,19 @@ def default_if_unset(key: str, default, none=None):
         if key in st.session_state:
             return none
     return default
+
+
+# Streamlit folds the sidebar away below this width (its mobile breakpoint): the hint shows only there
+NARROW_MAX_PX = 767
+SIDEBAR_HINT_HTML = (
+    f"<style>.eeviz-sidebar-hint{{display:none}}@media (max-width:{NARROW_MAX_PX}px){{.eeviz-sidebar-hint"
+    "{display:block;font-size:0.875rem;opacity:0.75}}</style>"
+    '<div class="eeviz-sidebar-hint">The checkpoint, exit rule and threshold are in the sidebar: tap » at the '
+    "top left.</div>"
+)
+
+
+def sidebar_hint() -> None:
+    """On a narrow screen, where the sidebar starts folded, a line saying where its controls are (at 400 px
+    nothing said so); wider screens show the sidebar and not the line (a CSS media query, no script)."""
+    st.html(SIDEBAR_HINT_HTML)

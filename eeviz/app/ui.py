@@ -14,6 +14,7 @@ from .inputs import (
     forget_stale,
     gold_of,
     sentence_inputs,
+    sidebar_hint,
 )
 from .loading import (
     get_trace,
@@ -77,6 +78,7 @@ __all__ = [
     "show_cut_notice",
     "show_decision",
     "short_title",
+    "sidebar_hint",
     "show_result_check",
     "threshold_input",
     "threshold_key",
