@@ -13,6 +13,7 @@ from eeviz.methods.deebert import DeebertMethod, EntropyRule
 from eeviz.methods.elbert import ElbertMethod
 from eeviz.methods.pabee import PabeeMethod, PatienceRule
 from eeviz.methods.pondernet import PonderNetMethod
+from eeviz.plots.playback_parts import CURRENT
 from eeviz.plots.style import STOP_COLOR, STOP_LABEL, STOP_SYMBOL
 from eeviz.trace import Trace, replay
 
@@ -251,6 +252,13 @@ def test_compare_playback_steps_every_checkpoint_together():
     assert status[0].startswith("<b>&lt;i&gt;A&lt;/i&gt;</b>") and "◀ exits here: pos" in status[0]
     assert status[1].startswith("<b>B</b>") and "running…" in status[1]
     assert "left at layer 2" in fig.frames[2].layout.annotations[0].text
+    # the layer shown is framed on each row's cells, clear of the names written in the gaps between the rows
+    for frame in fig.frames[:4]:
+        current = visible(frame.layout.shapes, CURRENT)
+        assert sorted((s.y0 + s.y1) / 2 for s in current) == [0, 1]
+        assert all(s.yref == "y" and s.y1 - s.y0 < 1 for s in current)
+        names_at = [a.y for a in frame.layout.annotations]  # the row titles, in the gaps
+        assert not any(s.y0 < y < s.y1 for s in current for y in names_at)
     skipped = visible(fig.frames[5].layout.shapes, plots.SKIPPED)
     assert [(s.x0, s.x1) for s in skipped] == [(2.5, 6.5)]  # B computes all of its 4 layers
     assert [b.label for b in fig.layout.sliders[0].steps][:4] == ["1", "2 · exit", "3", "4 · exit"]

@@ -102,10 +102,13 @@ def compare_playback_figure(
     def shapes(layer: int) -> list[dict]:
         # the same shapes with the same keys in every frame, hidden where they do not apply: plotly merges a
         # frame's shapes into the figure's item by item
-        out = [dict(type="rect", name=CURRENT, xref="x", x0=layer - 0.5, x1=layer + 0.5, yref="y domain", y0=0,
-                    y1=1, line=dict(color=CURRENT_COLOR, width=3), visible=layer <= max(exits))]
+        out = []
         for r, (name, e) in enumerate(zip(names, exits)):
             cell = dict(type="rect", xref="x", yref="y", y0=r - 0.5 + INSET, y1=r + 0.5 - INSET, visible=layer >= e)
+            # the layer shown, framed on each row's cells: one frame down the whole grid crossed the names
+            # written in the gaps between the rows ("BERxiT" struck through at 400 px)
+            out.append(dict(cell, name=CURRENT, x0=layer - 0.5, x1=layer + 0.5,
+                            line=dict(color=CURRENT_COLOR, width=3), visible=layer <= max(exits)))
             out.append(dict(cell, name=EXIT, x0=e - 0.5, x1=e + 0.5, line=dict(color=EXIT_COLOR, width=3)))
             if e < traces[name].num_layers:
                 out.append(dict(cell, name=SKIPPED, x0=e + 0.5, x1=traces[name].num_layers + 0.5,
