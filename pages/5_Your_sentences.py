@@ -30,6 +30,7 @@ chosen = st.multiselect(
     "Checkpoints", [i.name for i in infos], default=[i.name for i in infos], format_func=names.get,
     key="up_ckpts", persist_state="session",
 )
+brought_labels = sentences.labelled
 sentences = upload.labels_choice(sentences, [i for i in infos if i.name in chosen])
 examples = upload.fitting(sentences, [i for i in infos if i.name in chosen], names)
 fit = [i for i in infos if i.name in examples]
@@ -64,7 +65,7 @@ if not evals:
     if sentences.source == PASTED:  # pasted lines cannot carry labels: say where labels can come from
         st.caption("Pasted lines carry no labels. For accuracy against speed-up as on the Dataset page, choose "
                    "**a file** above with a **label** column.")
-    elif not sentences.labelled:
+    elif not brought_labels:  # (labels left out by the switch above are said there)
         st.caption("A file with a **label** column also gets accuracy against speed-up, as on the Dataset page.")
     st.stop()
 st.header(f"Accuracy against speed{NO_BREAK_HYPHEN}up")

@@ -20,16 +20,19 @@ from .page import md_escape
 from .rules import threshold_key
 
 PANEL_COLUMNS = 3  # panels per row on a wide screen; Streamlit stacks columns on a narrow one
+# short headers (the help says the rest), so that the compared columns fit beside the sidebar at 1440 px
 SUMMARY_FORMAT = {
     "full model (%)": st.column_config.NumberColumn(format="%.1f"),
-    "default rule (%)": st.column_config.NumberColumn(format="%.1f"),
+    "default rule (%)": st.column_config.NumberColumn(
+        "rule (%)", format="%.1f", help="the default rule at its default threshold"),
     "mean exit layer": st.column_config.NumberColumn(format="%.2f"),
-    "layer speed-up": st.column_config.NumberColumn(format="%.2f×"),
-    "wall-clock speed-up": st.column_config.NumberColumn(format="%.2f×"),
+    "layer speed-up": st.column_config.NumberColumn(format="%.2f×", help="L / mean exit layer"),
+    "wall-clock speed-up": st.column_config.NumberColumn(
+        "wall speed-up", format="%.2f×", help="measured wall-clock speed-up: full pass time / early-exit time"),
     ds.WALL_BATCH: st.column_config.NumberColumn(
         format="%d", help="rows per batch when the wall-clock speed-up was timed: it depends on the batch size"),
-    # wide enough for "learning to exit (threshold = 0.075)", whose automatic width cut it at "0.07…"
-    "default rule": st.column_config.TextColumn(width=330),
+    # wide enough for "two stages (puzzlement, then window), δ = 0.8" (an automatic width cut thresholds short)
+    "default rule": st.column_config.TextColumn(width=290),
 }
 
 
