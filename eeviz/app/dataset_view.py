@@ -233,7 +233,7 @@ def show_examples(ev: EvalResult, name: str, rule: str, point, key_prefix: str) 
     story = filters[2].selectbox(
         "Layer story", ["all", *STORIES], key=f"{key_prefix}_story",
         format_func=lambda s: "every example" if s == "all" else STORIES[s],
-        help="Overthinking (Kaya et al., 2019, as in the PABEE and DeeBERT papers) is about the network: its last "
+        help="Overthinking (Kaya et al., 2019, the term early-exit papers use) is about the network: its last "
              "layer is wrong while an earlier one was right, whatever this rule does; such an example may still "
              "leave at a wrong layer before the right one. Left too late / too early compare this rule's exit "
              "with the layers that were right.",
