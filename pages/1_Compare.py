@@ -97,10 +97,11 @@ def decisions_view(selected, models, traces, names) -> None:
     ui.live_chart(layers_figure, key="compare-layers", config=ui.figure_config(f"{saved_as}_layers"))
     # the thresholds in view, in a line of their own: in the grid or the table a move that changes no exit would
     # redraw them (see the table below), and in the sidebar they hid in closed expanders
-    st.caption("Exit rules, set in the sidebar (the same controls as on Explore): " + "; ".join(
-        f"{ui.md_escape(row['checkpoint'])}: {ui.md_escape(row['rule'])}"
-        + ("" if row["threshold"] == "—" else f", {ui.md_escape(row['threshold'])}")
-        for _, row in table.iterrows()) + ".")
+    # one per method, as the sidebar's controls are (each method's checkpoints share them); the rule is the table's
+    thresholds = {ui.short_title_of(row["checkpoint"]): row["threshold"] for _, row in table.iterrows()}
+    st.caption("Thresholds, set in the sidebar as on Explore: " + " · ".join(
+        f"{ui.md_escape(method)} {ui.md_escape(value if value != '—' else 'none')}"
+        for method, value in thresholds.items()))
     st.dataframe(
         # without the thresholds (the sidebar shows them): a move that changes no exit leaves the table as it
         # was, and an unchanged table costs the page nothing, where a changed one is redrawn (about 15 ms of

@@ -315,14 +315,14 @@ def test_compare_redraws_nothing_when_no_exit_changes(checkpoints_env):
     assert "threshold" not in table.columns  # the sidebar shows them; the CSV has them
     assert list(table["exit layer"]) == [3]
     def rules_line() -> str:  # the thresholds' line under the grid, markdown escapes undone
-        (line,) = [c.value.replace("\\", "") for c in at.caption if c.value.startswith("Exit rules")]
+        (line,) = [c.value.replace("\\", "") for c in at.caption if c.value.startswith("Thresholds")]
         return line
 
-    assert rules_line().endswith("S = 0.")  # the threshold, in view
+    assert rules_line().endswith("DeeBERT S = 0")  # the threshold, in view
     at.slider(key="t_deebert_entropy").set_value(0.01).run()  # still below every entropy: no exit changes
     assert shown()[0] == spec
     assert shown()[1].equals(table)
-    assert rules_line().endswith("S = 0.01.")  # only that line changed
+    assert rules_line().endswith("DeeBERT S = 0.01")  # only that line changed
     at.slider(key="t_deebert_entropy").set_value(at.slider(key="t_deebert_entropy").max).run()  # exit at layer 1
     new_spec, new_table = shown()
     assert list(new_table["exit layer"]) == [1]

@@ -1,5 +1,5 @@
-"""Explore's per-layer table for every method: one name and one format per quantity, the rule's yes/no state
-as yes/no (as its figure shows it), and every column title whole."""
+"""Explore's per-layer table for every method (one name and one format per quantity, the rule's yes/no state
+as yes/no as its figure shows it, every column title whole), and the Compare grid's row labels."""
 
 from __future__ import annotations
 
@@ -61,3 +61,10 @@ def test_every_title_fits_its_column(tables):
     for (name, rule), (table, config, _) in tables.items():
         for column in table.columns:
             assert config[column]["width"] >= figures.header_width(column) >= 8 * len(column), (name, column)
+
+
+def test_the_compare_grid_names_rows_by_method_when_that_tells_them_apart():
+    titles = {"a": "DeeBERT (entropy) · minilm", "b": "ELBERT (confidence window) · minilm"}
+    assert figures.grid_titles(titles, ["a", "b"]) == {"a": "DeeBERT", "b": "ELBERT"}
+    twins = {**titles, "c": "DeeBERT (entropy) · bert-base"}  # two DeeBERT checkpoints: the full titles
+    assert figures.grid_titles(twins, ["a", "b", "c"]) == twins

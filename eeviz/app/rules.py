@@ -27,6 +27,11 @@ def short_title(method: type[ExitMethod]) -> str:
     return method.title.split(" (")[0]
 
 
+def short_title_of(title: str) -> str:
+    """A checkpoint's or method's title without the rule in brackets: "DeeBERT (entropy) · toy" -> "DeeBERT"."""
+    return title.split(" (")[0]
+
+
 def threshold_key(method_name: str, rule_name: str) -> str:
     """The session and URL key of one method's rule threshold (``t_<method>_<rule>``).
 

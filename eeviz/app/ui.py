@@ -34,7 +34,8 @@ from .playback import COMPARE_HOW, playback_box
 from .reproduce import show_result_check
 from .page import EVALUATE_COMMAND, PAGE_ICON, PAGES, TRAIN_COMMAND, md_escape, setup_page, write_link
 from .rules import (
-    all_rules_table, gold_input, method_extras, rule_controls, sampled_exits, short_title, threshold_input,
+    all_rules_table, gold_input, method_extras, rule_controls, sampled_exits, short_title, short_title_of,
+    threshold_input,
     threshold_key,
 )
 
@@ -78,6 +79,7 @@ __all__ = [
     "show_cut_notice",
     "show_decision",
     "short_title",
+    "short_title_of",
     "sidebar_hint",
     "show_result_check",
     "threshold_input",
