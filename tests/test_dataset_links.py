@@ -145,5 +145,5 @@ def test_the_summary_marks_built_in_thresholds_and_says_what_the_data_is_not(tmp
     assert "not the standard sentence-polarity set" in said and "do not compare with published" in said
     assert "chosen on the dev split" in said and '"built-in" marks' in said
     summary = at.dataframe[0]
-    assert list(summary.proto.column_order)[:6] == ["checkpoint", "default rule", "full model (%)", "default rule (%)",
-                                                    "mean exit layer", "layer speed-up"]
+    assert list(summary.proto.column_order)[:7] == ["checkpoint", "default rule", "full model (%)", "default rule (%)",
+                                                    "adaptive gain (pts)", "top exit share (%)", "layer speed-up"]

@@ -156,6 +156,11 @@ def test_exit_shares_and_per_layer_scores_in_percent_with_titles():
     row = table.iloc[0]
     assert row["checkpoint"] == "Model X" and row["full model (%)"] == pytest.approx(200 / 3)
     assert row["default rule"] == "ordered, t = 0.5" and row["default rule (%)"] == pytest.approx(100.0)
+    assert row["adaptive gain (pts)"] is None or np.isnan(row["adaptive gain (pts)"])  # not measured: not made up
+    data = eval_dict()
+    data["rules"]["ordered"]["points"][1].update(static_score=0.6, adaptive_gain=40.0, top_exit_share=2 / 3)
+    row = ds.summary_table({"x": EvalResult.from_dict(data)}).iloc[0]
+    assert row["adaptive gain (pts)"] == pytest.approx(40.0) and row["top exit share (%)"] == pytest.approx(200 / 3)
 
 
 # ------------------------------------------------------------------------------------------ examples

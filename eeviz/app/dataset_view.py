@@ -22,9 +22,16 @@ from .rules import threshold_key
 PANEL_COLUMNS = 3  # panels per row on a wide screen; Streamlit stacks columns on a narrow one
 # short headers (the help says the rest), so that the compared columns fit beside the sidebar at 1440 px
 SUMMARY_FORMAT = {
-    "full model (%)": st.column_config.NumberColumn(format="%.1f"),
+    "full model (%)": st.column_config.NumberColumn(
+        "full (%)", format="%.1f", help="the full model: every layer, no early exit"),
     "default rule (%)": st.column_config.NumberColumn(
         "rule (%)", format="%.1f", help="the default rule at its default threshold"),
+    "adaptive gain (pts)": st.column_config.NumberColumn(
+        "gain (pts)", format="%+.1f", help="adaptive gain: the rule's score minus a static cut of every example at "
+        "the same mean depth, in points (none for a reference rule that never exits early)"),
+    "top exit share (%)": st.column_config.NumberColumn(
+        "top exit (%)", format="%.0f", help="share of examples at the most common exit layer (100: every example "
+        "leaves at one layer, as a fixed cut would)"),
     "mean exit layer": st.column_config.NumberColumn(format="%.2f"),
     "layer speed-up": st.column_config.NumberColumn(format="%.2f×", help="L / mean exit layer"),
     "wall-clock speed-up": st.column_config.NumberColumn(
@@ -32,14 +39,15 @@ SUMMARY_FORMAT = {
     ds.WALL_BATCH: st.column_config.NumberColumn(
         format="%d", help="rows per batch when the wall-clock speed-up was timed: it depends on the batch size"),
     # wide enough for "two stages (puzzlement, then window), δ = 0.8" (an automatic width cut thresholds short)
-    "default rule": st.column_config.TextColumn(width=290),
+    "default rule": st.column_config.TextColumn(width=288),
 }
 
 
 # The summary's columns in the order read: what to compare first (in view at 1440 px without scrolling sideways,
 # beside the sidebar), then what it was measured on
-SUMMARY_ORDER = ("checkpoint", "default rule", "full model (%)", "default rule (%)", "mean exit layer",
-                 "layer speed-up", "wall-clock speed-up", ds.WALL_BATCH, "layers", "examples", "data", "device")
+SUMMARY_ORDER = ("checkpoint", "default rule", "full model (%)", "default rule (%)", "adaptive gain (pts)",
+                 "top exit share (%)", "layer speed-up", "wall-clock speed-up", "mean exit layer", ds.WALL_BATCH,
+                 "layers", "examples", "data", "device")
 
 
 def show_results(evals: dict[str, EvalResult], titles: dict[str, str], key_prefix: str = "ds",

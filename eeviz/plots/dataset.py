@@ -371,6 +371,10 @@ def summary_table(evals: Mapping[str, EvalResult], titles: Mapping[str, str] | N
             "checkpoint": titles.get(name, name),
             "full model (%)": percent(ev.full_model.score),
             "default rule (%)": percent(point.score) if point else None,
+            # what the adaptive exit adds over cutting every example at the same mean depth, and how spread the
+            # exits are: the two figures that tell an input-dependent exit from a fixed cut (None: a reference rule)
+            "adaptive gain (pts)": point.adaptive_gain if point else None,
+            "top exit share (%)": percent(point.top_exit_share) if point else None,
             "layer speed-up": point.layer_speedup if point else None,
             "wall-clock speed-up": point.wall_speedup if point else None,
             # a wall speed-up depends on the batch size it was timed at (rows leave a batch as they exit)
