@@ -34,8 +34,7 @@ brought_labels = sentences.labelled
 sentences = upload.labels_choice(sentences, [i for i in infos if i.name in chosen])
 examples = upload.fitting(sentences, [i for i in infos if i.name in chosen], names)
 fit = [i for i in infos if i.name in examples]
-if not fit:
-    st.info("Choose at least one checkpoint that fits these sentences.")
+if not fit:  # ``fitting`` said why and what to do
     st.stop()
 
 missing = [i for i in fit if upload.cached_run(i, sentences) is None]

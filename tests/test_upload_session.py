@@ -80,3 +80,31 @@ def test_pasted_lines_point_to_a_file_for_accuracy(upload_checkpoints, monkeypat
     said = " ".join(c.value for c in at.caption)
     assert "Pasted lines carry no labels" in said and "**a file**" in said
     assert "Sentences with a **label** column also get" not in said
+
+
+def _fitting_script():
+    import streamlit as st
+
+    from eeviz.app import ui, upload
+    from eeviz.uploads import read_upload
+
+    rows = st.session_state["rows"]
+    sentences = read_upload("pn.csv", rows)
+    infos = [i for i in ui.list_checkpoints() if not i.cfg.is_pair]
+    infos = infos + infos[:1] if st.session_state.get("twice") else infos
+    st.session_state["fits"] = upload.fitting(sentences, infos, {i.name: i.name for i in infos})
+
+
+def test_when_no_checkpoint_takes_the_labels_the_page_says_how_to_run_them(upload_checkpoints, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("EEVIZ_CHECKPOINTS", str(upload_checkpoints))
+    at = AppTest.from_function(_fitting_script)
+    at.session_state["rows"] = csv_bytes([{"text": "a", "label": "positive"}, {"text": "b", "label": "negative"}])
+    at.run()
+    assert not at.exception and at.session_state["fits"] == {}
+    # another checkpoint cannot help: the way out is the switch (or other labels), not "choose a checkpoint"
+    assert "Run without the labels" in at.info[0].value and "Choose at least one" not in at.info[0].value
+    at.session_state["twice"] = True  # two checkpoints refused for one reason: one line, about "their" classes
+    at.run()
+    assert [w.value.startswith("Skipped every chosen checkpoint: their classes are") for w in at.warning] == [True]

@@ -142,18 +142,25 @@ def labels_choice(sentences: Sentences, infos: list[CheckpointInfo]) -> Sentence
 
 def fitting(sentences: Sentences, infos: list[CheckpointInfo], titles: dict[str, str]) -> dict[str, list[Example]]:
     """The examples for every checkpoint the data fits; the others get one line each (grouped by reason)."""
-    fits, skipped = {}, {}
+    fits, skipped, labels_refused = {}, {}, False
     for info in infos:
         try:
             fits[info.name] = examples_for(sentences, info.cfg)
         except UnknownLabels as err:  # the switch above runs them without the labels
+            labels_refused = True
             skipped.setdefault(f"{err} Or switch on Run without the labels above.", []).append(
                 titles.get(info.name, info.name))
         except UploadError as err:
             skipped.setdefault(str(err), []).append(titles.get(info.name, info.name))
     for reason, names in skipped.items():
-        who = "every chosen checkpoint" if len(names) == len(infos) > 1 else ", ".join(names)
+        every = len(names) == len(infos) > 1
+        who = "every chosen checkpoint" if every else ", ".join(names)
+        if every:  # the reason is written for one checkpoint
+            reason = reason.replace("its classes are", "their classes are", 1)
         st.warning(f"Skipped {md_escape(who)}: {md_escape(reason)}", icon=":material/block:")
+    if not fits:  # what to do next: another checkpoint cannot help when the labels are the trouble
+        st.info("Switch on **Run without the labels**, or rename the labels, to run these sentences."
+                if labels_refused else "Choose at least one checkpoint that fits these sentences.")
     return fits
 
 
