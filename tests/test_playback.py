@@ -320,12 +320,17 @@ def test_the_sentence_sits_under_plotlys_toolbar():
     explore = plots.playback_figure(trace, decision, PabeeMethod)
     compare = plots.compare_playback_figure({"a": trace, "b": other},
                                             {"a": decision, "b": replay(other, EntropyRule(4, entropy=0.0))})
-    for fig in (explore, compare):
-        title = fig.layout.title
-        assert title.yref == "container" and title.y == 1 and title.yanchor == "top"
-        assert title.pad.t - TITLE_RISE_PX >= MODEBAR_PX + 4  # its words start under the toolbar
-        lines = max(f.layout.title.text.count("<br>") + 1 for f in fig.frames)
-        assert fig.layout.margin.t >= title.pad.t + 18 * lines  # and the charts start under its longest sentence
+    title = explore.layout.title
+    assert title.yref == "container" and title.y == 1 and title.yanchor == "top"
+    assert title.pad.t - TITLE_RISE_PX >= MODEBAR_PX + 4  # its words start under the toolbar
+    lines = max(f.layout.title.text.count("<br>") + 1 for f in explore.frames)
+    assert explore.layout.margin.t >= title.pad.t + 18 * lines  # and the charts start under its longest sentence
+    # Compare's sentence sits on the grid (a one-line sentence, anchored at the top, left a gap of the longest
+    # one's height above the grid) and grows upwards: its longest still starts under the toolbar
+    title = compare.layout.title
+    assert title.yref == "paper" and title.y == 1 and title.yanchor == "bottom"
+    lines = max(f.layout.title.text.count("<br>") + 1 for f in compare.frames)
+    assert compare.layout.margin.t - title.pad.b - 18 * lines >= MODEBAR_PX + 4
 
 
 def test_many_token_labels_stand_upright():

@@ -17,8 +17,8 @@ import plotly.graph_objects as go
 from ..trace import Decision, Trace
 from .playback import answer_words, decision_words, frame_title
 from .playback_parts import (
-    CURRENT, CURRENT_COLOR, GREY_TEXT, NOT_COMPUTED, SKIPPED_COLOR, TITLE_PAD_PX, animation_controls, assemble,
-    sentence_title,
+    CURRENT, CURRENT_COLOR, GREY_TEXT, NOT_COMPUTED, SKIPPED_COLOR, TITLE_PAD_PX, TITLE_RISE_PX, animation_controls,
+    assemble, sentence_title,
 )
 from .style import EXIT, EXIT_COLOR, SKIPPED, class_color, escape
 
@@ -26,6 +26,7 @@ from .style import EXIT, EXIT_COLOR, SKIPPED, class_color, escape
 # they would squeeze the grid on a phone)
 ROW_PX = 66
 GAP_PX = 26
+NAME_CLEARANCE_PX = 16  # the first row's name is written in the gap above its cells, half of it over the grid
 INSET = GAP_PX / 2 / ROW_PX  # the gap's half, in rows: the shapes of a row stay on its cells
 
 
@@ -133,7 +134,7 @@ def compare_playback_figure(
 
     sentences = [frame_title(compare_sentence(k, names, titles, traces, decisions)) for k in range(1, depth + 1)]
     # the tallest sentence fits above the grid, under the toolbar
-    head = TITLE_PAD_PX + 18 + 18 * max(t.count("<br>") + 1 for t in sentences)
+    head = TITLE_PAD_PX - TITLE_RISE_PX + NAME_CLEARANCE_PX + 18 * max(t.count("<br>") + 1 for t in sentences)
 
     count = max(1, len(labels))
     scale = []
@@ -144,7 +145,10 @@ def compare_playback_figure(
                  hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", hoverongaps=False, xgap=2, ygap=GAP_PX,
                  opacity=0.85)]
     layout = dict(
-        title=sentence_title(sentences[0]),
+        # the sentence sits on the grid (its lines grow upwards, the longest still under the toolbar): anchored
+        # at the top, a one-line sentence left a gap of the longest one's height above the first row
+        title={**sentence_title(sentences[0]), "yref": "paper", "y": 1, "yanchor": "bottom",
+               "pad": dict(b=NAME_CLEARANCE_PX, l=12)},
         xaxis=dict(range=[0.5, depth + 0.5], tickmode="linear", tick0=1, dtick=1 if depth <= 24 else 2,
                    title=dict(text="layer")),
         yaxis=dict(range=[len(names) - 0.5, -0.5], showticklabels=False, showgrid=False, zeroline=False),
