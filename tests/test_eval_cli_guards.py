@@ -21,16 +21,7 @@ from eeviz.evaluate_cli import main as evaluate_main
 from eeviz.evaluate_cli import stale_test_eval
 from eeviz.model import build_model
 
-WORDS = ("good", "bad", "great", "awful", "fun", "boring", "dull", "funny")
-
-
-@pytest.fixture(scope="module")
-def task_file(tmp_path_factory):
-    """The checkpoints' task: 40 rows, so that its dev and test splits hold a few examples each."""
-    path = tmp_path_factory.mktemp("task") / "reviews.csv"
-    rows = [f"the {WORDS[i % 8]} movie {i},{'pos' if i % 2 else 'neg'}" for i in range(40)]
-    path.write_text("text,label\n" + "\n".join(rows) + "\n")
-    return path
+from test_report import task_file  # noqa: F401  (a fixture: 40 rows, a few dev and test examples each)
 
 
 def saved(tiny_bert, task_file, folder, method="deebert", is_pair=False):
