@@ -98,7 +98,7 @@ def test_app_in_the_browser(streamlit_app, browser_checkpoints, browser_page, pa
     model = page.frame_locator('iframe[data-testid="stIFrame"]').nth(1)
     model.locator("#vis svg line").first.wait_for(state="attached", timeout=TIMEOUT_MS)
 
-    goto_page(page, wait_for_app, "Dataset", "Accuracy against speed-up")
+    goto_page(page, wait_for_app, "Dataset", "Accuracy against speed\u2011up")  # a non-breaking hyphen
     assert "python -m eeviz.evaluate" in page.get_by_test_id("stCode").first.inner_text()
 
     goto_page(page, wait_for_app, "Learn", "How early exit works")
