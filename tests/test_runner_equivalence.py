@@ -8,7 +8,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, RobertaConfig, RobertaTokenizerFast
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-from conftest import WORDS, make_tiny_backbone
+from tiny_backbones import WORDS, make_tiny_backbone
 from eeviz.config import ModelConfig
 from eeviz.model import build_model, row_lengths
 
