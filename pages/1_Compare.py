@@ -95,13 +95,6 @@ def decisions_view(selected, models, traces, names) -> None:
     ui.playback_box(lambda: figures.compare_playback_figure(every, traces, decisions, names, models),
                     how=ui.COMPARE_HOW, key="compare-playback", config=ui.figure_config(f"{saved_as}_playback"))
     ui.live_chart(layers_figure, key="compare-layers", config=ui.figure_config(f"{saved_as}_layers"))
-    # the thresholds in view, in a line of their own: in the grid or the table a move that changes no exit would
-    # redraw them (see the table below), and in the sidebar they hid in closed expanders
-    # one per method, as the sidebar's controls are (each method's checkpoints share them); the rule is the table's
-    thresholds = {ui.short_title_of(row["checkpoint"]): row["threshold"] for _, row in table.iterrows()}
-    st.caption("Thresholds, set in the sidebar as on Explore: " + " · ".join(
-        f"{ui.md_escape(method)} {ui.md_escape(value if value != '—' else 'none')}"
-        for method, value in thresholds.items()))
     st.dataframe(
         # without the thresholds (the sidebar shows them): a move that changes no exit leaves the table as it
         # was, and an unchanged table costs the page nothing, where a changed one is redrawn (about 15 ms of
@@ -130,6 +123,15 @@ def decisions_view(selected, models, traces, names) -> None:
             "agrees": st.column_config.CheckboxColumn("agrees", help="predicts what most of the checkpoints predict"),
         },
     )
+    # the thresholds in view, in a line of their own: in the grid or the table a move that changes no exit would
+    # redraw them (see the table above), and in the sidebar they hid in closed expanders. Below the table: above
+    # it, the line that changes on every move made each page redraw the table too (about 30 ms of a browser's
+    # CPU per move, measured with one Chromium session)
+    # one per method, as the sidebar's controls are (each method's checkpoints share them); the rule is the table's
+    thresholds = {ui.short_title_of(row["checkpoint"]): row["threshold"] for _, row in table.iterrows()}
+    st.caption("Thresholds, set in the sidebar as on Explore: " + " · ".join(
+        f"{ui.md_escape(method)} {ui.md_escape(value if value != '—' else 'none')}"
+        for method, value in thresholds.items()))
     ui.compare_export_buttons(traces, decisions)
     ui.show_result_check(
         [
