@@ -143,10 +143,13 @@ def evaluate_model(
     timing: str = "default",
     precision: str = DEFAULT_INFERENCE_PRECISION,
     progress: Callable[[int, int], None] | None = None,
+    signals: dict[str, torch.Tensor] | None = None,
 ) -> EvalResult:
     """Sweep every exit rule of ``model``'s method over ``examples`` (in ``precision``: see ``eeviz.precision``).
 
-    ``progress(batches done, batches in all)`` follows the network pass (see ``collect_signals``)."""
+    ``progress(batches done, batches in all)`` follows the network pass (see ``collect_signals``). ``signals``:
+    that pass's result (``collect_signals`` over these examples, in their order) when the caller already has it,
+    e.g. to replay a rule at a threshold the sweep does not hold without a second pass."""
     if not examples:
         raise ValueError(f"no examples to evaluate in {task} / {split}")
     if timing not in TIMING_MODES:
@@ -159,7 +162,10 @@ def evaluate_model(
     batches = [make_batch(model.tokenizer, examples, idx, cfg.max_length, regression)
                for idx in index_batches(len(examples), batch_size)]
     golds = np.array([e.label for e in examples], dtype=np.float64 if regression else np.int64)
-    signals = collect_signals(model, batches, precision, progress)
+    if signals is None:
+        signals = collect_signals(model, batches, precision, progress)
+    elif signals["logits"].shape[1] != len(examples):
+        raise ValueError(f"signals of {signals['logits'].shape[1]} examples for {len(examples)} examples")
     # each example's key: a random rule's draws follow its seed and the example, not the example's row
     keys = batches_keys(batches)
 

@@ -8,8 +8,8 @@ an ``UploadError`` with a one-line message.
 
 Running gives, per checkpoint, each sentence's exit at a rule and threshold (the checkpoint's default unless
 given: the app passes those set on Explore/Compare) (``SentenceExits``): one network pass
-(``collect_signals``) and the rule replayed over it (``replay_signals``). With labels the pass is
-``eeviz.evaluate.evaluate_model``'s (the Dataset page's sweep, untimed), whose signals are kept for the replay.
+(``collect_signals``) and the rule replayed over it (``replay_signals``). With labels,
+``eeviz.evaluate.evaluate_model`` also sweeps every rule over that same pass (the Dataset page's sweep, untimed).
 """
 
 from __future__ import annotations
@@ -278,28 +278,6 @@ def long_rows(model, examples: list[Example]) -> list[int]:
     return [i for i, row in enumerate(ids) if len(row) > model.cfg.max_length]
 
 
-class _SignalTap:
-    """``model`` for ``evaluate_model``, keeping the signals of its one network pass (every batch's
-    ``forward_all``, in order), so that a labelled run replays its rule at any threshold without a second pass
-    (the sweep holds exits at the swept thresholds only)."""
-
-    def __init__(self, model):
-        self._model = model
-        self.parts: dict[str, list[torch.Tensor]] = {}
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)
-
-    def forward_all(self, *args, **kwargs):
-        sig, out = self._model.forward_all(*args, **kwargs)
-        for key, value in sig.items():
-            self.parts.setdefault(key, []).append(value.float().cpu())
-        return sig, out
-
-    def signals(self) -> dict[str, torch.Tensor]:
-        return {k: torch.cat(v, dim=1) for k, v in self.parts.items()}
-
-
 @torch.inference_mode()
 def run_checkpoint(model, examples: list[Example], source: str = PASTED, progress: Progress | None = None,
                    rule: str | None = None, threshold: float | None = None) -> SentenceExits:
@@ -328,14 +306,11 @@ def run_checkpoint(model, examples: list[Example], source: str = PASTED, progres
                      model.cfg.max_length)
         for idx in index_batches(len(examples), BATCH_SIZE)
     ]
+    signals = collect_signals(model, batches, progress=progress)  # the one network pass, for both uses below
     ev = None
-    if labelled:
-        tap = _SignalTap(model)
-        ev = evaluate_model(tap, examples, task=source, split=SPLIT_NAME, batch_size=BATCH_SIZE,
-                            max_examples=len(examples), timing="none", progress=progress)
-        signals = tap.signals()
-    else:
-        signals = collect_signals(model, batches, progress=progress)
+    if labelled:  # the Dataset page's sweep over the same pass
+        ev = evaluate_model(model, examples, task=source, split=SPLIT_NAME, batch_size=BATCH_SIZE,
+                            max_examples=len(examples), timing="none", signals=signals)
     params = {} if spec.minimum == spec.maximum else {spec.param: threshold}
     exit_layer, probs, _ = replay_signals(signals, model.make_rule(rule, **params), batches_keys(batches))
     regression = model.cfg.is_regression

@@ -403,3 +403,22 @@ def test_the_table_flags_a_wall_speed_up_that_timing_noise_made(tiny_bert, tmp_p
     result.rules["patience"] = dataclasses.replace(entry, points=noisy)
     table = format_table(result)
     assert f"{noisy[0].wall_speedup:.2f}?" in table and "timing noise" in table and "--timing-repeats 3" in table
+
+
+def test_a_sweep_over_signals_the_caller_has_equals_one_over_its_own_pass(tiny_bert):
+    # Your sentences runs one network pass for its own replay and the Dataset page's sweep
+    from eeviz.data import Example
+    from eeviz.evaluate import evaluate_model
+    from eeviz.passes import collect_signals, index_batches, make_batch
+
+    model = random_model(tiny_bert, "pondernet")  # a random rule too: its draws follow each example's tokens
+    examples = [Example(t, i % 2) for i, t in enumerate(TEXTS)]
+    own = evaluate_model(model, examples, task="t", split="s", batch_size=4, timing="none")
+    batches = [make_batch(model.tokenizer, examples, idx, model.cfg.max_length, False)
+               for idx in index_batches(len(examples), 3)]  # another batching: signals are in example order
+    signals = collect_signals(model, batches)
+    given = evaluate_model(model, examples, task="t", split="s", batch_size=4, timing="none", signals=signals)
+    assert given.to_dict() == own.to_dict()
+    with pytest.raises(ValueError, match="signals of 3 examples for 6 examples"):
+        evaluate_model(model, examples, task="t", split="s", timing="none",
+                       signals={k: v[:, :3] for k, v in signals.items()})
