@@ -17,7 +17,7 @@ from ..plots import dataset as ds
 from ..tools.report_text import OFFLINE_TASK, STANDARD_SET, defaults_text
 from .live_chart import live_chart
 from .page import md_escape
-from .rules import threshold_key
+from .rules import rule_key, threshold_key
 
 PANEL_COLUMNS = 3  # panels per row on a wide screen; Streamlit stacks columns on a narrow one
 # short headers (the help says the rest), so that the compared columns fit beside the sidebar at 1440 px
@@ -113,7 +113,7 @@ def explore_query(ev: EvalResult, name: str, rule: str, threshold: float | None,
     except (ValueError, KeyError):  # a method or rule this install lacks: Explore says so about the checkpoint
         return query
     if len(method_cls.rules) > 1:
-        query[f"rule_{method_cls.name}"] = spec.display
+        query[rule_key(method_cls.name)] = spec.display
     if threshold is not None and spec.minimum != spec.maximum:
         query[threshold_key(method_cls.name, rule)] = f"{threshold:g}"
     return query

@@ -42,6 +42,11 @@ def threshold_key(method_name: str, rule_name: str) -> str:
     return f"t_{method_name}_{rule_name}"
 
 
+def rule_key(method_name: str) -> str:
+    """The session and URL key of one method's chosen exit rule (``rule_<method>``; the URL holds its words)."""
+    return f"rule_{method_name}"
+
+
 def upgrade_old_link_keys() -> None:
     """Links written before thresholds were per method name the rule only (``t_q_exit=0.25``): such a value goes
     to every method with that rule, under its own key. Links written before the rule buttons showed plain words
@@ -55,9 +60,9 @@ def upgrade_old_link_keys() -> None:
         rules = get_method(name).rules
         for rule in rules:
             by_rule.setdefault(rule, []).append(name)
-        chosen = st.query_params.get(f"rule_{name}")
+        chosen = st.query_params.get(rule_key(name))
         if chosen in rules and rules[chosen].spec.display != chosen:
-            rule_keys[f"rule_{name}"] = rules[chosen].spec.display
+            rule_keys[rule_key(name)] = rules[chosen].spec.display
     old = [rule for rule in by_rule if f"t_{rule}" in st.query_params]
     if not old and not rule_keys:
         return
@@ -262,21 +267,21 @@ def rule_controls(
     if len(names) > 1:
         _carry_link_values()
         display = {n: r.spec.display for n, r in method_cls.rules.items()}
-        _check_url_rule(f"rule_{method_cls.name}", list(display.values()))
+        _check_url_rule(rule_key(method_cls.name), list(display.values()))
         # plain words on the buttons; a bound widget writes the displayed text to the URL (rule_x=Q-exit)
         rule = where.radio(
             "Exit rule",
             names,
-            index=default_if_unset(f"rule_{method_cls.name}", names.index(rule), 0),
+            index=default_if_unset(rule_key(method_cls.name), names.index(rule), 0),
             format_func=display.get,
-            key=f"rule_{method_cls.name}",
+            key=rule_key(method_cls.name),
             horizontal=True,
             help=f"default: {display[rule]}. "
             + " · ".join(f"{display[n]}: {r.spec.description}" for n, r in method_cls.rules.items()),
             bind="query-params",
             persist_state="session",
         )
-        _note_link_value(f"rule_{method_cls.name}", rule)
+        _note_link_value(rule_key(method_cls.name), rule)
     spec = method_cls.rules[rule].spec
     if len(names) > 1:  # what the chosen rule does, in a line (the help lists them all)
         where.caption(spec.description)  # markdown with LaTeX

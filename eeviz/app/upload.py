@@ -31,7 +31,7 @@ from ..uploads import (
 )
 from .loading import _stamp, load_models
 from .page import md_escape
-from .rules import threshold_key
+from .rules import rule_key, threshold_key
 
 FILE, PASTE = "file", "paste"
 # session key: (name, bytes) of the last file read without error. Streamlit's uploader comes back empty after
@@ -183,7 +183,7 @@ def rule_choice(info: CheckpointInfo) -> RuleChoice:
 
     method_cls = get_method(info.cfg.method)
     default_rule = info.cfg.default_rule or method_cls.default_rule
-    rule = st.session_state.get(f"rule_{method_cls.name}")
+    rule = st.session_state.get(rule_key(method_cls.name))
     words = {r.spec.display: name for name, r in method_cls.rules.items()}
     rule = rule if rule in method_cls.rules else words.get(rule, default_rule)  # the key, or the buttons' words
     spec = method_cls.rules[rule].spec
