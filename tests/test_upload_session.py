@@ -108,3 +108,34 @@ def test_when_no_checkpoint_takes_the_labels_the_page_says_how_to_run_them(uploa
     at.session_state["twice"] = True  # two checkpoints refused for one reason: one line, about "their" classes
     at.run()
     assert [w.value.startswith("Skipped every chosen checkpoint: their classes are") for w in at.warning] == [True]
+
+
+def _choice_script():
+    import streamlit as st
+
+    from eeviz.app import ui, upload
+
+    (info,) = [i for i in ui.list_checkpoints() if i.cfg.method == "deebert"]
+    choice = upload.rule_choice(info)
+    st.session_state["got"] = (choice.rule, choice.threshold, choice.from_session)
+
+
+@pytest.mark.parametrize("value, expected", [(0.2, (0.2, True)), ("0.4", (0.4, True)), ("abc", (None, False)),
+                                             (99.0, (None, False)), (float("nan"), (None, False)),
+                                             (True, (None, False))])
+def test_a_threshold_the_rule_cannot_take_leaves_the_default(upload_checkpoints, monkeypatch, value, expected):
+    from streamlit.testing.v1 import AppTest
+
+    from eeviz.app.rules import threshold_key
+
+    monkeypatch.setenv("EEVIZ_CHECKPOINTS", str(upload_checkpoints))
+    at = AppTest.from_function(_choice_script)
+    at.session_state[threshold_key("deebert", "entropy")] = value
+    at.run()
+    assert not at.exception
+    rule, threshold, from_session = at.session_state["got"]
+    assert rule == "entropy" and from_session == expected[1]
+    from eeviz.methods import get_method
+
+    default = get_method("deebert").rules["entropy"].spec.default  # the tiny checkpoint chose none on dev
+    assert threshold == pytest.approx(default if expected[0] is None else expected[0])

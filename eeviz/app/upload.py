@@ -3,7 +3,6 @@ with a progress bar, each (content, checkpoint) once per process (``eeviz.upload
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from ..uploads import (
 )
 from .loading import _stamp, load_models
 from .page import md_escape
-from .rules import rule_key, threshold_key
+from .rules import rule_key, threshold_key, url_value_problem
 
 FILE, PASTE = "file", "paste"
 # session key: (name, bytes) of the last file read without error. Streamlit's uploader comes back empty after
@@ -190,13 +189,9 @@ def rule_choice(info: CheckpointInfo) -> RuleChoice:
     default = float(info.cfg.rule_defaults.get(rule, spec.default))
     threshold: float | None = default
     value = st.session_state.get(threshold_key(method_cls.name, rule))
-    try:
-        value = None if value is None or isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        value = None
-    if value is not None and math.isfinite(value) and spec.minimum <= value <= spec.maximum and (
-            not spec.integer or value.is_integer()):
-        threshold = value
+    # the checks a threshold from a link gets (a number, finite, whole where it must be, in range)
+    if value is not None and not isinstance(value, bool) and url_value_problem(spec, str(value)) is None:
+        threshold = float(value)
     if spec.minimum == spec.maximum:
         threshold = None
     symbol = spec.symbol or spec.label
