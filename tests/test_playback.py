@@ -249,7 +249,7 @@ def test_compare_playback_steps_every_checkpoint_together():
     assert "exit now: &lt;i&gt;A&lt;/i&gt;" in titles[1]
     assert "already out: &lt;i&gt;A&lt;/i&gt; at layer 2" in titles[2]
     status = [a.text for a in fig.frames[1].layout.annotations]
-    assert status[0].startswith("<b>&lt;i&gt;A&lt;/i&gt;</b>") and "◀ exits here: pos" in status[0]
+    assert status[0].startswith("<b>&lt;i&gt;A&lt;/i&gt;</b>") and "◀ exits here: pos (" in status[0]
     assert status[1].startswith("<b>B</b>") and "running…" in status[1]
     assert "left at layer 2" in fig.frames[2].layout.annotations[0].text
     # the layer shown is framed on each row's cells, clear of the names written in the gaps between the rows
@@ -320,17 +320,32 @@ def test_the_sentence_sits_under_plotlys_toolbar():
     explore = plots.playback_figure(trace, decision, PabeeMethod)
     compare = plots.compare_playback_figure({"a": trace, "b": other},
                                             {"a": decision, "b": replay(other, EntropyRule(4, entropy=0.0))})
-    title = explore.layout.title
-    assert title.yref == "container" and title.y == 1 and title.yanchor == "top"
-    assert title.pad.t - TITLE_RISE_PX >= MODEBAR_PX + 4  # its words start under the toolbar
-    lines = max(f.layout.title.text.count("<br>") + 1 for f in explore.frames)
-    assert explore.layout.margin.t >= title.pad.t + 18 * lines  # and the charts start under its longest sentence
-    # Compare's sentence sits on the grid (a one-line sentence, anchored at the top, left a gap of the longest
-    # one's height above the grid) and grows upwards: its longest still starts under the toolbar
-    title = compare.layout.title
-    assert title.yref == "paper" and title.y == 1 and title.yanchor == "bottom"
-    lines = max(f.layout.title.text.count("<br>") + 1 for f in compare.frames)
-    assert compare.layout.margin.t - title.pad.b - 18 * lines >= MODEBAR_PX + 4
+    for fig in (explore, compare):  # both anchored at the top: anchored at its bottom on the grid, plotly ran
+        # Compare's sentence of several lines down over the first rows
+        title = fig.layout.title
+        assert title.yref == "container" and title.y == 1 and title.yanchor == "top"
+        assert title.pad.t - TITLE_RISE_PX >= MODEBAR_PX + 4  # its words start under the toolbar
+        lines = max(f.layout.title.text.count("<br>") + 1 for f in fig.frames)
+        assert fig.layout.margin.t >= title.pad.t + 18 * lines  # and the charts start under its longest sentence
+
+
+def test_compare_sentence_counts_a_crowd_and_each_row_gives_its_answer():
+    """Seven checkpoints named one by one ran the sentence to seven lines, room reserved above the grid in every
+    frame; a group of more than one is counted, and each row's own line gives its answer."""
+    traces = {f"m{k}": make_trace(P, method="pabee") for k in range(7)}
+    decisions = {n: replay(t, PatienceRule(6, patience=1 + k % 3)) for k, (n, t) in enumerate(traces.items())}
+    titles = {n: f"ConsistentEE {n} (RL policy)" for n in traces}  # as long as the real ones
+    fig = plots.compare_playback_figure(traces, decisions, titles)
+    lines = [f.layout.title.text.count("<br>") + 1 for f in fig.frames]
+    assert max(lines) <= 3, lines
+    exits = sorted({d.exit_layer for d in decisions.values()})
+    crowd = fig.frames[exits[0] - 1]
+    words = crowd.layout.title.text.replace("<br>", " ")
+    leaving = [n for n, d in decisions.items() if d.exit_layer == exits[0]]
+    assert len(leaving) > 1 and f"exit now: {len(leaving)} checkpoints" in words
+    for name, note in zip(traces, crowd.layout.annotations):
+        if name in leaving:  # the row says what it answers, with the probability
+            assert f"◀ exits here: {decisions[name].label} (" in note.text and "%)" in note.text
 
 
 def test_many_token_labels_stand_upright():

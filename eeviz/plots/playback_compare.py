@@ -28,6 +28,12 @@ ROW_PX = 66
 GAP_PX = 26
 NAME_CLEARANCE_PX = 16  # the first row's name is written in the gap above its cells, half of it over the grid
 INSET = GAP_PX / 2 / ROW_PX  # the gap's half, in rows: the shapes of a row stay on its cells
+NAMED = 1  # a group of the frame's sentence is named up to this many checkpoints, else counted
+
+
+def _answer(trace: Trace, decision: Decision) -> str:
+    """A row's answer at its exit: the class and its probability (the sentence above may only count the row)."""
+    return str(decision.label) if trace.is_regression else f"{decision.label} ({float(np.max(decision.probs)):.0%})"
 
 
 def _method_of(trace: Trace, methods: Mapping[str, Any] | None, name: str):
@@ -42,21 +48,31 @@ def _method_of(trace: Trace, methods: Mapping[str, Any] | None, name: str):
 
 
 def compare_sentence(layer: int, names: list[str], titles: Mapping[str, str], traces, decisions) -> str:
-    """What happens at ``layer``: who exits now (with what), who is still running, who left before."""
+    """What happens at ``layer``: who exits now (with what), who is still running, who left before.
+
+    A group of more than ``NAMED`` checkpoints is counted, not named: each row's own line says it, and the
+    sentence's lines are room reserved above the grid in every frame (seven names ran to seven lines).
+    """
     now = [n for n in names if decisions[n].exit_layer == layer]
     running = [n for n in names if decisions[n].exit_layer > layer]
     before = [n for n in names if decisions[n].exit_layer < layer]
     parts = []
     if now:
-        parts.append("exit now: " + ", ".join(f"{titles[n]} with {answer_words(traces[n], decisions[n])}" for n in now))
-    if running:  # by name while few enough to read
-        parts.append("still running: " + (", ".join(titles[n] for n in running) if len(running) <= 3 else
-                                          f"{len(running)} checkpoints"))
-    if before:  # grouped by exit layer: "A at layer 1; B, C at layer 3"
+        parts.append("exit now: " + (", ".join(f"{titles[n]} with {answer_words(traces[n], decisions[n])}"
+                                               for n in now) if len(now) <= NAMED else _count(now)))
+    if running:
+        parts.append("still running: " + (", ".join(titles[n] for n in running) if len(running) <= NAMED
+                                          else _count(running)))
+    if before:  # grouped by exit layer: "A at layer 1; B at layer 3"
         out = sorted({decisions[n].exit_layer for n in before})
-        parts.append("already out: " + "; ".join(
-            ", ".join(titles[n] for n in before if decisions[n].exit_layer == e) + f" at layer {e}" for e in out))
+        parts.append("already out: " + ("; ".join(
+            ", ".join(titles[n] for n in before if decisions[n].exit_layer == e) + f" at layer {e}" for e in out)
+            if len(before) <= NAMED else _count(before)))
     return f"layer {layer}: " + "; ".join(parts)
+
+
+def _count(names: list[str]) -> str:
+    return f"{len(names)} checkpoints"
 
 
 def compare_playback_figure(
@@ -124,7 +140,7 @@ def compare_playback_figure(
             if layer < e:
                 words, color = "running…", GREY_TEXT
             elif layer == e:
-                words, color = f"◀ exits here: {decisions[name].label}", EXIT_COLOR
+                words, color = f"◀ exits here: {_answer(traces[name], decisions[name])}", EXIT_COLOR
             else:
                 words, color = f"left at layer {e}", GREY_TEXT
             text = f'<b>{escape(titles[name])}</b>  <span style="color:{color}">{escape(words)}</span>'
@@ -133,7 +149,7 @@ def compare_playback_figure(
         return out
 
     sentences = [frame_title(compare_sentence(k, names, titles, traces, decisions)) for k in range(1, depth + 1)]
-    # the tallest sentence fits above the grid, under the toolbar
+    # the longest sentence fits under the toolbar and above the first row's name
     head = TITLE_PAD_PX - TITLE_RISE_PX + NAME_CLEARANCE_PX + 18 * max(t.count("<br>") + 1 for t in sentences)
 
     count = max(1, len(labels))
@@ -145,10 +161,9 @@ def compare_playback_figure(
                  hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", hoverongaps=False, xgap=2, ygap=GAP_PX,
                  opacity=0.85)]
     layout = dict(
-        # the sentence sits on the grid (its lines grow upwards, the longest still under the toolbar): anchored
-        # at the top, a one-line sentence left a gap of the longest one's height above the first row
-        title={**sentence_title(sentences[0]), "yref": "paper", "y": 1, "yanchor": "bottom",
-               "pad": dict(b=NAME_CLEARANCE_PX, l=12)},
+        # the sentence under the toolbar, room for its longest frame kept above the grid in every frame: anchored
+        # at its bottom on the grid instead, plotly ran a sentence of several lines down over the first rows
+        title=sentence_title(sentences[0]),
         xaxis=dict(range=[0.5, depth + 0.5], tickmode="linear", tick0=1, dtick=1 if depth <= 24 else 2,
                    title=dict(text="layer")),
         yaxis=dict(range=[len(names) - 0.5, -0.5], showticklabels=False, showgrid=False, zeroline=False),

@@ -97,6 +97,14 @@ def assert_sentence_under_toolbar(page, chart) -> None:
     assert sentence["y"] >= toolbar["y"] + toolbar["height"], (toolbar, sentence)
 
 
+def assert_sentence_above_rows(chart) -> None:
+    """Compare's sentence ends above the first row's name, whatever the frame (a frame of more lines than the
+    first one ran its words over the first rows)."""
+    sentence, first_name = chart.locator(".gtitle").bounding_box(), chart.locator(".annotation").first.bounding_box()
+    assert sentence is not None and first_name is not None
+    assert sentence["y"] + sentence["height"] <= first_name["y"] + 1, (sentence, first_name)
+
+
 def wait_for_state(page, condition: str) -> dict:
     """Wait until the playback state satisfies the JS expression ``condition`` (over ``s``)."""
     page.wait_for_function(f"() => {{ const s = ({STATE_JS})(); return s && ({condition}); }}", timeout=TIMEOUT_MS)
@@ -146,10 +154,12 @@ def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_pa
     chart = playback_chart(page)
     start = wait_for_state(page, "s.frames === 3")
     assert_sentence_under_toolbar(page, chart)
+    assert_sentence_above_rows(chart)
     assert "exit now: DeeBERT" in start["title"] and "still running: PABEE" in start["title"]
     chart.locator("g.updatemenu-button", has_text="play").click()
     end = wait_for_state(page, "s.active === 1 && s.title.includes('exit now: PABEE')")
     assert "exit now: PABEE" in end["title"] and "already out: DeeBERT" in end["title"]
+    assert_sentence_above_rows(chart)
     assert end["shapes"].count("exit") == 2
 
     assert page.get_by_test_id("stException").count() == 0
