@@ -295,6 +295,8 @@ def test_every_page_renders(checkpoints_env, page, ckpt):
 def test_compare_lists_every_single_sentence_checkpoint(checkpoints_env):
     at = run_app("pages/1_Compare.py")
     assert set(at.multiselect(key="compare").value) == {"deebert-tiny", "palbert-tiny"}  # not the pair model
+    # the chips name the methods, as the grid's rows do (full titles were clipped at 400 px); the table in full
+    assert sorted(at.multiselect(key="compare").options) == ["DeeBERT", "PABEE", "PALBERT"]
     table = at.dataframe[0].value
     assert sorted(table["checkpoint"]) == ["DeeBERT (entropy) · toy", "PALBERT (λ, Q-exit) · toy"]
     assert set(table["layers"]) == {3}

@@ -21,8 +21,8 @@ from ..catalog import CheckpointInfo
 from ..fingerprint import result_summary
 from ..plots.style import unicode_subscripts
 from ..trace import Decision, Trace
-from .loading import _stamp
-from .rules import figure_extras, short_title_of
+from .loading import _stamp, grid_titles  # noqa: F401  (grid_titles: the grid's row labels)
+from .rules import figure_extras
 
 CACHE_ENTRIES = 512  # figures of a few hundred (sentence, threshold) pairs: a few tens of MB
 
@@ -172,14 +172,6 @@ def compare_table(key: tuple, _traces: Mapping[str, Trace], _decisions: Mapping[
 def compare_layers_figure(exits: tuple, _traces: Mapping[str, Trace], _decisions: Mapping[str, Decision],
                           _names: Mapping[str, str]) -> go.Figure:
     return plots.compare_layers_figure(_traces, _decisions, grid_titles(_names, list(_traces)))
-
-
-def grid_titles(titles: Mapping[str, str], names: list[str]) -> dict[str, str]:
-    """The grid's row labels: each method's name alone ("DeeBERT") when that tells the rows apart, else the
-    checkpoints' titles. The full titles ("ELBERT (confidence window) · minilm") took half a phone's width from
-    the cells, whose numbers shrank to 6 px; the table under the grid names each checkpoint in full."""
-    short = {name: short_title_of(titles.get(name, name)) for name in names}
-    return short if len(set(short.values())) == len(short) else {name: titles.get(name, name) for name in names}
 
 
 @st.cache_resource(show_spinner=False, max_entries=CACHE_ENTRIES)

@@ -6,7 +6,7 @@ folder (``public_text``), never by the server's absolute paths."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Mapping
 
 import streamlit as st
 
@@ -123,8 +123,22 @@ def parse_checkpoint_list(raw: str, known) -> tuple[list[str], list[str]]:
 COMPARE_KEY = "compare"  # session key of Compare's checkpoint choice
 
 
+def short_title_of(title: str) -> str:
+    """A checkpoint's or method's title without the rule in brackets: "DeeBERT (entropy) · toy" -> "DeeBERT"."""
+    return title.split(" (")[0]
+
+
+def grid_titles(titles: Mapping[str, str], names: list[str]) -> dict[str, str]:
+    """Compare's names of checkpoints (the grid's rows, the picker's chips): each method's name alone ("DeeBERT")
+    when that tells them apart, else the checkpoints' titles. The full titles ("ELBERT (confidence window) ·
+    minilm") took half a phone's width from the cells, whose numbers shrank to 6 px, and clipped the picker's
+    chips at 400 px; the table under the grid names each checkpoint in full."""
+    short = {name: short_title_of(titles.get(name, name)) for name in names}
+    return short if len(set(short.values())) == len(short) else {name: titles.get(name, name) for name in names}
+
+
 def pick_checkpoints(infos: list[CheckpointInfo], default: list[str], key: str = COMPARE_KEY) -> list[str]:
-    """Compare's checkpoint multiselect (titles shown), with the folder names in query parameter ``ckpts``.
+    """Compare's checkpoint multiselect (``grid_titles`` shown), with the folder names in query parameter ``ckpts``.
 
     Synced by hand, as ``pick_checkpoint`` is. A ``ckpts`` this session did not write (a shared link, a
     reload) wins over the remembered choice; names that are no checkpoint here are left out with a notice.
@@ -142,7 +156,7 @@ def pick_checkpoints(infos: list[CheckpointInfo], default: list[str], key: str =
     kept = st.session_state.get(key)
     if kept and any(n not in by_name for n in kept):  # a folder that went away since it was chosen
         st.session_state[key] = [n for n in kept if n in by_name]
-    names = titles(infos)
+    names = grid_titles(titles(infos), list(by_name))  # the grid's names: full titles clipped the chips on a phone
     chosen = st.multiselect(
         "Checkpoints",
         list(by_name),

@@ -14,6 +14,7 @@ from ..methods.base import ExitMethod, ExitRule, RuleSpec
 from ..messages import shorten
 from ..trace import Decision, Trace, replay
 from .inputs import _clamp_state, default_if_unset, forget_stale, page_id, set_from_code
+from .loading import short_title_of  # noqa: F401  (the app's pages take it from here, with short_title)
 from .page import keep_link_warnings, link_warning, md_escape
 
 SAMPLED_DRAWS = 200  # draws of a random rule shown as a distribution of exit layers
@@ -25,11 +26,6 @@ MAX_LAYER_COUNT_RANGE = 100
 def short_title(method: type[ExitMethod]) -> str:
     """"PABEE (patience)" -> "PABEE": the method's name without the rule its title names."""
     return method.title.split(" (")[0]
-
-
-def short_title_of(title: str) -> str:
-    """A checkpoint's or method's title without the rule in brackets: "DeeBERT (entropy) · toy" -> "DeeBERT"."""
-    return title.split(" (")[0]
 
 
 def threshold_key(method_name: str, rule_name: str) -> str:
