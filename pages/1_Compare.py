@@ -105,9 +105,10 @@ def decisions_view(selected, models, traces, names) -> None:
                                                      "confidence": 100 * table["confidence"]}),
         hide_index=True,
         # the columns that fit the page's width at 1440 px (the last one was cut off): the folder and the depth
-        # stay in the data; "depth used" shows the exit out of the depth. The decision comes right after the
-        # checkpoint and the rule last: on a phone the table shows two columns, which were checkpoint and rule
-        column_order=["checkpoint", "exit layer", "depth used", "prediction", "confidence", "last layer says",
+        # stay in the data; "depth used" shows the exit out of the depth. The answer and the exit come right
+        # after the checkpoint and the rule last: a phone shows three columns (they were checkpoint and rule, then
+        # checkpoint, exit and depth, with the prediction a sideways scroll away)
+        column_order=["checkpoint", "prediction", "exit layer", "depth used", "confidence", "last layer says",
                       "agrees", "rule"],
         column_config={
             # long titles are cut (hover shows them) rather than pushing the last column out; the rule column

@@ -444,13 +444,14 @@ def test_compare_table_rule_column_fits_every_rule_name(checkpoints_env):
 
 def test_compare_table_puts_the_decision_next_to_the_checkpoint(checkpoints_env):
     """A phone shows two of the table's columns: they were the checkpoint and its rule, and the exit, the
-    prediction and the agreement were off screen. The checkpoint now stays in view while the table scrolls."""
+    prediction and the agreement were off screen; then checkpoint, exit and depth, the prediction a scroll away.
+    The checkpoint now stays in view while the table scrolls, with its answer and exit beside it."""
     import json
 
     at = run_app("pages/1_Compare.py")
     proto = at.dataframe[0].proto
     order = list(proto.column_order)
-    assert order[:2] == ["checkpoint", "exit layer"] and order[-1] == "rule"
+    assert order[:3] == ["checkpoint", "prediction", "exit layer"] and order[-1] == "rule"
     assert json.loads(proto.columns)["checkpoint"].get("pinned") is True
 
 
