@@ -310,6 +310,15 @@ def test_compare_table_majority_and_exit_figure():
     # inside their cells: b's and c's outlines (same layer, neighbouring rows) share no edge
     assert all(s.y1 - s.y0 < 0.9 and s.x1 - s.x0 < 0.9 for s in outlines)
     assert outlines[1].y1 < outlines[2].y0
+    # to a colour-blind eye or in greyscale the red outline on a mid-tone cell was grey on grey: each one has a
+    # wider white edge under it (drawn first), and the cells are opaque so plotly's text colour suits them
+    casings = shapes(grid, f"{plots.EXIT} casing")
+    assert [(c.x0, c.x1, c.y0, c.y1) for c in casings] == [(s.x0, s.x1, s.y0, s.y1) for s in outlines]
+    order = [s.name for s in grid.layout.shapes]
+    at = {name: [i for i, n in enumerate(order) if n == name] for name in (plots.EXIT, f"{plots.EXIT} casing")}
+    assert all(c < o for c, o in zip(at[f"{plots.EXIT} casing"], at[plots.EXIT]))
+    assert all(c.line.width > s.line.width and c.line.color.upper() == "#FFFFFF" for c, s in zip(casings, outlines))
+    assert grid.data[0].opacity in (None, 1)
 
 
 def test_compare_table_has_no_majority_on_a_tie():

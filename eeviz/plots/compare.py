@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..trace import Decision, Trace
-from .style import EXIT, EXIT_COLOR, class_color, escape, layer_axis, layers, style
+from .style import EXIT, EXIT_CASING, EXIT_COLOR, class_color, escape, layer_axis, layers, style
 
 
 def rule_display(trace: Trace, rule: str) -> str:
@@ -146,17 +146,18 @@ def compare_layers_figure(
             texttemplate="%{text}" if max_layers <= 16 else None,
             xgap=2,
             ygap=2,
-            opacity=0.85,
+            # opaque: plotly picks each cell's text colour for the cell's own colour, and a see-through cell was
+            # lighter (light theme) or darker (dark theme) than that: white on blue and black on orange fell
+            # to 3:1 contrast
             hovertemplate="layer %{x}: %{text}<extra></extra>",
         )
     )
     for r, name in enumerate(names):
         e = decisions[name].exit_layer
         # inset into its cell: two neighbouring rows' outlines shared an edge, and one of them looked half drawn
-        fig.add_shape(
-            type="rect", name=EXIT, x0=e - OUTLINE_HALF, x1=e + OUTLINE_HALF, y0=r - OUTLINE_HALF, y1=r + OUTLINE_HALF,
-            line=dict(color=EXIT_COLOR, width=3),
-        )
+        cell = dict(type="rect", x0=e - OUTLINE_HALF, x1=e + OUTLINE_HALF, y0=r - OUTLINE_HALF, y1=r + OUTLINE_HALF)
+        fig.add_shape(cell, name=f"{EXIT} casing", line=EXIT_CASING)
+        fig.add_shape(cell, name=EXIT, line=dict(color=EXIT_COLOR, width=3))
     fig.update_yaxes(
         tickmode="array",
         tickvals=list(range(len(names))),

@@ -20,7 +20,7 @@ from .playback_parts import (
     CURRENT, CURRENT_COLOR, GREY_TEXT, NOT_COMPUTED, SKIPPED_COLOR, TITLE_PAD_PX, TITLE_RISE_PX, animation_controls,
     assemble, sentence_title,
 )
-from .style import EXIT, EXIT_COLOR, SKIPPED, class_color, escape
+from .style import EXIT, EXIT_CASING, EXIT_COLOR, SKIPPED, class_color, escape
 
 # each checkpoint's row: its cells, and above them a line with its name and status (no tick labels at the side:
 # they would squeeze the grid on a phone)
@@ -126,6 +126,7 @@ def compare_playback_figure(
             # written in the gaps between the rows ("BERxiT" struck through at 400 px)
             out.append(dict(cell, name=CURRENT, x0=layer - 0.5, x1=layer + 0.5,
                             line=dict(color=CURRENT_COLOR, width=3), visible=layer <= max(exits)))
+            out.append(dict(cell, name=f"{EXIT} casing", x0=e - 0.5, x1=e + 0.5, line=EXIT_CASING))
             out.append(dict(cell, name=EXIT, x0=e - 0.5, x1=e + 0.5, line=dict(color=EXIT_COLOR, width=3)))
             if e < traces[name].num_layers:
                 out.append(dict(cell, name=SKIPPED, x0=e + 0.5, x1=traces[name].num_layers + 0.5,
@@ -156,10 +157,10 @@ def compare_playback_figure(
     scale = []
     for i in range(count):
         scale += [[i / count, class_color(i)], [(i + 1) / count, class_color(i)]]
+    # opaque cells, as on the grid (``compare_layers_figure``): plotly's text colour suits the cell's own colour
     data = [dict(reveal(1), x=list(range(1, depth + 1)), y=list(range(len(names))), zmin=-0.5, zmax=count - 0.5,
                  colorscale=scale, showscale=False, texttemplate="%{text}" if depth <= 16 else None,
-                 hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", hoverongaps=False, xgap=2, ygap=GAP_PX,
-                 opacity=0.85)]
+                 hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", hoverongaps=False, xgap=2, ygap=GAP_PX)]
     layout = dict(
         # the sentence under the toolbar, room for its longest frame kept above the grid in every frame: anchored
         # at its bottom on the grid instead, plotly ran a sentence of several lines down over the first rows

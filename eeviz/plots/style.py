@@ -23,6 +23,9 @@ SKIPPED = "skipped"
 THRESHOLD = "threshold"
 
 EXIT_COLOR = "#D62728"
+# drawn under an exit outline on coloured cells, wider than it: red on a mid-tone cell is grey on grey to a
+# colour-blind eye and in greyscale, and a white edge tells the outline from the cell on both themes
+EXIT_CASING = dict(color="#FFFFFF", width=7)
 # Colours that read on Streamlit's light and dark themes alike: a mid grey for lines and their labels, and
 # semi-transparent fills, through which the page's background shows, for cells and veils (a dark grey vanished
 # on the dark theme, and white cells glared on it).
