@@ -121,6 +121,18 @@ def test_random_rules_are_a_cluster_of_markers_not_a_line():
     assert seeds.mode == "markers" and len(seeds.x) == 3
 
 
+def test_each_rule_of_a_panel_has_its_own_marker_and_dash_not_only_a_colour():
+    """ELBERT's two rules differed by hue alone: one grey to a colour-blind eye and in greyscale."""
+    fig = ds.tradeoff_panels({"x": ev()}, {})["x"]
+    rules = [next(t for t in fig.data if t.name == n) for n in ("ordered", "random")]
+    assert rules[0].marker.symbol != rules[1].marker.symbol
+    assert (rules[0].line.dash or "solid") != (rules[1].line.dash or "solid")
+    key = " ".join(a.text for a in fig.layout.annotations)
+    for trace in rules:  # the key shows each rule with its own marker's glyph
+        glyph = next(g for symbol, g, _ in ds.RULE_LOOKS if symbol == trace.marker.symbol)
+        assert f"{glyph} {trace.name}" in key
+
+
 def test_wall_clock_speed_ups_are_markers_at_measured_points_only():
     fig = ds.tradeoff_panels({"x": ev()}, {}, speed="wall")["x"]
     assert all("lines" not in t.mode for t in fig.data)

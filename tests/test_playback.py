@@ -368,3 +368,18 @@ def test_lambda_looks_the_same_on_every_chart_and_stops_are_keyed():
     cdf = fig.frames[decision.exit_layer - 1].data[index]  # frames carry only what changes
     assert list(cdf.marker.symbol)[-1] == STOP_SYMBOL and list(cdf.marker.color)[-1] == STOP_COLOR
     assert any(STOP_LABEL in a.text for a in fig.layout.annotations)
+
+
+def test_a_stopping_bar_is_hatched_frame_by_frame_and_its_key_says_so():
+    """PABEE's counter is a bar chart: the bar where the rule would stop was told apart by its colour alone
+    (the same grey as the others to a colour-blind eye and in greyscale); it is hatched too, in every frame."""
+    trace = make_trace([0.8, 0.7, 0.9, 0.2])  # pos pos pos neg: counter 0, 1, 2, 0
+    decision = replay(trace, PatienceRule(4, patience=2))
+    fig = plots.playback_figure(trace, decision, PabeeMethod)
+    assert decision.exit_layer == 3
+    for layer, frame in enumerate(fig.frames, start=1):
+        (bars,) = [d for d in frame.data if d.type == "bar"]
+        shown = min(layer, decision.exit_layer)
+        assert list(bars.marker.pattern.shape) == ["", "", "x"][:shown]
+    keys = [a.text for a in fig.layout.annotations if STOP_LABEL in a.text]
+    assert len(keys) == 1 and f"▨ {STOP_LABEL}" in keys[0] and "◆" not in keys[0]

@@ -12,7 +12,7 @@ from eeviz.methods.deebert import EntropyRule
 from eeviz.methods.elbert import ElbertArgs, ElbertMethod
 from eeviz.methods.pabee import PatienceRule
 from eeviz.methods.pondernet import PonderArgs, PonderNetMethod, QExitRule, SamplingRule
-from eeviz.plots.style import STOP_COLOR, STOP_LABEL, STOP_SYMBOL, series_looks, subscripts
+from eeviz.plots.style import STOP_COLOR, STOP_LABEL, STOP_PATTERN, STOP_SYMBOL, series_looks, subscripts
 from eeviz.trace import Decision, Trace, replay
 
 
@@ -119,7 +119,11 @@ def test_patience_panel_counter_against_t():
     fig = panels[0].figure
     assert fig.data[0].type == "bar" and list(fig.data[0].y) == [0, 1, 2, 0]
     assert list(fig.data[0].marker.color)[2] == STOP_COLOR  # counter >= t at layer 3
-    assert STOP_LABEL in [d.name for d in fig.data]
+    # and hatched: the colour alone was the same grey as the other bars to a colour-blind eye and in greyscale
+    assert list(fig.data[0].marker.pattern.shape) == ["", "", STOP_PATTERN, ""]
+    (key,) = [d for d in fig.data if d.name == STOP_LABEL]
+    assert key.type == "bar" and list(key.marker.pattern.shape) == [STOP_PATTERN]  # the key looks like the bar
+    assert fig.data[0].marker.pattern.fillmode == "overlay"  # over the colour, not instead of it
     assert shapes(fig, plots.THRESHOLD)[0].y0 == 2
     assert exit_x(fig) == 3
 

@@ -131,12 +131,13 @@ def show_tradeoff(evals: dict[str, EvalResult], titles: dict[str, str], key_pref
         )
     st.caption(
         "One panel per checkpoint, on the same axes. Coloured: each exit rule over its thresholds (up and right "
-        "is better); ◯ its default threshold; ★ the full model. "
+        "is better), with its own marker (● ■ ▲, as in the panel's key); ◯ its default threshold; ★ the full "
+        "model. "
         + ("Grey ×: cutting every example at layer l (speed-up L / l), the baseline a rule should beat. "
-           "Random rules are a cluster of ◆, one per seed. "
+           "A random rule is a cluster of its markers, one per seed, not joined. "
            if speed == "layer" else
            "Wall-clock speed-ups are measured only at a few thresholds (the default and both ends of the sweep): "
-           "each ◆ is one measurement, nothing is drawn in between. ")
+           "each marker is one measurement, nothing is drawn in between. ")
         + "Hover a point for its threshold."
     )
     figures = ds.tradeoff_panels(evals, titles, speed=speed)

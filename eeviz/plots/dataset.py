@@ -117,6 +117,9 @@ def _speed(point: SweepPoint, speed: str) -> float | None:
 
 
 # ---------------------------------------------------------------------------- accuracy for speed
+# the k-th rule of a panel: its marker, the marker's glyph in the panel's key, its line's dash
+RULE_LOOKS = (("circle", "●", "solid"), ("square", "■", "dash"), ("triangle-up", "▲", "dot"),
+              ("diamond", "◆", "dashdot"))
 def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> tuple[list[go.Scatter], list[str]]:
     """One checkpoint's traces (the static baseline, each early-exit rule, its default point, the full model) and
     each drawn rule's name in its colour and symbol, for the panel's key."""
@@ -127,6 +130,9 @@ def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> tuple[list[
     rules = sorted(((r, sweep) for r, sweep in ev.rules.items() if sweep.early_exit), key=lambda rs: rs[0] != first)
     for k, (rule, sweep) in enumerate(rules):
         color = SERIES_COLORS[k % len(SERIES_COLORS)]
+        # each rule its own marker and dash as well as its colour: ELBERT's two rules differed by hue alone, one
+        # grey to a colour-blind eye and in greyscale
+        marker_symbol, glyph, dash = RULE_LOOKS[k % len(RULE_LOOKS)]
         name, symbol = escape(rule_title(ev, rule)), threshold_symbol(ev, rule)
         points = sorted((p for p in sweep.points if _speed(p, speed) is not None), key=lambda p: _speed(p, speed))
         if not points:
@@ -139,12 +145,12 @@ def _panel_traces(ev: EvalResult, speed: str, static_exits: bool) -> tuple[list[
         out.append(go.Scatter(
             x=[_speed(p, speed) for p in points], y=[percent(p.score) for p in points],
             mode="lines+markers" if joined else "markers", name=name, legendgroup=name,
-            line=dict(color=color, width=2), marker=dict(color=color, size=7 if joined else 9,
-                                                         symbol="circle" if joined else "diamond"),
+            line=dict(color=color, width=2, dash=dash), marker=dict(color=color, size=7 if joined else 9,
+                                                                    symbol=marker_symbol),
             customdata=[[escape(point_label(sweep, p, symbol)), p.mean_exit_layer] for p in points],
             hovertemplate=hover,
         ))
-        keys.append(f'<span style="color:{color}">{"●" if joined else "◆"} {name}</span>')
+        keys.append(f'<span style="color:{color}">{glyph} {name}</span>')
         default = sweep.default_point
         if default is not None and _speed(default, speed) is not None:
             out.append(go.Scatter(

@@ -31,7 +31,7 @@ from .playback_parts import (
 )
 from .style import (BAR_COLORS, EXIT_COLOR, LINE_COLORS, OFF_FILL, SERIES_COLORS, SIDES, STOP_COLOR, STOP_LABEL,
                     STOP_SIZE, STOP_SYMBOL, THRESHOLD, ZONE_COLOR, auto_range, class_color, escape, fires,
-                    series_looks, subscripts, unicode_subscripts)
+                    series_looks, stop_pattern, subscripts, unicode_subscripts)
 
 WRAP = 56  # characters per line of a frame's sentence (plotly does not wrap titles; fits a phone)
 NORMAL_WEIGHT = "font-weight:normal"
@@ -215,24 +215,27 @@ def playback_figure(
                         hovertemplate="layer %{y} · %{customdata}<br>%{z:.3f}<extra></extra>"),
                 matrix_reveal(matrix, layers_on_rows=True))
         else:
-            stops_seen = False
+            stops_seen: set[str] = set()  # the stop looks the frames ever show: "▨" a hatched bar, "◆" a diamond
             for k, key in enumerate([*row.bars, *row.lines]):
                 bar = k < len(row.bars)
                 base, dash = looks.get(key) or (_series_color(row, k, bar), "solid")
                 met = fires(series[key], threshold, side) if key == row.threshold else np.zeros(num_layers, bool)
-                stops_seen |= bool(np.asarray(met)[:exit_layer].any())  # what the frames ever show
+                if np.asarray(met)[:exit_layer].any():
+                    stops_seen.add("▨" if bar else "◆")
                 name = subscripts(name_of(key))
                 hover = f"layer %{{x}}<br>{name} = %{{y:.3f}}<extra></extra>"
                 plot = dict(type="bar", name=name, opacity=0.85, hovertemplate=hover) if bar else dict(
                     type="scatter", mode="lines+markers", name=name, hovertemplate=hover,
                     line=dict(color=base, width=2, dash=dash))
                 marker = {"color": [STOP_COLOR if m else base for m in met]}
-                if not bar:  # the stop look: a diamond on a line (the colour alone on a bar)
+                if bar:  # the stop look: a hatched bar, a diamond on a line
+                    marker["pattern"] = stop_pattern(met)
+                else:
                     marker.update(symbol=[STOP_SYMBOL if m else "circle" for m in met],
                                   size=[STOP_SIZE if m else 8 for m in met])
                 add(r, plot, series_reveal(series[key], marker), key=base)
             if stops_seen:
-                keys[r].append(f'<span style="color:{STOP_COLOR}">◆ {STOP_LABEL}</span>')
+                keys[r].append(f'<span style="color:{STOP_COLOR}">{" ".join(sorted(stops_seen))} {STOP_LABEL}</span>')
             # the threshold's and the marked layers' words go in the key: on their lines they sat on the bars
             if row.threshold is not None and threshold is not None:
                 text = escape(f"{spec.symbol or spec.label} = {threshold:g}")

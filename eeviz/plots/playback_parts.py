@@ -133,7 +133,10 @@ def series_reveal(values, marker: Mapping[str, list] | list[str] | None = None) 
     def update(n: int) -> dict:
         out: dict[str, Any] = {"x": list(range(1, n + 1)), "y": values[:n]}
         if marker is not None:
-            out["marker"] = {k: list(v)[:n] for k, v in marker.items()}
+            # a nested property (the bars' pattern: {"shape": [...]}) is cut layer by layer too
+            out["marker"] = {k: {kk: vv if isinstance(vv, str) else list(vv)[:n] for kk, vv in v.items()}
+                             if isinstance(v, Mapping) else list(v)[:n]
+                             for k, v in marker.items()}
         return out
 
     return update

@@ -46,6 +46,7 @@ STOP_COLOR = "#E7298A"
 STOP_SYMBOL = "diamond"
 STOP_SIZE = 12
 STOP_LABEL = "the rule would stop here"
+STOP_PATTERN = "x"  # on a bar the stop look is a hatch as well as the colour: the colour alone was lost in greyscale
 MISS_COLOR = "#F58518"  # a band whose condition does not hold (e.g. a window that does not pass)
 CLASS_COLORS = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#72B7B2", "#9D755D", "#EECA3B", "#FF9DA6")
 SERIES_COLORS = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#72B7B2", "#9D755D")
@@ -151,20 +152,23 @@ def legend_line(fig: go.Figure, text: str, color: str, dash: str = "solid") -> N
     fig.update_layout(showlegend=True)
 
 
-def stop_legend(fig: go.Figure) -> None:
-    """The legend entry of the stop markers (:data:`STOP_LABEL`), as an empty trace with their look."""
-    fig.add_trace(
-        go.Scatter(
-            x=[None],
-            y=[None],
-            mode="markers",
-            name=STOP_LABEL,
-            marker=dict(color=STOP_COLOR, symbol=STOP_SYMBOL, size=STOP_SIZE),
-            hoverinfo="skip",
-            showlegend=True,
-        )
-    )
+def stop_legend(fig: go.Figure, bar: bool = False) -> None:
+    """The legend entry of the stop markers (:data:`STOP_LABEL`), as an empty trace with their look: a diamond,
+    or with ``bar`` a hatched bar (``stop_pattern``)."""
+    if bar:
+        entry = go.Bar(x=[None], y=[None], marker=dict(color=STOP_COLOR, pattern=stop_pattern([True])))
+    else:
+        entry = go.Scatter(x=[None], y=[None], mode="markers",
+                           marker=dict(color=STOP_COLOR, symbol=STOP_SYMBOL, size=STOP_SIZE))
+    fig.add_trace(entry.update(name=STOP_LABEL, hoverinfo="skip", showlegend=True))
     fig.update_layout(showlegend=True)
+
+
+def stop_pattern(stops) -> dict:
+    """A bar series' ``marker.pattern``: the bars where ``stops`` holds hatched (their colour is ``STOP_COLOR``)."""
+    # "overlay": the hatch drawn over the bar's colour (by default it replaced the colour, which only the hatch's
+    # lines then carried)
+    return {"shape": [STOP_PATTERN if s else "" for s in stops], "fillmode": "overlay"}
 
 
 def stop_marker(stops, base_color: str, size: int = 9) -> dict:

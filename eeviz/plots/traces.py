@@ -33,6 +33,7 @@ from .style import (
     series_looks,
     stop_legend,
     stop_marker,
+    stop_pattern,
     style,
     subscripts,
     threshold_line,
@@ -129,7 +130,7 @@ def signal_figure(
             x=x,
             y=values,
             name=label,
-            marker_color=colors,
+            marker=dict(color=colors, pattern=stop_pattern(met)),
             hovertemplate=f"layer %{{x}}<br>{label} = %{{y:g}}<extra></extra>",
         )
     else:
@@ -144,7 +145,7 @@ def signal_figure(
         )
     fig = go.Figure(trace)
     if met.any():
-        stop_legend(fig)
+        stop_legend(fig, bar=bars)
     if y_range is None:
         y_range = auto_range(values, () if threshold is None else (threshold,), from_zero=bars)
     fig.update_yaxes(range=list(y_range), title=label)
@@ -311,7 +312,7 @@ def panel_figure(
                 x=x,
                 y=np.asarray(series[key], dtype=float),
                 name=label,
-                marker_color=colors(key, looks[key][0]),
+                marker=dict(color=colors(key, looks[key][0]), pattern=stop_pattern(stops(key))),
                 opacity=0.85 if k == 0 else 1.0,
                 hovertemplate=f"layer %{{x}}<br>{label} = %{{y:.3f}}<extra></extra>",
             )
@@ -332,8 +333,11 @@ def panel_figure(
                 hovertemplate=f"layer %{{x}}<br>{label} = %{{y:.3f}}<extra></extra>",
             )
         )
-    if any(stops(key).any() for key in drawn):
+    stopping = [key for key in drawn if stops(key).any()]
+    if any(key in panel.lines for key in stopping):
         stop_legend(fig)
+    if any(key in panel.bars for key in stopping):
+        stop_legend(fig, bar=True)
     fig.update_layout(barmode="group", showlegend=True)
     y_range = panel.y_range
     if y_range is None:
