@@ -111,11 +111,19 @@ def write_link(values: dict[str, str | None] | None = None) -> None:
             del st.query_params[key]
 
 
+# a row of metrics wraps onto more lines as the text grows: with the browser's text at 150% or 200% (a reader's
+# "large text" setting) five metrics in a row were cut to "3…", "r…", "9…", exit layer and answer unreadable;
+# 9rem grows with the text, so at the usual size the row stays one line
+METRIC_WRAP_CSS = ('[data-testid="stHorizontalBlock"]:has([data-testid="stMetric"]) > [data-testid="stColumn"]'
+                   "{min-width:9rem}")
+
+
 def page_style(still_running: bool = False) -> None:
     """The CSS every page shares (``STILL_RUNNING_CSS`` too where asked)."""
     # a display formula wider than a phone scrolls inside its own box instead of running past the page's edge
     running = STILL_RUNNING_CSS if still_running else ""
-    st.html(f"<style>.katex-display{{overflow-x:auto;overflow-y:hidden;padding-bottom:4px}}{STALE_DIM_CSS}{running}</style>")
+    st.html(f"<style>.katex-display{{overflow-x:auto;overflow-y:hidden;padding-bottom:4px}}{STALE_DIM_CSS}"
+            f"{METRIC_WRAP_CSS}{running}</style>")
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
