@@ -101,8 +101,10 @@ def decisions_view(selected, models, traces, names) -> None:
         # each browser's CPU per move, `eeviz bench --app`)
         # shares in percent with Explore's decimals (one for the confidence, none for the depth): the table's
         # own "percent" format showed 66.67% and 93.21% beside Explore's 93.2%
-        table.drop(columns=["threshold"]).assign(**{"depth used": 100 * table["depth used"],
-                                                     "confidence": 100 * table["confidence"]}),
+        # held as shown, for a screen reader, which reads the values and not the formats (``figures.layer_table``)
+        table.drop(columns=["threshold"]).assign(**{
+            "depth used": (100 * table["depth used"]).astype("float64").round(0),
+            "confidence": (100 * table["confidence"]).astype("float64").round(1)}),
         hide_index=True,
         # the columns that fit the page's width at 1440 px (the last one was cut off): the folder and the depth
         # stay in the data; "depth used" shows the exit out of the depth. The answer and the exit come right

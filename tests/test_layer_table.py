@@ -43,6 +43,17 @@ def test_the_same_quantity_has_the_same_name_and_format_in_every_method(tables):
         assert config["entropy"]["type_config"]["format"] == figures.SIGNAL_FORMAT
 
 
+def test_the_table_holds_its_values_as_shown(tables):
+    """A screen reader reads the values, not the formats: it read "51.386497497558594" where the page showed 51.4%."""
+    for (name, rule), (table, config, _) in tables.items():
+        for column, entry in config.items():
+            shown = entry.get("type_config", {}).get("format")
+            if shown in (figures.PERCENT_FORMAT, figures.SIGNAL_FORMAT):
+                digits = 1 if shown == figures.PERCENT_FORMAT else figures.SIGNAL_DIGITS
+                values = table[column].to_numpy(dtype=float)
+                np.testing.assert_array_equal(values, np.round(values, digits), err_msg=f"{name} {column}")
+
+
 def test_the_rules_yes_no_state_reads_yes_no(tables):
     flagged = 0
     for (name, rule), (table, _, decision) in tables.items():

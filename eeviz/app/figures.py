@@ -66,7 +66,14 @@ def layer_table(key: tuple, rule: str, params: tuple, _trace: Trace, _decision: 
         if column in frame.columns and plots.is_flag(np.asarray(values, dtype=float)):
             frame[column] = ["yes" if v else "no" for v in np.asarray(values, dtype=float)]
     frame = plain_columns(frame, _trace)
-    return frame.assign(**{column: 100 * frame[column] for column in percent_columns(frame, _trace)})
+    percent = percent_columns(frame, _trace)
+    frame = frame.assign(**{column: 100 * frame[column] for column in percent})
+    # held as shown (one decimal for a percent, three for a signal): a screen reader reads the table's values,
+    # not its formats, and read "51.386497497558594" where the page showed 51.4%
+    digits = {column: 1 if column in percent else SIGNAL_DIGITS for column in frame.columns
+              if column != "layer" and pd.api.types.is_float_dtype(frame[column])}
+    # in float64: a float32 53.3 reads back as 53.29999923706055
+    return frame.astype({column: "float64" for column in digits}).round(digits)
 
 
 def percent_columns(frame: pd.DataFrame, trace: Trace) -> list[str]:
@@ -84,7 +91,8 @@ def percent_columns(frame: pd.DataFrame, trace: Trace) -> list[str]:
 PERCENT_FORMAT = "%.1f%%"
 
 
-SIGNAL_FORMAT = "%.3f"  # a method's own signals: one number of decimals for all (they came as 0.5 and 0.335962)
+SIGNAL_DIGITS = 3  # a method's own signals: one number of decimals for all (they came as 0.5 and 0.335962)
+SIGNAL_FORMAT = f"%.{SIGNAL_DIGITS}f"
 
 
 def header_width(title: str) -> int:
