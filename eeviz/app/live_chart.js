@@ -220,6 +220,11 @@ export default function liveChart({ data, parentElement }) {
       return Plotly.react(chart, plot).then(() => {
         watchWidth(chart, Plotly);
         watchFullscreen(chart, Plotly);
+        try {
+          describeChart(chart, figure); // live_chart_a11y.js: names, tab stops, playback keys
+        } catch (error) {
+          console.error("eeviz: the chart's keyboard and screen-reader parts failed", error); // the chart stays
+        }
         chart.dataset.drawn = String(turn); // for tests: which figure is on screen
       });
     })
@@ -227,6 +232,7 @@ export default function liveChart({ data, parentElement }) {
       chart.textContent = `The chart could not be drawn: ${error.message}`;
     });
   return () => {
+    removeKeys(chart);
     chart.__eevizResize?.disconnect();
     chart.removeEventListener("fullscreenchange", chart.__eevizFullscreen);
     chart.__eevizResize = chart.__eevizFullscreen = undefined;

@@ -10,6 +10,11 @@ plotly.js comes from the plotly Python package itself (its ``package_data/plotly
 figures are built for), copied into ``static/vendor/`` and served by Streamlit's static serving: nothing is
 fetched from the internet. Where that cannot work (static serving off, the folder read-only), the chart is
 drawn by ``st.plotly_chart`` as before.
+
+``live_chart_a11y.js`` makes each chart usable without a mouse or the eyes: a figure named by its title (its
+SVG, a soup of tick and cell numbers, hidden from screen readers), one tab stop in its toolbar (the download),
+and for a figure with frames (the playback) HTML buttons that step and play its animation and a live region
+that reads each frame's sentence.
 """
 
 from __future__ import annotations
@@ -63,9 +68,11 @@ def plotly_js_url() -> str | None:
 
 @lru_cache(maxsize=1)
 def _renderer():
-    source = (Path(__file__).with_name("live_chart.js")).read_text(encoding="utf-8")
-    # every chart element carries the script on every rerun: it goes without its comment lines
-    js = "\n".join(line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("//"))
+    # live_chart_a11y.js (screen-reader names, tab stops, keyboard playback) first: one module, one scope
+    here = Path(__file__).parent
+    source = "\n".join((here / name).read_text(encoding="utf-8") for name in ("live_chart_a11y.js", "live_chart.js"))
+    # every chart element carries the script on every rerun: it goes without its comment lines and indents
+    js = "\n".join(line.strip() for line in source.splitlines() if line.strip() and not line.lstrip().startswith("//"))
     # isolate_styles=False: plotly.js puts its stylesheet in the page's <head>, which a shadow root would not see
     return st.components.v2.component(COMPONENT_NAME, js=js, isolate_styles=False)
 
