@@ -141,6 +141,9 @@ def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_pa
     click_step(page, chart, "(3)")
     # wait for the frame to be drawn too, not only for the slider index (the animation draws it after)
     after = wait_for_state(page, "s.active === 2 && s.title.includes('not computed')")
+    # the hidden live region reads the frame the slider moved to (live_chart_a11y.js)
+    page.wait_for_function("document.querySelector('.eeviz-playback-live').textContent.startsWith('layer 3: not "
+                           "computed')", timeout=TIMEOUT_MS)
     assert after["points"] == [2, 2] and "not computed" in after["title"]
     click_step(page, chart, "1")
     back = wait_for_state(page, "s.active === 0 && s.title.startsWith('layer 1')")
@@ -161,6 +164,11 @@ def test_playback_in_the_browser(streamlit_app, playback_checkpoints, browser_pa
     assert "exit now: PABEE" in end["title"] and "already out: DeeBERT" in end["title"]
     assert_sentence_above_rows(chart)
     assert end["shapes"].count("exit") == 2
+    # the keyboard's "previous layer" (live_chart_a11y.js) steps every checkpoint back together
+    keys = page.get_by_role("group", name="Play the chart layer by layer")
+    keys.get_by_role("button", name="previous layer").focus()
+    page.keyboard.press("Enter")
+    wait_for_state(page, "s.active === 0 && s.title.includes('exit now: DeeBERT')")
 
     assert page.get_by_test_id("stException").count() == 0
     assert page_log.errors == [], page_log.errors
