@@ -218,6 +218,20 @@ def test_demo_preset_trains_then_evaluates(tiny_bert, reviews, tmp_path):
     assert evaluation["split"] == "test" and evaluation["num_examples"] == 6
 
 
+def test_a_limited_preset_run_prints_its_sweeps_and_stores_none(tiny_bert, reviews, tmp_path, capsys):
+    """The README's smoke test (``--limit 64``) stored defaults chosen on 64 dev rows and a 64-row eval.json,
+    which ``eeviz report`` then refused for every checkpoint; like ``eeviz evaluate --limit``, it prints only."""
+    flags = dict(backbone=tiny_bert, task=reviews, max_steps=2, device="cpu", batch_size=4, limit=3)
+    run_preset("demo", str(tmp_path), flags, [], methods=["pabee"])
+    out = tmp_path / "pabee"
+    assert (out / "config.json").is_file() and not (out / "eval.json").exists()
+    assert not (out / "eval-dev.json").exists()
+    model = json.loads((out / "config.json").read_text())["model"]
+    assert not model.get("rule_defaults") and model.get("default_rule") is None, model
+    printed = capsys.readouterr().out
+    assert "the first 3 dev rows would choose (not stored)" in printed and "not written: a --limit run" in printed
+
+
 def test_a_preset_evaluates_every_method_at_one_batch_size(tiny_bert, reviews, tmp_path):
     # wall speed-ups compare only at one batch size and thread count: the evaluation's, never the method's
     # training batch size (PABEE's demo run trains at 32, the others at 128)

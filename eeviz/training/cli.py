@@ -48,7 +48,11 @@ def run_preset(name: str, out_dir: str, flags: dict[str, Any], method_arg_pairs:
 def evaluate_preset(preset: Preset, out: Path, args, layout: CheckpointLayout, method: str) -> None:
     """Choose a freshly trained checkpoint's defaults on dev (if the preset does), then sweep its eval split:
     at the preset's evaluation batch size, timing repeats and CPU threads, the same for every method (not the
-    method's training batch size: wall speed-ups measured at different batch sizes do not compare)."""
+    method's training batch size: wall speed-ups measured at different batch sizes do not compare).
+
+    A ``--limit`` run (a smoke test) sweeps the first N rows and prints them only, as ``eeviz evaluate --limit``
+    does: defaults chosen on 64 dev rows were stored as if chosen on the whole split, and a 64-row eval.json made
+    ``eeviz report`` skip every checkpoint."""
     import torch
 
     from ..checkpoint import set_rule_defaults
@@ -61,19 +65,25 @@ def evaluate_preset(preset: Preset, out: Path, args, layout: CheckpointLayout, m
     if args.device == "cpu" or (args.device == "auto" and not torch.cuda.is_available()):
         torch.set_num_threads(preset.eval_cpu_threads)
     try:
+        keep = args.limit is None  # a part of a split is printed, never stored (see above)
         if preset.choose_defaults:  # default thresholds from the dev split, before the test sweep
-            dev = evaluate_checkpoint(out, split="dev", json_path=layout.dev_eval, limit=args.limit,
+            dev = evaluate_checkpoint(out, split="dev", json_path=layout.dev_eval, write=keep, limit=args.limit,
                                       batch_size=preset.eval_batch_size, device=args.device, timing="none")
             chosen = choose_defaults(dev)
             rule = choose_default_rule(dev, get_method(method).default_rule, chosen)
-            set_rule_defaults(out, chosen, rule)
-            print(f"{method}: defaults chosen on dev: " + (", ".join(f"{k}={v:g}" for k, v in chosen.items())
-                                                            or "none (the papers' kept)")
+            if keep:
+                set_rule_defaults(out, chosen, rule)
+            print(f"{method}: defaults " + ("chosen on dev: " if keep else
+                                            f"the first {args.limit} dev rows would choose (not stored): ")
+                  + (", ".join(f"{k}={v:g}" for k, v in chosen.items()) or "none (the papers' kept)")
                   + (f"; default rule {rule}" if rule else ""))
-        result = evaluate_checkpoint(out, split=preset.eval_split, limit=args.limit,
+        result = evaluate_checkpoint(out, split=preset.eval_split, write=keep, limit=args.limit,
                                      batch_size=preset.eval_batch_size, device=args.device,
                                      timing_repeats=preset.eval_timing_repeats)
         print(format_table(result))
+        if not keep:
+            print(f"{method}: not written: a --limit run sweeps the first {args.limit} rows of each split; "
+                  "train without --limit for the eval.json that the app and `eeviz report` read")
     finally:
         torch.set_num_threads(threads)
 
