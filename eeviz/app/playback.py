@@ -19,11 +19,13 @@ TITLE = "Watch it layer by layer"
 HOW = (
     "Press **▶ play** to run the layers one by one, or drag the slider. Each chart shows only the layers computed "
     "so far; the sentence above the charts says what the exit rule decides at that layer. Playback stops at the "
-    "exit: the layers after it are never computed."
+    "exit: the layers after it are never computed. From the keyboard, Tab to the buttons under the charts "
+    "(previous layer, play, pause, next layer)."
 )
 COMPARE_HOW = (
     "Press **▶ play** to run every checkpoint one layer at a time, together, or drag the slider: a row stops at "
-    "its exit (outlined) and greys the layers it never computes. Hover a cell for what its rule decided there."
+    "its exit (outlined) and greys the layers it never computes. Hover a cell for what its rule decided there. "
+    "From the keyboard, Tab to the buttons under the chart."
 )
 
 
