@@ -69,7 +69,8 @@ def decisions_view(selected, models, traces, names) -> None:
 
     votes = table["prediction"].value_counts()
     if len(votes) == 1:
-        who = f"All {len(table)} checkpoints predict" if len(table) > 1 else "The checkpoint predicts"
+        who = {1: "The checkpoint predicts", 2: "Both checkpoints predict"}.get(
+            len(table), f"All {len(table)} checkpoints predict")
         st.success(f"{who} **{ui.md_escape(votes.index[0])}**.")
     else:
         parts = "; ".join(

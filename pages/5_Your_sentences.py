@@ -42,10 +42,12 @@ if st.button("Run", type="primary", icon=":material/play_arrow:", key="up_run", 
     if upload.run_all(sentences, fit, examples, names):
         st.rerun()  # draw the results with the button in its new state (disabled: nothing left to run)
 runs = {i.name: r for i in fit if (r := upload.cached_run(i, sentences)) is not None}
+stopped = upload.stopped_run_note(sentences, fit)  # a Run that another page or a widget change stopped
 if not runs:
-    st.info(f"Press **Run** to run {len(fit)} checkpoint(s) over these {len(sentences)} sentences.")
+    if not stopped:
+        st.info(f"Press **Run** to run {len(fit)} checkpoint(s) over these {len(sentences)} sentences.")
     st.stop()
-if len(runs) < len(fit):
+if len(runs) < len(fit) and not stopped:
     st.caption(f"Press **Run** to add the other {len(fit) - len(runs)} checkpoint(s).")
 
 st.header("Each sentence")

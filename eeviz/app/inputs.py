@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -13,7 +15,7 @@ from ..catalog import CheckpointInfo
 from ..config import ModelConfig
 from ..inputs import MAX_CHARS, InputError, check_inputs
 from .loading import load_eval
-from .page import md_escape, write_link
+from .page import md_escape, seed_widget, write_link
 
 DEFAULT_TEXT = "the acting is wonderful, but the plot is a complete mess."
 DEFAULT_TEXT_B = "the film is worth seeing."
@@ -117,10 +119,33 @@ def url_to_boxes(defaults: dict[str, str]) -> None:
             st.session_state[key] = carried[key]
 
 
+# The most the sentence(s) may take in the link, URL-encoded. The server refuses a whole request past about 128 KB
+# (Streamlit 1.67's uvicorn; tornado, which older ones ran, took 64 KB of headers, and proxies often take less),
+# and the box takes 20,000 characters: 19,500 CJK ones, 9 bytes each once encoded, made a 175 KB link that
+# answered "HTTP ERROR 400" on reload, the sentence and the page lost. English text of 20,000 characters stays
+# under the budget.
+LINK_TEXT_BYTES = 32 * 1024
+TOO_LONG_FOR_LINK = ("{what} too long to share in a link ({size} KB there, at most {limit} KB): the page's "
+                     "link leaves {it} out and opens the default {sentence}.")
+
+
+def link_size(values: dict[str, str | None]) -> int:
+    """Bytes the sentence parameters take in the link, encoded as Streamlit writes them (``urlencode``)."""
+    return len(urlencode({key: value for key, value in values.items() if value is not None}))
+
+
 def boxes_to_url(values: dict[str, str | None], defaults: dict[str, str]) -> None:
     """After the boxes: each sentence in the URL (none while it is the default, to keep links short), and what
-    was written remembered, so the next run tells a link's sentence from its own."""
+    was written remembered, so the next run tells a link's sentence from its own. A sentence too long for a
+    link (``LINK_TEXT_BYTES``) is left out of it, with a line under the boxes that says so."""
     written = {key: None if value is None or value == defaults[key] else value for key, value in values.items()}
+    size = link_size(written)
+    if size > LINK_TEXT_BYTES:  # any stale sentence goes too: the link opens the default one, as the line says
+        pair = len(values) > 1
+        st.caption(":material/link_off: " + TOO_LONG_FOR_LINK.format(
+            what="These sentences are" if pair else "This sentence is", size=math.ceil(size / 1024),
+            limit=LINK_TEXT_BYTES // 1024, it="them" if pair else "it", sentence="sentences" if pair else "sentence"))
+        written = dict.fromkeys(written)
     write_link(written)  # with the checkpoint(s) the page picked: one history entry
     st.session_state[IN_URL] = written
     carried = {"page": page_id(), "text": values.get("text"), "text_b": values.get("text_b")}
@@ -148,13 +173,16 @@ def sentence_inputs(cfg: ModelConfig, examples: list[dict]) -> tuple[str, str | 
     """
     defaults = {"text": DEFAULT_TEXT, **({"text_b": DEFAULT_TEXT_B} if cfg.is_pair else {})}
     url_to_boxes(defaults)
+    # the boxes start at the default sentence through the session and take no default (``seed_widget``): a box
+    # drawn with the default, then without it, was empty after a link's bad threshold was dropped; and a default
+    # beside a value set from code (a link's) made Streamlit log a warning for every shared link
+    for key, default in defaults.items():
+        seed_widget(key, default)
     cols = st.columns([3, 2]) if not cfg.is_pair else st.columns([2, 2, 2])
-    # a box whose sentence is in the session (the user's, a link's, another page's) takes no default: a default
-    # beside a value set from code made Streamlit log a warning for every shared link
     with cols[0]:
         text = st.text_area(
             "Sentence" if not cfg.is_pair else "First sentence (premise)",
-            value=None if "text" in st.session_state else DEFAULT_TEXT,
+            value=None,
             key="text",
             max_chars=MAX_CHARS,
             height=90,
@@ -166,7 +194,7 @@ def sentence_inputs(cfg: ModelConfig, examples: list[dict]) -> tuple[str, str | 
         with cols[1]:
             text_b = st.text_area(
                 "Second sentence (hypothesis)",
-                value=None if "text_b" in st.session_state else DEFAULT_TEXT_B,
+                value=None,
                 key="text_b",
                 max_chars=MAX_CHARS,
                 height=90,

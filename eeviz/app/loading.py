@@ -11,13 +11,13 @@ from typing import Any, Mapping
 import streamlit as st
 
 from ..catalog import CheckpointInfo, checkpoints_root, find_checkpoints
-from ..checkpoint import CheckpointError, CheckpointLayout
+from ..checkpoint import CheckpointError, CheckpointLayout, read_config
 from ..eval_result import EvalResult
 from ..messages import shorten
 from ..trace import Trace
 from ..tracing import trace_all
 from . import models as registry
-from .page import TRAIN_COMMAND, link_later, link_warning, md_escape, write_link
+from .page import TRAIN_COMMAND, link_later, link_warning, md_escape, seed_widget, write_link
 from .paths import public_path, public_text
 
 
@@ -88,8 +88,11 @@ def pick_checkpoint(infos: list[CheckpointInfo], where=None) -> CheckpointInfo:
         persist_state="session",
         help="method · backbone · task; folders under " + public_path(checkpoints_root(), full=True),
     )
-    if unknown:  # a link to a folder this server lacks: say so, rather than show another one without a word
-        link_warning(f"The link's checkpoint “{md_escape(shorten(url))}” is not here (no such folder); showing "
+    if unknown:  # a link to a folder this server lacks or cannot load: say so, rather than show another silently
+        reason = skipped_reason(url)
+        why = ("is not here (no such folder)" if reason is None
+               else f"could not be loaded ({md_escape(reason)}; see the folders skipped in the sidebar)")
+        link_warning(f"The link's checkpoint “{md_escape(shorten(url))}” {why}; showing "
                      f"{md_escape(names[name])} instead.", where)
     link_later("ckpt", name)  # with the page's sentence (``write_link``): one history entry
     st.session_state["_ckpt_in_url"] = name
@@ -123,6 +126,30 @@ def parse_checkpoint_list(raw: str, known) -> tuple[list[str], list[str]]:
 COMPARE_KEY = "compare"  # session key of Compare's checkpoint choice
 
 
+def skipped_reason(name: str) -> str | None:
+    """Why the checkpoints folder's subfolder ``name`` is not offered, as its line in the sidebar's skipped
+    folders says it (the listing's own check, ``read_config``); None when there is no such folder. A link to a
+    folder whose weights were deleted was said to name "no such folder"."""
+    if not name or name.startswith(".") or any(c in name for c in "/\\\0"):  # hidden, or not one folder's name
+        return None
+    path = checkpoints_root() / name
+    try:
+        if not path.is_dir():
+            return None
+        read_config(path)
+    except CheckpointError as err:
+        return shorten(public_text(err), 160)
+    except Exception as err:  # noqa: BLE001 - as the listing words it (``find_checkpoints``)
+        return shorten(public_text(f"'{path}' cannot be read as a checkpoint ({type(err).__name__}: {err})"), 160)
+    return None
+
+
+def _some(names: list[str], reasons: Mapping[str, str | None] | None = None) -> str:
+    """Up to five of ``names`` (markdown), each with its reason when given, and how many more."""
+    shown = [md_escape(shorten(n)) + (f" ({md_escape(reasons[n])})" if reasons else "") for n in names[:5]]
+    return ("; " if reasons else ", ").join(shown) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
 def short_title_of(title: str) -> str:
     """A checkpoint's or method's title without the rule in brackets: "DeeBERT (entropy) · toy" -> "DeeBERT"."""
     return title.split(" (")[0]
@@ -147,22 +174,28 @@ def pick_checkpoints(infos: list[CheckpointInfo], default: list[str], key: str =
     raw = st.query_params.get(CKPTS_PARAM)
     if raw is not None and raw != st.session_state.get("_ckpts_in_url"):
         valid, unknown = parse_checkpoint_list(raw, by_name)
-        if unknown:
-            shown = ", ".join(shorten(n) for n in unknown[:5])
-            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-            link_warning(f"Left out of the link's checkpoints (no such folder): {md_escape(shown)}{more}.")
+        reasons = {n: skipped_reason(n) for n in unknown}
+        absent = [n for n in unknown if reasons[n] is None]
+        broken = [n for n in unknown if reasons[n] is not None]
+        if absent:
+            link_warning(f"Left out of the link's checkpoints (no such folder): {_some(absent)}.")
+        if broken:
+            link_warning("Left out of the link's checkpoints (they could not be loaded; see the folders skipped in "
+                         f"the sidebar): {_some(broken, reasons)}.")
         if valid or not unknown:  # "ckpts=" is an empty choice; only unknown names keep the current one
             st.session_state[key] = valid
     kept = st.session_state.get(key)
     if kept and any(n not in by_name for n in kept):  # a folder that went away since it was chosen
         st.session_state[key] = [n for n in kept if n in by_name]
     names = grid_titles(titles(infos), list(by_name))  # the grid's names: full titles clipped the chips on a phone
+    # a value in the session (the user's, or the link's set above) wins; the first one goes there too, and the
+    # widget takes no default (``seed_widget``: drawn with a default and then without, after a rerun that dropped a
+    # link's bad value, it could show no checkpoints; and a default beside a link's value made Streamlit warn)
+    seed_widget(key, [n for n in default if n in by_name])
     chosen = st.multiselect(
         "Checkpoints",
         list(by_name),
-        # a value in the session (the user's, or the link's set above) wins; a default beside it made Streamlit
-        # log a warning for every shared link
-        default=None if key in st.session_state else [n for n in default if n in by_name],
+        default=None,
         format_func=names.get,
         key=key,
         persist_state="session",

@@ -7,6 +7,7 @@ from typing import Any
 
 import streamlit as st
 import torch
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 TRAIN_COMMAND = "python -m eeviz.train --preset demo"
 EVALUATE_COMMAND = "python -m eeviz.evaluate --checkpoint checkpoints/NAME"
@@ -55,10 +56,27 @@ def setup_page(title: str, still_running: bool = False) -> None:
         for path, label, page_icon in PAGES:
             st.page_link(path, label=label, icon=page_icon)
         st.divider()
+    _count_page_switch()
     carried = st.session_state.pop(_LINK_NOTES_CARRIED, [])
     st.session_state[_LINK_NOTES_SHOWN] = []  # this run's
     for message in carried:
         link_warning(message, st.sidebar)
+
+
+_LAST_PAGE = "_eeviz_last_page"  # session key: (the page the session's last run was on, how many page switches)
+
+
+def _count_page_switch() -> None:
+    ctx = get_script_run_ctx()
+    here = ctx.page_script_hash if ctx is not None else ""
+    last, switches = st.session_state.get(_LAST_PAGE, (here, 0))
+    st.session_state[_LAST_PAGE] = (here, switches + (last != here))
+
+
+def page_switches() -> int:
+    """How many times this session went from one page to another: a change since a long run started on a page
+    tells that the run was stopped by leaving the page (Streamlit stops a page's run when another page opens)."""
+    return st.session_state.get(_LAST_PAGE, ("", 0))[1]
 
 
 # Notes about values a shared link held that the page could not use (a checkpoint that is not here, a rule that
@@ -124,6 +142,20 @@ def page_style(still_running: bool = False) -> None:
     running = STILL_RUNNING_CSS if still_running else ""
     st.html(f"<style>.katex-display{{overflow-x:auto;overflow-y:hidden;padding-bottom:4px}}{STALE_DIM_CSS}"
             f"{METRIC_WRAP_CSS}{running}</style>")
+
+
+def seed_widget(key: str, first_value: Any) -> None:
+    """Gives the widget ``key`` its first value through the session (the widget is then drawn with no default:
+    ``value=None``, ``default=None``), unless the session holds one.
+
+    Why not the widget's default: a box drawn with its default, then with none because the session held a value,
+    was drawn empty when a run stopped for a rerun in between (a link's bad rule or threshold is dropped that
+    way). The rerun keeps the first run's value for the widget without telling the browser, which may never have
+    drawn the first run's box, so the box was empty while the page ran the default sentence, and the next click
+    sent the empty box ("the text is empty"). A value set through the session is sent with the widget again
+    by such a rerun."""
+    if key not in st.session_state:
+        st.session_state[key] = first_value
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")

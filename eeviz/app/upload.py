@@ -29,7 +29,7 @@ from ..uploads import (
     without_labels,
 )
 from .loading import _stamp, load_models
-from .page import md_escape
+from .page import md_escape, page_switches
 from .rules import rule_key, threshold_key, url_value_problem
 
 FILE, PASTE = "file", "paste"
@@ -228,6 +228,9 @@ def run_all(sentences: Sentences, infos: list[CheckpointInfo], examples: dict[st
     todo = [i for i in infos if cached_run(i, sentences) is None]
     if not todo:
         return True
+    # until the run ends: what it is doing, for the page to say, if the run never ends, that it was stopped
+    st.session_state[RUN_MARK] = {"digest": sentences.digest, "todo": [i.name for i in todo], "done": [],
+                                  "switches": page_switches()}
     models = load_models(todo, stop_on_error=False)
     loaded = [i for i in todo if i.name in models]
     all_loaded, todo = len(loaded) == len(todo), loaded
@@ -243,8 +246,35 @@ def run_all(sentences: Sentences, infos: list[CheckpointInfo], examples: dict[st
         run = run_checkpoint(models[info.name], examples[info.name], sentences.source, progress,
                              rule=choice.rule, threshold=choice.threshold)
         _remember(info, sentences, choice, run)
+        mark = st.session_state[RUN_MARK]
+        st.session_state[RUN_MARK] = {**mark, "done": [*mark["done"], info.name]}
     bar.empty()
+    st.session_state.pop(RUN_MARK, None)
     return all_loaded
+
+
+# session key: the Run in progress, left behind when Streamlit stops it (another page opened, or a widget changed
+# while it ran: the script stops at its next step, silently); the checkpoints done so far are kept
+RUN_MARK = "_eeviz_sentences_run"
+
+
+def stopped_run_note(sentences: Sentences, infos: list[CheckpointInfo]) -> bool:
+    """A line saying that the last Run over these sentences was stopped before it finished, how many of its
+    checkpoints were done and how many remain (coming back to the page said only "Press Run to run 8
+    checkpoint(s)"); False, and nothing drawn, when there is no such run."""
+    mark = st.session_state.get(RUN_MARK)
+    if mark is None or mark["digest"] != sentences.digest:
+        return False
+    remain = [i for i in infos if i.name in mark["todo"] and cached_run(i, sentences) is None]
+    if not remain:  # done since (or no longer chosen): nothing to say
+        st.session_state.pop(RUN_MARK, None)
+        return False
+    how = ("when the page was left" if page_switches() != mark["switches"]
+           else "before it finished (something on the page was changed while it ran)")
+    st.warning(f"The last run was stopped {how}: {len(mark['done'])} of {len(mark['todo'])} checkpoint(s) done, "
+               f"{len(remain)} remain. Press **Run** to run {'it' if len(remain) == 1 else 'them'}.",
+               icon=":material/pause_circle:")
+    return True
 
 
 def show_cut_notices(runs: dict[str, SentenceExits], titles: dict[str, str]) -> None:
