@@ -15,6 +15,7 @@ import re
 import sys
 import warnings
 
+from .csv_rows import csv_rows, separator_hint
 from .inputs import visible
 from .messages import short_repr, shorten
 from .value_checks import is_number
@@ -76,13 +77,22 @@ def _json_kind(value) -> str:
 
 def read_rows(path: str) -> tuple[list[dict], list[str]]:
     """Reads a CSV or JSON-lines file into dicts, validating columns and dropping empty texts; with each row's
-    place in the file ("line 3", "row 2 (line 3)", "item 2")."""
-    if not os.path.isfile(path):
-        raise ValueError(f"Data file not found: {path!r}")
-    if not path.lower().endswith(FILE_EXTENSIONS):
-        raise ValueError(f"Unsupported data file {path!r}; use one of {FILE_EXTENSIONS}.")
+    place in the file ("line 3", "row 2 (line 3)": the line a CSV row starts on, "item 2")."""
+    if problem := data_file_problem(path):
+        raise ValueError(problem)
     with open(path, "rb") as fh:
         return rows_and_places(path, fh.read())
+
+
+def data_file_problem(path: str) -> str | None:
+    """Why ``path`` cannot be read as a data file (missing, a folder, another kind of file); None when it can."""
+    if os.path.isdir(path):
+        return f"Data file {path!r} is a folder, not a file: give the .csv/.jsonl/.json file in it."
+    if not os.path.isfile(path):
+        return f"Data file not found: {path!r}"
+    if not path.lower().endswith(FILE_EXTENSIONS):
+        return f"Unsupported data file {path!r}; use one of {FILE_EXTENSIONS}."
+    return None
 
 
 def rows_from_bytes(path: str, raw: bytes, label_required: bool = True) -> list[dict]:
@@ -95,22 +105,8 @@ def rows_and_places(path: str, raw: bytes, label_required: bool = True) -> tuple
     """``rows_from_bytes`` with each kept row's place in the file, for messages about a row."""
     lower = path.lower()
     if lower.endswith(".csv"):
-        import io
-
-        import pandas as pd
-
-        content = _decode(path, raw)
-        # Everything as str and no NA parsing: keeps texts like "NA" or "007" intact;
-        # labels are typed later by _parse_label.
-        try:
-            df = pd.read_csv(io.StringIO(content), dtype=str, keep_default_na=False)
-        except pd.errors.EmptyDataError:
-            raise ValueError(f"Data file {path!r} is empty.") from None
-        except pd.errors.ParserError as exc:
-            raise ValueError(f"Data file {path!r} is not valid CSV ({exc}).") from None
-        rows = df.to_dict("records")
-        places = [f"row {i} (line {i + 1})" for i in range(1, len(rows) + 1)]  # line 1 is the header
-        columns = list(df.columns)
+        # every value a str, as written (keeps texts like "NA" or "007"): labels are typed by _parse_label
+        rows, places, columns = csv_rows(path, _decode(path, raw))
     elif lower.endswith((".jsonl", ".json")):
         rows, places = _json_rows(path, _decode(path, raw))
         columns = sorted({k for r in rows for k in r})
@@ -126,6 +122,7 @@ def rows_and_places(path: str, raw: bytes, label_required: bool = True) -> tuple
                 f"Data file {path!r} has no {col!r} column (columns: {columns}); "
                 + ("expected 'text', 'label' and optionally 'text_b', 'split'." if label_required
                    else "expected 'text' and optionally 'label', 'text_b'.")
+                + (separator_hint(columns) if lower.endswith(".csv") else "")
             )
     kept, kept_places, empty = [], [], []
     for where, row in zip(places, rows):
