@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from .checkpoint import DEV_EVAL_FILE, EVAL_FILE, CheckpointError, CheckpointLayout, read_config, set_rule_defaults
+from .data_files import data_file_problem
+from .devices import device_problem
 from .default_thresholds import choose_default_rule, choose_defaults
 from .eval_result import EvalFileError, EvalResult
 from .evaluate import TIMING_MODES, defaults_changed, evaluate_checkpoint
@@ -127,6 +129,10 @@ def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
     args.split = args.split or "test"
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device):
         parser.error(f"--device takes auto, cpu, cuda or cuda:N, not {args.device!r}")
+    if args.data is not None and (problem := data_file_problem(args.data)):  # before the checkpoint loads
+        parser.error(problem)
+    if problem := device_problem(args.device):  # before loading: else "cannot load checkpoint: AssertionError"
+        parser.error(problem)
     if args.choose_defaults and (args.data is not None or args.limit is not None or args.split != "dev"):
         # a choice made on part of the dev split (or on other data) would be stored as if made on all of it
         parser.error("--choose-defaults chooses on the checkpoint's whole dev split: give --split dev, without "

@@ -77,3 +77,64 @@ def test_trace_module_imports_nothing_that_imports_it():
     imported = [node.module or "" for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom) and id(node) not in guarded]
     assert not [m for m in imported if m.split(".")[0] in ("checkpoint", "model", "catalog", "tools")], imported
+
+
+# ------------------------------------------------------------------------------------------ wrong-way messages
+def test_evaluate_data_that_is_a_folder_says_so_before_loading_anything(tmp_path, capsys):
+    """It said "Data file not found" of a folder that is there."""
+    from eeviz.data import load_examples_file
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", "--checkpoint", str(tmp_path / "no-such-checkpoint"), "--data", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"Data file '{tmp_path}' is a folder, not a file" in err
+    assert "not found" not in err and "checkpoint" not in err.splitlines()[-1]
+    with pytest.raises(ValueError, match="is a folder, not a file"):
+        load_examples_file(str(tmp_path))
+
+
+NO_CUDA = "CUDA is not available on this machine (torch.cuda.is_available() is False): use --device cpu"
+
+
+@pytest.fixture
+def no_cuda(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_evaluate_on_cuda_without_cuda_says_so_and_loads_nothing(no_cuda, tmp_path, capsys, device):
+    """It said "cannot load checkpoint ...: AssertionError: Torch not compiled with CUDA enabled", blaming the
+    checkpoint in an exception's words. The check comes before the checkpoint loads (this one is not there)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", "--checkpoint", str(tmp_path / "ck"), "--device", device])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--device {device}: {NO_CUDA}" in err
+    assert "cannot load" not in err and "AssertionError" not in err
+
+
+def test_train_and_bench_say_the_same_of_cuda(no_cuda, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from eeviz.tools.bench_args import argument_problem
+
+    code = main(["train", "--method", "deebert", "--out", str(tmp_path / "run"), "--device", "cuda"])
+    assert code == 2 and f"--device cuda: {NO_CUDA}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    args = SimpleNamespace(repeats=5, sentences=8, batch_size=8, max_length=32, exit_at=None, threads=None,
+                           sections="1,2", device="cuda")
+    assert argument_problem(args) == f"--device cuda: {NO_CUDA}"
+    assert argument_problem(SimpleNamespace(**{**vars(args), "device": "cpu"})) is None
+
+
+def test_a_cuda_device_number_the_machine_lacks_is_named(monkeypatch):
+    import torch
+
+    from eeviz.devices import device_problem
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert device_problem("cuda:2") == "--device cuda:2: this machine has 2 CUDA devices (cuda:0 to cuda:1)"
+    assert device_problem("cuda:1") is None and device_problem("cuda") is None
+    assert device_problem("cpu") is None and device_problem("auto") is None

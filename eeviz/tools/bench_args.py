@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ..devices import device_problem
 from ..precision import DEFAULT_INFERENCE_PRECISION, INFERENCE_PRECISIONS
 
 DEFAULT_SENTENCES = 64
@@ -60,9 +61,7 @@ def argument_problem(args) -> str | None:
     if unknown:
         return (f"--sections: {', '.join(repr(p) for p in unknown)} is not a section; give some of 1,2,3,4 "
                 "separated by commas (5, peak memory, always runs)")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        return "--device cuda but no CUDA device is available"
-    return None
+    return device_problem(args.device)
 
 
 def read_texts(path: str | None) -> list[str]:

@@ -12,6 +12,7 @@ from ..checkpoint import CheckpointLayout
 from ..config import ModelConfig
 from ..data import TaskData, data_changed_note, load_task
 from ..data_checks import check_labels, describe_classes
+from ..devices import device_problem
 from ..evaluate import DATA_SPLIT_SEED
 from ..methods import available_methods, get_method
 from ..precision import training_precision
@@ -32,8 +33,8 @@ def make_accelerator(args: TrainArgs):
     from accelerate import Accelerator
 
     cuda = torch.cuda.is_available() and args.device != "cpu"
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is visible to torch")
+    if problem := device_problem(args.device):
+        raise ValueError(problem)
     # DDP is built per phase (``Trainer.start_phase``): frozen parts have requires_grad=False, so it needs no
     # search for unused parameters (a graph traversal per step) unless a phase says it does
     accelerator = Accelerator(cpu=not cuda, mixed_precision=mixed_precision_for(args, cuda))
