@@ -15,7 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .interrupted import interrupted_line, output_places, snapshot
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it
 
 # subcommand -> (module with ``main(argv)``, one line of help)
 COMMANDS = {
@@ -57,7 +60,7 @@ def app_main(argv: list[str] | None = None, prog: str = "eeviz app") -> int:
     try:
         return subprocess.call(command, cwd=REPO_ROOT, env=env)
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,12 +69,19 @@ def main(argv: list[str] | None = None) -> int:
     plain_warnings()
     ns = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     module_name, _ = COMMANDS[ns.command]
-    run = app_main if ns.command == "app" else importlib.import_module(module_name).main
-    prog = f"eeviz {ns.command}"
-    # modules whose main takes ``prog`` name themselves after the short command in their usage lines
-    if "prog" in inspect.signature(run).parameters:
-        return run(ns.args, prog=prog)
-    return run(ns.args)
+    before = None  # a Ctrl-C before the look at the command's outputs: nothing written yet
+    try:
+        before = snapshot(output_places(ns.command, ns.args))  # to tell, after a Ctrl-C, what the command wrote
+        run = app_main if ns.command == "app" else importlib.import_module(module_name).main
+        prog = f"eeviz {ns.command}"
+        # modules whose main takes ``prog`` name themselves after the short command in their usage lines
+        if "prog" in inspect.signature(run).parameters:
+            return run(ns.args, prog=prog)
+        return run(ns.args)
+    except KeyboardInterrupt:  # Ctrl-C: one line, not Python's traceback, and the shell's status for SIGINT
+        # on a terminal, after the "^C" it echoed (or a progress bar's line), on a line of its own
+        print(("\n" if sys.stderr.isatty() else "") + interrupted_line(ns.command, ns.args, before), file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":
