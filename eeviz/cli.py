@@ -11,6 +11,7 @@ import argparse
 import importlib
 import inspect
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -57,10 +58,19 @@ def app_main(argv: list[str] | None = None, prog: str = "eeviz app") -> int:
     if ns.checkpoints:
         env["EEVIZ_CHECKPOINTS"] = str(Path(ns.checkpoints).resolve())
     command = [sys.executable, "-m", "streamlit", "run", str(app), *streamlit_args]
+    server = subprocess.Popen(command, cwd=REPO_ROOT, env=env)
+    # a script or service manager stops the app with SIGTERM (or SIGHUP) to this process: passed on to Streamlit,
+    # which was left serving on its port, its parent gone (Ctrl-C reaches both: the terminal signals the group)
+    forward = {sig: signal.signal(sig, lambda signum, _: server.send_signal(signum))
+               for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        return subprocess.call(command, cwd=REPO_ROOT, env=env)
+        return server.wait()
     except KeyboardInterrupt:
+        server.wait()  # Streamlit got the same Ctrl-C: let it finish its own shutdown
         return INTERRUPTED
+    finally:
+        for sig, handler in forward.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
