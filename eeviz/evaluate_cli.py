@@ -86,8 +86,8 @@ def build_parser(prog: str = "eeviz evaluate") -> argparse.ArgumentParser:
                                        f"CHECKPOINT/{DEV_EVAL_FILE} for its full dev split; any other sweep is "
                                        f"printed only)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N examples")
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size of every pass, timed ones included")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size of every pass, timed ones included [32]")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N [auto]")
     parser.add_argument("--timing-repeats", type=int, default=1,
                         help="time each batch N times and keep the fastest (steadier on a busy machine) [1]")
     parser.add_argument("--choose-defaults", action="store_true",

@@ -138,3 +138,26 @@ def test_a_cuda_device_number_the_machine_lacks_is_named(monkeypatch):
     assert device_problem("cuda:2") == "--device cuda:2: this machine has 2 CUDA devices (cuda:0 to cuda:1)"
     assert device_problem("cuda:1") is None and device_problem("cuda") is None
     assert device_problem("cpu") is None and device_problem("auto") is None
+
+
+def _parsers():
+    from eeviz.evaluate_cli import build_parser as evaluate_parser
+    from eeviz.tools import app_bench
+    from eeviz.tools.bench_args import build_parser as bench_parser
+    from eeviz.tools.trace_cli import build_parser as trace_parser
+
+    return {"bench": bench_parser("eeviz bench", ""), "bench --app": app_bench.build_parser("eeviz bench --app"),
+            "evaluate": evaluate_parser(), "trace": trace_parser()}
+
+
+@pytest.mark.parametrize("name", ["bench", "bench --app", "evaluate", "trace"])
+def test_every_option_with_a_default_says_it_in_its_help(name):
+    """`bench --help` showed no default for --repeats, --sentences or --batch-size (the README had them)."""
+    import argparse
+
+    for action in _parsers()[name]._actions:
+        if action.default in (None, False, [], argparse.SUPPRESS) or not action.option_strings:
+            continue
+        text = action.help or ""
+        assert "default" in text or "[" in text, f"{name} {action.option_strings[0]}: {text!r}"
+        assert "issue" not in text and "``" not in text

@@ -1,4 +1,5 @@
-"""The app in a real browser, timed: ``eeviz bench --app`` (issue 12 §2 speed targets, issue 15 load test).
+"""The app in a real browser, timed: ``eeviz bench --app`` (one session's page loads, sentences and threshold
+moves, then many sessions at once moving their sliders: the README's "Performance in the browser").
 
 Starts the Streamlit app (headless, on a free port of 127.0.0.1), drives Debian's chromium through Playwright
 (no ``playwright install``; every request to another host is aborted) and measures, from the browser's own
@@ -297,25 +298,34 @@ def report(log: BenchLog, cfg: AppBenchConfig, wall_s: float) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: list[str] | None, prog: str) -> AppBenchConfig:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+def build_parser(prog: str = "eeviz bench --app") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""))
     defaults = AppBenchConfig()
-    parser.add_argument("--sessions", type=int, default=defaults.sessions, help="sessions at once in the load test")
-    parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds of slider moves")
-    parser.add_argument("--interval", type=float, default=defaults.interval_s, help="seconds between slider moves")
-    parser.add_argument("--browsers", type=int, default=None, metavar="K",
-                        help="load test: only K sessions in Chromium, the others without a browser (default: all "
-                        "in Chromium; see eeviz.app.wire)")
-    parser.add_argument("--lockstep", action="store_true",
-                        help="every session moves its slider at the same moment (default: each at its own random phase)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the sessions' random phases")
-    parser.add_argument("--repeats", type=int, default=defaults.repeats, help="single-session actions of each kind")
-    parser.add_argument("--checkpoints", default=None, help="checkpoint folder (default: the app's)")
-    parser.add_argument("--checkpoint", default=None, help="Explore's checkpoint (folder name)")
-    parser.add_argument("--timeout", type=float, default=defaults.timeout_s, help="longest wait for one action (s)")
-    parser.add_argument("--skip-single", action="store_true", help="only the load test")
-    parser.add_argument("--skip-load", action="store_true", help="only the single-session timings")
-    parser.add_argument("--json", default=None, metavar="OUT", help="also write every timing to this JSON file")
+    add = parser.add_argument
+    add("--sessions", type=int, default=defaults.sessions, help="sessions at once in the load test (default: %(default)s)")
+    add("--duration", type=float, default=defaults.duration_s, help="seconds of slider moves (default: %(default)s)")
+    add("--interval", type=float, default=defaults.interval_s,
+        help="seconds between slider moves (default: %(default)s)")
+    add("--browsers", type=int, default=None, metavar="K",
+        help="load test: only K sessions in Chromium, the others without a browser (default: all in Chromium; "
+        "see eeviz.app.wire)")
+    add("--lockstep", action="store_true",
+        help="every session moves its slider at the same moment (default: each at its own random phase)")
+    add("--seed", type=int, default=defaults.seed, help="seed of the sessions' random phases (default: %(default)s)")
+    add("--repeats", type=int, default=defaults.repeats,
+        help="single-session actions of each kind (default: %(default)s)")
+    add("--checkpoints", default=None, help="checkpoint folder (default: the app's)")
+    add("--checkpoint", default=None, help="Explore's checkpoint (folder name)")
+    add("--timeout", type=float, default=defaults.timeout_s,
+        help="longest wait for one action, in seconds (default: %(default)s)")
+    add("--skip-single", action="store_true", help="only the load test")
+    add("--skip-load", action="store_true", help="only the single-session timings")
+    add("--json", default=None, metavar="OUT", help="also write every timing to this JSON file")
+    return parser
+
+
+def parse_args(argv: list[str] | None, prog: str) -> AppBenchConfig:
+    parser = build_parser(prog)
     ns = parser.parse_args(argv)
     cfg = AppBenchConfig(
         sessions=max(0, min(ns.sessions, 64)),

@@ -446,9 +446,10 @@ def report(results: dict) -> str:
     """The markdown the README can include: a header, one table per section run, then notes."""
     env = results["env"]
     out = [
-        f"## eeviz benchmark: {env['source']} on {env['device']} ({env['threads']} threads, "
-        f"{env.get('precision', DEFAULT_INFERENCE_PRECISION)}), {env['sentences']} sentences, "
-        f"median of {env['repeats']} repeats",
+        f"## eeviz benchmark: {env['source']} on {env['device']} ({env['threads']} "
+        f"thread{'s' if env['threads'] != 1 else ''}, {env.get('precision', DEFAULT_INFERENCE_PRECISION)}), "
+        f"{env['sentences']} sentences, "
+        + (f"median of {env['repeats']} repeats" if env["repeats"] != 1 else "timed once"),
         "",
         "Speed-ups are time(full) / time(early exit); layer speed-up = L / mean exit layer; "
         "efficiency = wall / layer speed-up. 'full' is the same model through every layer; 'HF' a plain "

@@ -348,7 +348,7 @@ def write_readme(root: Path, intro: str = "") -> Path:
 
 def main(argv: list[str] | None = None, prog: str = "eeviz report") -> int:
     parser = argparse.ArgumentParser(
-        prog=prog, description=__doc__.splitlines()[0],
+        prog=prog, description=__doc__.splitlines()[0].replace("``", ""),
         epilog=f"ROOT/README.md is written whole when it is not there, or when this report wrote it (its first "
                f"line says so). Any other one keeps everything outside its {TABLE_START} / {TABLE_END} lines, and "
                "only the table between them is replaced; one without those two lines is left as it is and the "
