@@ -90,8 +90,8 @@ def pick_checkpoint(infos: list[CheckpointInfo], where=None) -> CheckpointInfo:
     )
     if unknown:  # a link to a folder this server lacks or cannot load: say so, rather than show another silently
         reason = skipped_reason(url)
-        why = ("is not here (no such folder)" if reason is None
-               else f"could not be loaded ({md_escape(reason)}; see the folders skipped in the sidebar)")
+        why = ("is not here (no such folder)" if reason is None  # (this line is in the sidebar, under that list)
+               else f"could not be loaded ({md_escape(reason)}; see the folders skipped above)")
         link_warning(f"The link's checkpoint “{md_escape(shorten(url))}” {why}; showing "
                      f"{md_escape(names[name])} instead.", where)
     link_later("ckpt", name)  # with the page's sentence (``write_link``): one history entry
@@ -137,8 +137,8 @@ def skipped_reason(name: str) -> str | None:
         if not path.is_dir():
             return None
         read_config(path)
-    except CheckpointError as err:
-        return shorten(public_text(err), 160)
+    except CheckpointError as err:  # "'x' is not an eeviz checkpoint: …" -> "not an eeviz checkpoint: …" (named already)
+        return shorten(public_text(err).removeprefix(f"'{name}' is "), 160)
     except Exception as err:  # noqa: BLE001 - as the listing words it (``find_checkpoints``)
         return shorten(public_text(f"'{path}' cannot be read as a checkpoint ({type(err).__name__}: {err})"), 160)
     return None
