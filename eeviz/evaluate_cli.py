@@ -88,6 +88,9 @@ def build_parser(prog: str = "eeviz evaluate") -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, help="evaluate only the first N examples")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size of every pass, timed ones included [32]")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N [auto]")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads for the whole sweep (default: torch's); the shipped eval.json files "
+                             "were timed with 1, at --batch-size 128 and --timing-repeats 3")
     parser.add_argument("--timing-repeats", type=int, default=1,
                         help="time each batch N times and keep the fastest (steadier on a busy machine) [1]")
     parser.add_argument("--choose-defaults", action="store_true",
@@ -121,8 +124,9 @@ def default_json(args: argparse.Namespace) -> Path | None:
 def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
-    if args.batch_size < 1 or args.timing_repeats < 1 or (args.limit is not None and args.limit < 1):
-        parser.error("--batch-size, --timing-repeats and --limit must be positive")
+    if (args.batch_size < 1 or args.timing_repeats < 1 or (args.limit is not None and args.limit < 1)
+            or (args.threads is not None and args.threads < 1)):
+        parser.error("--batch-size, --timing-repeats, --threads and --limit must be positive")
     if args.data is not None and args.split is not None:
         parser.error("--split picks a split of --task; a --data file is read whole (give --task FILE to use its "
                      "'split' column)")
@@ -147,6 +151,10 @@ def main(argv: list[str] | None = None, prog: str = "eeviz evaluate") -> int:
         args.json = str(CheckpointLayout(args.checkpoint).dev_eval)  # keep the test sweep in eval.json
     out = Path(args.json) if args.json is not None else default_json(args)
 
+    if args.threads is not None:  # the sweep's wall times, and the "cpu (N threads)" it records, at this count
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         result = evaluate_checkpoint(
             args.checkpoint, data=args.data, task=args.task, split=args.split, json_path=out, write=out is not None,
