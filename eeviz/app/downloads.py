@@ -125,8 +125,9 @@ def export_buttons(info: CheckpointInfo, trace: Trace, decision: Decision) -> No
         on_click="ignore",
     )
     cols[2].caption(
-        "The page's URL holds the checkpoint, the sentence, the rule and its threshold: copy it to share "
-        "this exact view. File names hold the checkpoint, the rule and the first 8 digits of the sentence's id."
+        "The page's URL holds the checkpoint, the sentence (unless it is too long for a link), the rule and its "
+        "threshold: copy it to share this exact view. File names hold the checkpoint, the rule and the first 8 "
+        "digits of the sentence's id."
     )
 
 
@@ -144,7 +145,8 @@ def compare_export_buttons(traces: Mapping[str, Trace], decisions: Mapping[str, 
     )
     cols[1].caption(
         "Every checkpoint's layers, one under the other, each row with its sentence, checkpoint, rule and "
-        "threshold. The page's URL holds the checkpoints, the sentence, the rules and their thresholds."
+        "threshold. The page's URL holds the checkpoints, the sentence (unless it is too long for a link), the "
+        "rules and their thresholds."
     )
 
 
