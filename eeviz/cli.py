@@ -59,18 +59,17 @@ def app_main(argv: list[str] | None = None, prog: str = "eeviz app") -> int:
         env["EEVIZ_CHECKPOINTS"] = str(Path(ns.checkpoints).resolve())
     command = [sys.executable, "-m", "streamlit", "run", str(app), *streamlit_args]
     server = subprocess.Popen(command, cwd=REPO_ROOT, env=env)
-    # a script or service manager stops the app with SIGTERM (or SIGHUP) to this process: passed on to Streamlit,
-    # which was left serving on its port, its parent gone (Ctrl-C reaches both: the terminal signals the group)
-    forward = {sig: signal.signal(sig, lambda signum, _: server.send_signal(signum))
-               for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # a script or service manager stops the app with SIGTERM to this process: passed on to Streamlit, which was
+    # left serving on its port, its parent gone (Ctrl-C and a terminal's hangup reach both: the terminal signals
+    # the whole group; SIGHUP is left alone, so that `nohup eeviz app` keeps running)
+    before = signal.signal(signal.SIGTERM, lambda signum, _: server.send_signal(signum))
     try:
         return server.wait()
     except KeyboardInterrupt:
         server.wait()  # Streamlit got the same Ctrl-C: let it finish its own shutdown
         return INTERRUPTED
     finally:
-        for sig, handler in forward.items():
-            signal.signal(sig, handler)
+        signal.signal(signal.SIGTERM, before)
 
 
 def main(argv: list[str] | None = None) -> int:

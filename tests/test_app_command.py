@@ -1,5 +1,6 @@
 """``eeviz app`` runs Streamlit as a child process: stopping the command stops the app. A script or service
-manager stops it with SIGTERM, which used to leave Streamlit serving on its port, its parent gone."""
+manager stops it with SIGTERM, which used to leave Streamlit serving on its port, its parent gone. (SIGHUP is
+not passed on: a terminal's hangup reaches the whole group, and ``nohup eeviz app`` must keep running.)"""
 
 from __future__ import annotations
 
@@ -37,8 +38,7 @@ def wait_until(condition, timeout_s: float) -> bool:
     return condition()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_stopping_the_app_command_stops_streamlit(sig, tmp_path):
+def test_stopping_the_app_command_stops_streamlit(tmp_path):
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     wrapper = subprocess.Popen(
@@ -47,9 +47,9 @@ def test_stopping_the_app_command_stops_streamlit(sig, tmp_path):
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         assert wait_until(lambda: serving(port), 90), "the app did not start"
-        wrapper.send_signal(sig)
-        assert wrapper.wait(timeout=30) is not None
-        assert wait_until(lambda: not serving(port), 20), f"Streamlit still serves on {port} after {sig.name}"
+        wrapper.send_signal(signal.SIGTERM)
+        assert wrapper.wait(timeout=60) is not None
+        assert wait_until(lambda: not serving(port), 20), f"Streamlit still serves on {port} after SIGTERM"
     finally:
         try:  # whatever of its session is still alive (Streamlit, when the test fails)
             os.killpg(wrapper.pid, signal.SIGKILL)

@@ -135,7 +135,7 @@ def test_bench_records_its_precision(tiny_bert, tmp_path, capsys):
     assert bench_main(args + ["--inference-precision", "fp16"]) == 2
     assert "fp16 needs a CUDA GPU" in capsys.readouterr().err
     assert bench_main(args) == 0
-    assert "1 threads, fp32)" in capsys.readouterr().out
+    assert "1 thread, fp32)" in capsys.readouterr().out  # one thread, not "1 threads"
     assert json.loads(out.read_text())["env"]["precision"] == "fp32"
 
 
