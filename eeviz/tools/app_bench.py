@@ -302,7 +302,8 @@ def build_parser(prog: str = "eeviz bench --app") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", ""))
     defaults = AppBenchConfig()
     add = parser.add_argument
-    add("--sessions", type=int, default=defaults.sessions, help="sessions at once in the load test (default: %(default)s)")
+    add("--sessions", type=int, default=defaults.sessions,
+        help="sessions at once in the load test (default: %(default)s)")
     add("--duration", type=float, default=defaults.duration_s, help="seconds of slider moves (default: %(default)s)")
     add("--interval", type=float, default=defaults.interval_s,
         help="seconds between slider moves (default: %(default)s)")

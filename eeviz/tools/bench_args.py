@@ -32,7 +32,8 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     source.add_argument("--backbone", default=None, help="untrained models of every method on it (e.g. minilm)")
     parser.add_argument("--app", action="store_true",
                         help="time the app in a browser instead (its own options: --app --help)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed passes; medians are reported (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed passes; medians are reported (default: %(default)s)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu",
                         help="where to time (default: cuda when this machine has it, else cpu)")
     parser.add_argument("--sentences", type=int, default=DEFAULT_SENTENCES,
@@ -40,10 +41,12 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
                         "(default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
                         help="sentences per batch in the batched section (default: %(default)s)")
-    parser.add_argument("--max-length", type=int, default=128, help="truncation of --backbone models' inputs (default: %(default)s)")
+    parser.add_argument("--max-length", type=int, default=128,
+                        help="truncation of --backbone models' inputs (default: %(default)s)")
     parser.add_argument("--exit-at", type=int, default=None, help="fixed-exit rows' layer (default: L // 3)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--sections", default="1,2,3,4", help="which of sections 1-4 to run (5, memory, always; default: %(default)s)")
+    parser.add_argument("--sections", default="1,2,3,4",
+                        help="which of sections 1-4 to run (5, memory, always; default: %(default)s)")
     parser.add_argument("--json", default=None, metavar="OUT", help="also write every figure to this JSON file")
     parser.add_argument("--inference-precision", choices=INFERENCE_PRECISIONS, default=DEFAULT_INFERENCE_PRECISION,
                         help="precision of every timed pass: fp32 (what the app runs), bf16, fp16 (GPU) or auto [fp32]")
