@@ -48,6 +48,16 @@ class CheckpointInfo:
         return f"{method} · {Path(self.cfg.backbone).name} · {Path(self.cfg.task).name}"
 
 
+def read_folder(path: Path) -> tuple[ModelConfig | None, str | None]:
+    """(the folder's config, None), or (None, why it is not a checkpoint, in one line)."""
+    try:
+        return read_config(path)[0], None
+    except CheckpointError as err:
+        return None, str(err)
+    except Exception as err:  # noqa: BLE001 - one bad folder must never take the listing (and the app) down
+        return None, f"'{path}' cannot be read as a checkpoint ({type(err).__name__}: {err})"
+
+
 def find_checkpoints(root: str | os.PathLike | None = None) -> tuple[list[CheckpointInfo], list[str]]:
     """(valid checkpoints sorted by name, problems with the folders that are not valid checkpoints)."""
     root = Path(root) if root is not None else checkpoints_root()
@@ -55,13 +65,9 @@ def find_checkpoints(root: str | os.PathLike | None = None) -> tuple[list[Checkp
     if not root.is_dir():
         return found, [f"no checkpoint folder at '{root}'"]
     for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        try:
-            cfg, _ = read_config(path)
-        except CheckpointError as err:
-            problems.append(str(err))
-            continue
-        except Exception as err:  # noqa: BLE001 - one bad folder must never take the listing (and the app) down
-            problems.append(f"'{path}' cannot be read as a checkpoint ({type(err).__name__}: {err})")
+        cfg, problem = read_folder(path)
+        if cfg is None:
+            problems.append(problem)
             continue
         layout = CheckpointLayout(path)
         metrics = {}

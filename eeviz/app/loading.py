@@ -10,8 +10,8 @@ from typing import Any, Mapping
 
 import streamlit as st
 
-from ..catalog import CheckpointInfo, checkpoints_root, find_checkpoints
-from ..checkpoint import CheckpointError, CheckpointLayout, read_config
+from ..catalog import CheckpointInfo, checkpoints_root, find_checkpoints, read_folder
+from ..checkpoint import CheckpointError, CheckpointLayout
 from ..eval_result import EvalResult
 from ..messages import shorten
 from ..trace import Trace
@@ -128,7 +128,7 @@ COMPARE_KEY = "compare"  # session key of Compare's checkpoint choice
 
 def skipped_reason(name: str) -> str | None:
     """Why the checkpoints folder's subfolder ``name`` is not offered, as its line in the sidebar's skipped
-    folders says it (the listing's own check, ``read_config``); None when there is no such folder. A link to a
+    folders says it (the listing's own check, ``read_folder``); None when there is no such folder. A link to a
     folder whose weights were deleted was said to name "no such folder"."""
     if not name or name.startswith(".") or any(c in name for c in "/\\\0"):  # hidden, or not one folder's name
         return None
@@ -136,12 +136,11 @@ def skipped_reason(name: str) -> str | None:
     try:
         if not path.is_dir():
             return None
-        read_config(path)
-    except CheckpointError as err:  # "'x' is not an eeviz checkpoint: …" -> "not an eeviz checkpoint: …" (named already)
-        return shorten(public_text(err).removeprefix(f"'{name}' is "), 160)
-    except Exception as err:  # noqa: BLE001 - as the listing words it (``find_checkpoints``)
-        return shorten(public_text(f"'{path}' cannot be read as a checkpoint ({type(err).__name__}: {err})"), 160)
-    return None
+    except OSError:
+        return None
+    _, problem = read_folder(path)  # the listing's own check and words
+    # "'x' is not an eeviz checkpoint: …" -> "not an eeviz checkpoint: …" (the line names the folder already)
+    return None if problem is None else shorten(public_text(problem).removeprefix(f"'{name}' is "), 160)
 
 
 def _some(names: list[str], reasons: Mapping[str, str | None] | None = None) -> str:
