@@ -8,5 +8,11 @@ def main(argv: list[str] | None = None) -> int:
     return _main(argv, prog="python -m eeviz.bench")
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # ``python -m eeviz.bench``, as ``eeviz bench`` (its Ctrl-C line too)
+    import sys
+
+    from .cli import run_command
+    from .messages import plain_warnings
+
+    plain_warnings()
+    raise SystemExit(run_command("bench", sys.argv[1:], prog="python -m eeviz.bench"))

@@ -77,19 +77,23 @@ def main(argv: list[str] | None = None) -> int:
 
     plain_warnings()
     ns = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    module_name, _ = COMMANDS[ns.command]
+    return run_command(ns.command, ns.args)
+
+
+def run_command(command: str, argv: list[str], prog: str | None = None) -> int:
+    """One subcommand with ``argv``, named ``prog`` in its usage lines (default ``eeviz COMMAND``); also what
+    ``python -m eeviz.evaluate`` and the other module entry points run, so a Ctrl-C reads the same there."""
     before = None  # a Ctrl-C before the look at the command's outputs: nothing written yet
     try:
-        before = snapshot(output_places(ns.command, ns.args))  # to tell, after a Ctrl-C, what the command wrote
-        run = app_main if ns.command == "app" else importlib.import_module(module_name).main
-        prog = f"eeviz {ns.command}"
+        before = snapshot(output_places(command, argv))  # to tell, after a Ctrl-C, what the command wrote
+        run = app_main if command == "app" else importlib.import_module(COMMANDS[command][0]).main
         # modules whose main takes ``prog`` name themselves after the short command in their usage lines
         if "prog" in inspect.signature(run).parameters:
-            return run(ns.args, prog=prog)
-        return run(ns.args)
+            return run(argv, prog=prog or f"eeviz {command}")
+        return run(argv)
     except KeyboardInterrupt:  # Ctrl-C: one line, not Python's traceback, and the shell's status for SIGINT
         # on a terminal, after the "^C" it echoed (or a progress bar's line), on a line of its own
-        print(("\n" if sys.stderr.isatty() else "") + interrupted_line(ns.command, ns.args, before), file=sys.stderr)
+        print(("\n" if sys.stderr.isatty() else "") + interrupted_line(command, argv, before), file=sys.stderr)
         return INTERRUPTED
 
 

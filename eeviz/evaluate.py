@@ -361,9 +361,11 @@ def check_writable(out: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-if __name__ == "__main__":  # ``python -m eeviz.evaluate``, as ``eeviz evaluate``
-    from .evaluate_cli import main
+if __name__ == "__main__":  # ``python -m eeviz.evaluate``, as ``eeviz evaluate`` (its Ctrl-C line too)
+    import sys
+
+    from .cli import run_command
     from .messages import plain_warnings
 
     plain_warnings()
-    raise SystemExit(main(prog="python -m eeviz.evaluate"))
+    raise SystemExit(run_command("evaluate", sys.argv[1:], prog="python -m eeviz.evaluate"))

@@ -277,9 +277,11 @@ def replay_all(trace: Trace, params: dict[str, dict[str, float]] | None = None) 
     return decisions
 
 
-if __name__ == "__main__":  # ``python -m eeviz.trace``: the CLI lives in eeviz.tools.trace_cli (no import circle)
-    from .tools.trace_cli import main
+if __name__ == "__main__":  # ``python -m eeviz.trace``, as ``eeviz trace`` (its Ctrl-C line too)
+    import sys
+
+    from .cli import run_command
     from .messages import plain_warnings
 
     plain_warnings()
-    raise SystemExit(main(prog="python -m eeviz.trace"))
+    raise SystemExit(run_command("trace", sys.argv[1:], prog="python -m eeviz.trace"))

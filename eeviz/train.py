@@ -26,5 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     return _main(argv, prog="python -m eeviz.train")
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # ``python -m eeviz.train``, as ``eeviz train`` (its Ctrl-C line too)
+    import sys
+
+    from .cli import run_command
+    from .messages import plain_warnings
+
+    plain_warnings()
+    raise SystemExit(run_command("train", sys.argv[1:], prog="python -m eeviz.train"))

@@ -155,3 +155,34 @@ def test_written_files_are_the_new_and_the_changed_ones(tmp_path):
     assert interrupted_line("bench", ["--json", str(tmp_path / "kept.txt")], snapshot([tmp_path / "kept.txt"])) \
         == "interrupted: nothing written"
     assert interrupted_line("evaluate", [], None) == "interrupted: nothing written"  # stopped before it began
+
+
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")  # runpy on an imported module
+@pytest.mark.parametrize("module", ["eeviz.evaluate", "eeviz.train", "eeviz.trace", "eeviz.bench", "eeviz.report"])
+def test_python_m_entry_points_read_a_ctrl_c_as_eeviz_does(module, monkeypatch, capsys):
+    """``python -m eeviz.evaluate`` (and the others) printed Python's traceback on Ctrl-C where ``eeviz
+    evaluate`` printed one line: they now run the same command runner."""
+    import runpy
+
+    import eeviz.cli
+
+    command = module.split(".")[1]
+
+    def interrupted(argv, prog=None):
+        assert prog == f"python -m {module}"  # its usage lines keep the name the user typed
+        raise KeyboardInterrupt
+
+    real = eeviz.cli.importlib.import_module
+
+    def fake_import(name):
+        target = real(name)
+        if name == eeviz.cli.COMMANDS[command][0]:
+            monkeypatch.setattr(target, "main", interrupted)
+        return target
+
+    monkeypatch.setattr(eeviz.cli.importlib, "import_module", fake_import)
+    monkeypatch.setattr(sys, "argv", [module])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module(module, run_name="__main__", alter_sys=False)
+    assert done.value.code == INTERRUPTED
+    assert capsys.readouterr().err.strip().startswith("interrupted:")
