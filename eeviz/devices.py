@@ -6,6 +6,8 @@ AssertionError: Torch not compiled with CUDA enabled", blaming the checkpoint in
 
 from __future__ import annotations
 
+from .messages import plural
+
 
 def device_problem(device: str | None) -> str | None:
     """Why ``--device DEVICE`` cannot run on this machine, in one line; None when it can (``auto``, ``cpu``, or a
@@ -20,6 +22,6 @@ def device_problem(device: str | None) -> str | None:
     _, _, index = device.partition(":")
     count = torch.cuda.device_count()
     if index.isdigit() and int(index) >= count:
-        return (f"--device {device}: this machine has {count} CUDA device{'s' if count != 1 else ''} "
+        return (f"--device {device}: this machine has {plural(count, 'CUDA device')} "
                 f"(cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})")
     return None

@@ -58,6 +58,7 @@ from .passes import collect_signals, index_batches, make_batch, predictions, tim
 from .precision import DEFAULT_INFERENCE_PRECISION, inference_precision
 from .example_keys import batches_keys
 from .trace import replay_signals
+from .messages import plural
 
 # Splits are a function of this seed only (not of the training seed), so training, early stopping and
 # evaluation always see the same examples.
@@ -95,7 +96,7 @@ def device_description(device: torch.device, precision: str = DEFAULT_INFERENCE_
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)}, {inference_precision(device, precision)})"
     threads = torch.get_num_threads()
-    return f"{device} ({threads} thread{'s' if threads != 1 else ''})"
+    return f"{device} ({plural(threads, 'thread')})"
 
 
 def sweep_point(value: float, exit_layer: torch.Tensor, preds: np.ndarray, golds: np.ndarray, metric: str,

@@ -13,6 +13,8 @@ import argparse
 import os
 from pathlib import Path
 
+from .messages import plural
+
 # a folder given as an output (train's --out-dir) is looked through up to this many files: enough for every
 # checkpoint folder of a preset, not a walk of a whole disk given by mistake
 MAX_FILES = 20_000
@@ -97,7 +99,7 @@ def interrupted_line(command: str, argv: list[str], before: Snapshot | None) -> 
     if not files:
         return "interrupted: nothing written"
     shown = ", ".join(str(path) for path in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-    line = f"interrupted: wrote {len(files)} file{'s' if len(files) != 1 else ''} before stopping ({shown})"
+    line = f"interrupted: wrote {plural(len(files), 'file')} before stopping ({shown})"
     if command == "train":
         unfinished = _unfinished_runs(places)
         if unfinished:

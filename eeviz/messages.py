@@ -26,3 +26,8 @@ def plain_warnings() -> None:
     import warnings
 
     warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """"1 thread", "2 threads" (``many`` for an irregular plural: "2 classes")."""
+    return f"{count} {word}" if count == 1 else f"{count} {many or word + 's'}"

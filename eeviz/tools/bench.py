@@ -38,6 +38,7 @@ import torch
 
 from ..methods.base import ExitRule, RuleSpec, Signals, State
 from ..precision import DEFAULT_INFERENCE_PRECISION, inference_autocast, inference_precision
+from ..messages import plural
 
 from .bench_args import (
     argument_problem,
@@ -446,8 +447,8 @@ def report(results: dict) -> str:
     """The markdown the README can include: a header, one table per section run, then notes."""
     env = results["env"]
     out = [
-        f"## eeviz benchmark: {env['source']} on {env['device']} ({env['threads']} "
-        f"thread{'s' if env['threads'] != 1 else ''}, {env.get('precision', DEFAULT_INFERENCE_PRECISION)}), "
+        f"## eeviz benchmark: {env['source']} on {env['device']} ({plural(env['threads'], 'thread')}, "
+        f"{env.get('precision', DEFAULT_INFERENCE_PRECISION)}), "
         f"{env['sentences']} sentences, "
         + (f"median of {env['repeats']} repeats" if env["repeats"] != 1 else "timed once"),
         "",

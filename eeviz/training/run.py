@@ -16,6 +16,7 @@ from ..devices import device_problem
 from ..evaluate import DATA_SPLIT_SEED
 from ..methods import available_methods, get_method
 from ..precision import training_precision
+from ..messages import plural
 from .args import TrainArgs, changed_settings
 from .resume import check_out_dir, find_resume_dir, finished_run, move_aside, recover_run_folder, settle_overwrite
 from .trainer import Trainer
@@ -59,10 +60,6 @@ def load_task_for(args: TrainArgs) -> TaskData:
         if not task.split(split):
             raise ValueError(f"task '{args.task}' has no {split} examples (training needs train, selection needs dev)")
     return task
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {many or word + 's'}"
 
 
 def task_lines(args: TrainArgs, task: TaskData, accelerator) -> list[str]:
